@@ -1,0 +1,237 @@
+//! The on-disk format of `state.json`, faithful to the Python skill's file.
+//!
+//! These types mirror the file field by field (camelCase, the Python names), so that a file written
+//! by the Python version, by an agent by hand, or by this project reads and writes the same way.
+//! Fields this project does not know are kept in `extra` maps at every level and written back
+//! unchanged. Meaning (what is due, what a status implies) lives in `schedule`; shape checks that
+//! serde cannot express live in `validate`.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use indexmap::IndexMap;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Number, Value};
+
+/// The whole state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub plan: Plan,
+    pub step_queue: Vec<String>,
+    #[serde(default)]
+    pub current_step: u64,
+    #[serde(default, deserialize_with = "unique_keys")]
+    pub step_runs: IndexMap<String, StepRun>,
+    /// Kept as the JSON number it was written as, so `2` stays `2` and `0.5` stays `0.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_delay_minutes: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blockers: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat_iso: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<Vec<String>>,
+    #[serde(default)]
+    pub status: PlanStatus,
+    /// New in this project: a paused plan starts nothing new (`seqctl pause`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// Everything else the agent wrote, kept as it was.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    #[serde(deserialize_with = "unique_keys")]
+    pub steps: IndexMap<String, Step>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One step as the agent planned it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Optional here so that a step missing it gets a message naming the step, from `validate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_outputs: Option<Vec<String>>,
+    /// The Python version's alias; kept under its own name so the file round-trips.
+    #[serde(
+        default,
+        rename = "required_outputs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub required_outputs_alias: Option<Vec<String>>,
+    /// Attempts before the step becomes a blocker; overrides `STEP_MAX_RETRIES`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// Seconds before the agent is stopped; overrides `STEP_TIMEOUT_SECONDS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Step {
+    /// The required outputs under either spelling (`validate` refuses a step that has both).
+    #[must_use]
+    pub fn required_outputs(&self) -> &[String] {
+        self.required_outputs
+            .as_deref()
+            .or(self.required_outputs_alias.as_deref())
+            .unwrap_or_default()
+    }
+
+    #[must_use]
+    pub fn instruction(&self) -> &str {
+        self.instruction.as_deref().unwrap_or_default()
+    }
+}
+
+/// What happened to a step so far. A step with no entry is PENDING with 0 tries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRun {
+    #[serde(default)]
+    pub status: StepStatus,
+    #[serde(default)]
+    pub tries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_iso: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    // New in this project, all optional so older files load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_iso: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_iso: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<String>,
+    /// A person's hint for the next try (`seqctl retry --note`), added to the prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepStatus {
+    #[default]
+    Pending,
+    InProgress,
+    Done,
+    Failed,
+    /// New in this project: passed over by `seqctl skip`; counts as finished.
+    Skipped,
+}
+
+impl StepStatus {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::InProgress => "IN_PROGRESS",
+            Self::Done => "DONE",
+            Self::Failed => "FAILED",
+            Self::Skipped => "SKIPPED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PlanStatus {
+    #[default]
+    InProgress,
+    Done,
+}
+
+impl State {
+    /// The queue id at `currentStep`, if the plan is not past its end.
+    #[must_use]
+    pub fn current_id(&self) -> Option<&str> {
+        let index = usize::try_from(self.current_step).ok()?;
+        self.step_queue.get(index).map(String::as_str)
+    }
+
+    /// The run record of a step; a step never run is PENDING with 0 tries.
+    #[must_use]
+    pub fn run_of(&self, id: &str) -> StepRun {
+        self.step_runs.get(id).cloned().unwrap_or_default()
+    }
+
+    /// The record to change for a step, created PENDING if it has none yet.
+    pub fn run_mut(&mut self, id: &str) -> &mut StepRun {
+        self.step_runs.entry(id.to_owned()).or_default()
+    }
+
+    #[must_use]
+    pub fn delay_minutes(&self) -> f64 {
+        self.step_delay_minutes
+            .as_ref()
+            .and_then(Number::as_f64)
+            .unwrap_or(0.0)
+    }
+
+    #[must_use]
+    pub fn blockers(&self) -> &[String] {
+        self.blockers.as_deref().unwrap_or_default()
+    }
+
+    #[must_use]
+    pub fn artifacts(&self) -> &[String] {
+        self.artifacts.as_deref().unwrap_or_default()
+    }
+}
+
+/// Deserialises a JSON object into an ordered map, refusing a key written twice.
+///
+/// serde_json keeps the last of two equal keys without a word; for step ids that would silently
+/// drop a step the agent planned, so a duplicate is an error here.
+fn unique_keys<'de, D, V>(deserializer: D) -> Result<IndexMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct UniqueKeys<V>(PhantomData<V>);
+
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueKeys<V> {
+        type Value = IndexMap<String, V>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object keyed by step id")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "step id `{key}` is defined twice"
+                    )));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+
+    deserializer.deserialize_map(UniqueKeys(PhantomData))
+}

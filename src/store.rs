@@ -1,0 +1,250 @@
+//! Where a state file lives, and the only way to change it: under its lock, atomically, durably.
+//!
+//! A state file `state.json` has a sidecar folder `state.json.seq/` beside it for everything else
+//! that belongs to it (the lock, the run lease, logs, temp files), so two plans in one workspace
+//! never collide. The lock is taken on the sidecar file `lock`, not on state.json: an atomic rename
+//! gives state.json a new inode, and a lock on the old one would protect nothing.
+//!
+//! [`Locked`] is the guard: holding it is the only way to write, and dropping it unlocks.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::state::State;
+use crate::validate;
+
+/// The largest state file read: ten thousand steps take about 3 MiB; anything near this is hostile.
+pub const MAX_STATE_BYTES: u64 = 32 * 1024 * 1024;
+/// How long to wait for another process's read-modify-write before giving up.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A state file that exists, found by its real path, with its sidecar folder's name.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+    workspace: PathBuf,
+    sidecar: PathBuf,
+}
+
+impl Store {
+    /// Finds the state file; `Ok(None)` when there is none (no plan is not an error).
+    ///
+    /// A symlinked state file is followed to its target, so that writes replace the real file
+    /// rather than the link, and the sidecar sits beside the real file.
+    pub fn locate(path: &Path) -> Result<Option<Self>> {
+        let real = match fs::canonicalize(path) {
+            Ok(real) => real,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("{}: cannot resolve", path.display())),
+        };
+        let meta =
+            fs::metadata(&real).with_context(|| format!("{}: cannot stat", path.display()))?;
+        if meta.is_dir() {
+            bail!("{}: is a directory, not a state file", path.display());
+        }
+        if !meta.is_file() {
+            bail!("{}: is not a regular file", path.display());
+        }
+        let workspace = real
+            .parent()
+            .context("state file has no parent directory")?
+            .to_path_buf();
+        let mut sidecar_name = real
+            .file_name()
+            .context("state file has no name")?
+            .to_os_string();
+        sidecar_name.push(".seq");
+        Ok(Some(Self {
+            sidecar: workspace.join(sidecar_name),
+            path: real,
+            workspace,
+        }))
+    }
+
+    /// The state file's real path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder the state file is in: the agent's working directory.
+    #[must_use]
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// The sidecar folder (it may not exist yet; [`Store::ensure_sidecar`] makes it).
+    #[must_use]
+    pub fn sidecar(&self) -> &Path {
+        &self.sidecar
+    }
+
+    /// Creates the sidecar folder (owner-only: logs may hold secrets) if it is missing.
+    pub fn ensure_sidecar(&self) -> Result<&Path> {
+        match fs::DirBuilder::new().mode(0o700).create(&self.sidecar) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let meta = fs::symlink_metadata(&self.sidecar)?;
+                if !meta.is_dir() {
+                    bail!(
+                        "{}: expected the sidecar folder here, found something else",
+                        self.sidecar.display()
+                    );
+                }
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("{}: cannot create", self.sidecar.display()))
+            }
+        }
+        Ok(&self.sidecar)
+    }
+
+    /// Opens (creating) a file in the sidecar folder, for locks.
+    pub(crate) fn open_sidecar_file(&self, name: &str) -> Result<File> {
+        let path = self.ensure_sidecar()?.join(name);
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("{}: cannot open", path.display()))
+    }
+
+    /// Takes the state lock, waiting up to ten seconds for another writer to finish.
+    pub fn lock(&self) -> Result<Locked<'_>> {
+        let file = self.open_sidecar_file("lock")?;
+        let deadline = Instant::now() + LOCK_TIMEOUT;
+        let mut pause = Duration::from_micros(200);
+        loop {
+            // std's File::try_lock (an flock(2)); fs2 is not used, see Cargo.toml.
+            match file.try_lock() {
+                Ok(()) => {
+                    return Ok(Locked {
+                        store: self,
+                        _lock: file,
+                    })
+                }
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::WouldBlock) => bail!(
+                    "{}: another seq-check, seq-runner or seqctl has held the lock for over {} s",
+                    self.path.display(),
+                    LOCK_TIMEOUT.as_secs()
+                ),
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("{}: cannot lock", self.path.display()))
+                }
+            }
+        }
+    }
+
+    /// Reads and validates the state without the lock. Safe because every write is an atomic
+    /// rename: a reader sees the old file or the new one, never a mix. For read-only commands.
+    pub fn read(&self) -> Result<State> {
+        let bytes = read_bounded(&self.path)?;
+        validate::parse(&bytes).with_context(|| format!("{}: invalid state", self.path.display()))
+    }
+}
+
+/// Proof that the state lock is held; the only way to write the state.
+#[derive(Debug)]
+pub struct Locked<'a> {
+    store: &'a Store,
+    _lock: File,
+}
+
+impl Locked<'_> {
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    pub fn load(&self) -> Result<State> {
+        self.store.read()
+    }
+
+    /// Replaces the state file atomically and durably: a temp file in the sidecar folder (same
+    /// file system), written, fsynced, renamed over the state file, then the directory fsynced so
+    /// the rename itself survives a power cut. The file keeps its permission bits.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let path = &self.store.path;
+        let mut bytes = serde_json::to_vec_pretty(state).context("cannot serialise the state")?;
+        bytes.push(b'\n');
+        let mode = fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        let mut temp = tempfile::Builder::new()
+            .prefix("state.")
+            .suffix(".tmp")
+            .permissions(fs::Permissions::from_mode(mode))
+            .tempfile_in(self.store.ensure_sidecar()?)
+            .with_context(|| {
+                format!(
+                    "{}: cannot create a temp file",
+                    self.store.sidecar.display()
+                )
+            })?;
+        let written = temp
+            .write_all(&bytes)
+            .and_then(|()| temp.as_file().sync_all());
+        written.with_context(|| format!("{}: cannot write the new state", path.display()))?;
+        temp.persist(path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("{}: cannot replace the state file", path.display()))?;
+        File::open(&self.store.workspace)
+            .and_then(|dir| dir.sync_all())
+            .with_context(|| {
+                format!(
+                    "{}: cannot fsync the directory",
+                    self.store.workspace.display()
+                )
+            })
+    }
+}
+
+/// Reads a regular file of at most [`MAX_STATE_BYTES`], refusing devices, fifos and giants
+/// before reading them, so that a hostile path costs neither time nor memory.
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK) // a fifo must not block us before the check below
+        .open(path)
+        .with_context(|| format!("{}: cannot open", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("{}: cannot stat", path.display()))?;
+    if meta.is_dir() {
+        bail!("{}: is a directory, not a state file", path.display());
+    }
+    if !meta.is_file() {
+        bail!("{}: is not a regular file", path.display());
+    }
+    if meta.len() > MAX_STATE_BYTES {
+        bail!(
+            "{}: is {} bytes; a state file may be at most {} MiB",
+            path.display(),
+            meta.len(),
+            MAX_STATE_BYTES >> 20
+        );
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_STATE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    if bytes.len() as u64 > MAX_STATE_BYTES {
+        bail!(
+            "{}: grew past {} MiB while being read",
+            path.display(),
+            MAX_STATE_BYTES >> 20
+        );
+    }
+    Ok(bytes)
+}
