@@ -1,7 +1,27 @@
 //! agent-step-sequencer: the library behind `seq-check`, `seq-runner` and `seqctl`.
+//!
+//! A plan lives in `state.json`. The modules, from the file outwards:
+//!
+//! - [`state`]: the file's schema, faithful to the Python skill's format;
+//! - [`validate`]: parsing and checking untrusted bytes into a [`state::State`];
+//! - [`store`]: the sidecar folder, the state lock and atomic durable writes;
+//! - [`lease`]: the run lease that tells "running" from "crashed";
+//! - [`schedule`]: the pure decision core (what is due, retries, blockers, prompts);
+//! - [`agent`] and [`policy`]: `STEP_AGENT_CMD`, parsed without a shell and judged;
+//! - [`attempt`], [`capture`], [`judge`], [`logs`]: one try of one step, bounded and recorded;
+//! - [`runner`] and [`check`]: the two programs' work; [`config`], [`exit`]: their settings.
 
+pub mod agent;
+pub mod attempt;
+pub mod capture;
+pub mod check;
+pub mod config;
+pub mod exit;
+pub mod judge;
 pub mod lease;
+pub mod logs;
 pub mod policy;
+pub mod runner;
 pub mod schedule;
 pub mod state;
 pub mod store;

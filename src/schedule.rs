@@ -54,6 +54,22 @@ pub enum Transition {
     PlanDone,
 }
 
+impl std::fmt::Display for Transition {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Self::Interrupted { step, attempt } => write!(
+                f,
+                "interrupted: step {step} try {attempt} was cut short (its runner stopped); recorded as a failed try"
+            ),
+            Self::Advanced { step } => write!(f, "advanced past finished step {step}"),
+            Self::Blocked { step, tries } => {
+                write!(f, "blocked: step {step} used all {tries} tries")
+            }
+            Self::PlanDone => f.write_str("plan finished"),
+        }
+    }
+}
+
 /// Applies every transition that is due at `now` and says what should happen next.
 /// `busy` means another process holds the run lease.
 pub fn settle(

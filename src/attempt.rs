@@ -1,0 +1,268 @@
+//! One try of one step: start the agent, bound it in time, capture it, and clean up after it.
+//!
+//! The agent runs in its own process group, with stdin from /dev/null, in the workspace, with
+//! `STEP_ID`, `STEP_ATTEMPT`, `STEP_STATE_FILE` and `STEP_WORKSPACE` set. It inherits the run
+//! lease (see `lease`), so no other agent can start for this plan while any process of this one
+//! lives; and it dies with its runner (`PR_SET_PDEATHSIG`), so a killed runner does not leave an
+//! unwatched agent behind. On timeout the whole group gets SIGTERM, then SIGKILL after a grace.
+//! When the agent exits, whatever it left running in its group is stopped the same way: the
+//! step is over, and a straggler would overlap the next step's agent.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::agent::AgentCommand;
+use crate::capture::{self, CappedLog, Tail};
+
+/// How long a process group gets between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(3);
+/// How long to wait for output pipes to close after the agent's group is gone (a process that
+/// left the group may hold them open; we stop listening rather than wait on it).
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Everything one try needs.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    pub agent: &'a AgentCommand,
+    pub prompt: &'a str,
+    pub step: &'a str,
+    pub attempt: u32,
+    pub workspace: &'a Path,
+    pub state_file: &'a Path,
+    pub timeout: Duration,
+    pub log_path: &'a Path,
+    /// The run lease's descriptor, for the agent to inherit.
+    pub lease_fd: Option<RawFd>,
+    /// Log cap: bytes kept from the start and from the end of the output.
+    pub log_cap: (u64, u64),
+}
+
+/// How the agent's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Exited(i32),
+    Signaled(i32),
+    TimedOut(Duration),
+    /// It never ran: the reason.
+    NotStarted(String),
+}
+
+/// What a try produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub ending: Ending,
+    pub duration: Duration,
+    pub stdout: String,
+    pub stderr: String,
+    /// Bytes the agent printed in all.
+    pub printed: u64,
+}
+
+/// Characters of stdout and stderr kept for the state file.
+pub const TAIL_CHARS: usize = 500;
+
+/// Runs the try to its end. `on_start` gets the agent's process group id once it runs.
+pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
+    let started = Instant::now();
+    let not_started = |reason: String| Report {
+        ending: Ending::NotStarted(reason),
+        duration: started.elapsed(),
+        stdout: String::new(),
+        stderr: String::new(),
+        printed: 0,
+    };
+    let prompt_file = a.log_path.with_extension("prompt");
+    if a.agent.wants_prompt_file() {
+        if let Err(e) = write_private(&prompt_file, a.prompt.as_bytes()) {
+            return not_started(format!("cannot write {}: {e}", prompt_file.display()));
+        }
+    }
+    let args = match a.agent.args(a.prompt, Some(&prompt_file)) {
+        Ok(args) => args,
+        Err(reason) => return not_started(reason),
+    };
+    let log = match CappedLog::create(a.log_path, a.log_cap.0, a.log_cap.1) {
+        Ok(log) => Arc::new(log),
+        Err(e) => return not_started(format!("cannot create {}: {e}", a.log_path.display())),
+    };
+    let mut command = Command::new(a.agent.program());
+    command
+        .arg0(a.agent.program_word())
+        .args(&args)
+        .current_dir(a.workspace)
+        .env("STEP_ID", a.step)
+        .env("STEP_ATTEMPT", a.attempt.to_string())
+        .env("STEP_STATE_FILE", a.state_file)
+        .env("STEP_WORKSPACE", a.workspace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let lease_fd = a.lease_fd;
+    let runner_pid = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
+    unsafe {
+        command.pre_exec(move || child_setup(runner_pid, lease_fd));
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return not_started(format!(
+                "could not start {}: {e}",
+                a.agent.program().display()
+            ))
+        }
+    };
+    let pgid = child.id();
+    on_start(pgid);
+
+    let (tails_tx, tails_rx) = mpsc::channel();
+    let streams = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn io::Read + Send>),
+    ];
+    for (index, stream) in streams.into_iter().enumerate() {
+        let (log, tx) = (Arc::clone(&log), tails_tx.clone());
+        if let Some(stream) = stream {
+            thread::spawn(move || {
+                let tail = capture::pump(stream, &log);
+                let _ = tx.send((index, tail));
+            });
+        }
+    }
+    drop(tails_tx);
+
+    let (exit_tx, exit_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = exit_tx.send(child.wait());
+    });
+    let (status, timed_out) = wait_bounded(&exit_rx, pgid, a.timeout);
+    stop_group(pgid);
+    let duration = started.elapsed();
+
+    let mut tails = [Tail::default(), Tail::default()];
+    let drain_until = Instant::now() + DRAIN;
+    while let Ok((index, tail)) =
+        tails_rx.recv_timeout(drain_until.saturating_duration_since(Instant::now()))
+    {
+        tails[index] = tail;
+    }
+    let (printed, _) = log.finish();
+    let ending = match (timed_out, status) {
+        (true, _) => Ending::TimedOut(a.timeout),
+        (false, Ok(status)) => ending_of(status),
+        (false, Err(e)) => Ending::NotStarted(format!("lost track of the agent: {e}")),
+    };
+    Report {
+        ending,
+        duration,
+        stdout: tails[0].text(TAIL_CHARS),
+        stderr: tails[1].text(TAIL_CHARS),
+        printed,
+    }
+}
+
+/// Waits for the agent; past the timeout, stops its group. Returns its status and whether it
+/// timed out.
+fn wait_bounded(
+    exit: &mpsc::Receiver<io::Result<ExitStatus>>,
+    pgid: u32,
+    timeout: Duration,
+) -> (io::Result<ExitStatus>, bool) {
+    match exit.recv_timeout(timeout) {
+        Ok(status) => return (status, false),
+        Err(RecvTimeoutError::Disconnected) => {
+            return (Err(io::Error::other("waiter vanished")), false)
+        }
+        Err(RecvTimeoutError::Timeout) => {}
+    }
+    signal_group(pgid, libc::SIGTERM);
+    let status = exit.recv_timeout(GRACE).or_else(|_| {
+        signal_group(pgid, libc::SIGKILL);
+        exit.recv().map_err(|_| ())
+    });
+    (
+        status.unwrap_or_else(|()| Err(io::Error::other("waiter vanished"))),
+        true,
+    )
+}
+
+/// Stops whatever is left in the agent's process group: SIGTERM, a grace, then SIGKILL.
+fn stop_group(pgid: u32) {
+    if !signal_group(pgid, libc::SIGTERM) {
+        return; // the group is empty: the common case, and it costs one syscall
+    }
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+        if !signal_group(pgid, 0) {
+            return;
+        }
+    }
+    signal_group(pgid, libc::SIGKILL);
+}
+
+/// Sends a signal to a process group; false if the group no longer exists.
+fn signal_group(pgid: u32, signal: libc::c_int) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    // SAFETY: plain syscall; a negative pid addresses the group, and pgid > 1 is checked so
+    // that we can never signal every process we may (-1) or our own group (0).
+    pgid > 1 && unsafe { libc::kill(-pgid, signal) } == 0
+}
+
+/// In the child, between fork and exec.
+fn child_setup(runner_pid: libc::pid_t, lease_fd: Option<RawFd>) -> io::Result<()> {
+    // SAFETY: getppid, prctl and fcntl are async-signal-safe and touch only this process.
+    unsafe {
+        // Die with the runner: a SIGKILLed runner must not leave an agent nobody watches.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The runner may have died before prctl took effect; then we are someone else's child.
+        if libc::getppid() != runner_pid {
+            return Err(io::Error::other("the runner died while starting the agent"));
+        }
+        // Keep the lease open across exec, so the lock lives as long as the agent does.
+        if let Some(fd) = lease_fd {
+            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ending_of(status: ExitStatus) -> Ending {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Ending::Exited(code),
+        (None, Some(signal)) => Ending::Signaled(signal),
+        (None, None) => Ending::NotStarted(format!("ended with unknown status {status}")),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}

@@ -1,0 +1,64 @@
+//! `seq-check`: one heartbeat for a plan. See `seq-check --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use agent_step_sequencer::{check, config::Config, exit};
+use clap::Parser;
+
+/// Resume a step plan: record the heartbeat, decide what is due, and start `seq-runner` in the
+/// background if a step should run. Returns at once; safe to run many times concurrently.
+#[derive(Parser)]
+#[command(version, after_help = exit::CHECK_HELP)]
+struct Args {
+    /// The plan's state file.
+    #[arg(default_value = "state.json")]
+    state_file: PathBuf,
+    /// Stay in the foreground, running steps and sleeping through delays, until the plan is
+    /// done, blocked or paused.
+    #[arg(long)]
+    wait: bool,
+    /// Print one JSON object instead of lines.
+    #[arg(long, conflicts_with = "quiet")]
+    json: bool,
+    /// Print nothing but errors; the exit code tells the outcome.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let quiet = args.quiet || args.json;
+    let outcome = Config::from_env().and_then(|config| {
+        check::run(&args.state_file, &config, args.wait, &mut |line| {
+            if !quiet {
+                println!("{line}");
+            }
+        })
+    });
+    match outcome {
+        Ok(beat) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&beat).expect("a heartbeat serialises")
+                );
+            } else if !args.quiet {
+                for change in &beat.changes {
+                    println!("{change}");
+                }
+                if let Some(line) = beat.line() {
+                    println!("{line}");
+                }
+            }
+            ExitCode::from(beat.exit_code())
+        }
+        Err(error) => {
+            if args.json {
+                let json = serde_json::json!({ "result": "error", "error": format!("{error:#}") });
+                println!("{json}");
+            }
+            exit::report_error("seq-check", &error)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! `seq-runner`: runs a plan's due steps. Normally started by `seq-check`; see `--help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use agent_step_sequencer::{
+    agent::AgentCommand, config::Config, exit, runner, store::Store, timefmt,
+};
+use clap::Parser;
+
+/// Run the plan's due steps one after another with the agent in STEP_AGENT_CMD, sleeping
+/// through stepDelayMinutes and retrying failures, until nothing more is due. Holds the run
+/// lease, so at most one runner works on a plan.
+#[derive(Parser)]
+#[command(version, after_help = exit::RUNNER_HELP)]
+struct Args {
+    /// The plan's state file.
+    #[arg(default_value = "state.json")]
+    state_file: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let outcome = (|| {
+        let config = Config::from_env()?;
+        let Some(store) = Store::locate(&args.state_file)? else {
+            return Ok(exit::OK);
+        };
+        let agent = AgentCommand::from_env(store.workspace())?;
+        let summary = runner::run(&store, &config, &agent, &mut |line| {
+            println!("{} {line}", timefmt::format(chrono::Utc::now()));
+        })?;
+        Ok(summary.exit_code())
+    })();
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => exit::report_error("seq-runner", &error),
+    }
+}

@@ -1,0 +1,29 @@
+//! Exit codes, one table for every binary, and the text `--help` shows for them.
+
+use std::process::ExitCode;
+
+/// Fine: started, in flight, waiting, nothing to do, done.
+pub const OK: u8 = 0;
+/// A person is needed: the plan is blocked (seq-check), or a step failed (seq-runner).
+pub const ATTENTION: u8 = 1;
+/// Bad usage, an invalid state file or invalid configuration; nothing was changed.
+pub const INVALID: u8 = 2;
+
+pub const CHECK_HELP: &str = "\
+Exit codes:
+  0  fine: a runner was started, a step is in flight or waiting, nothing to do, or the plan is done
+  1  the plan is blocked: a step used all its tries and needs a person
+  2  bad usage, invalid state file or invalid configuration (nothing was changed)";
+
+pub const RUNNER_HELP: &str = "\
+Exit codes:
+  0  the last step run ended DONE, or there was nothing to do
+  1  a step FAILED (and, if it used all its tries, the plan is blocked)
+  2  bad usage, invalid state file or invalid configuration (nothing was changed)";
+
+/// Prints an error the way every binary does (`name: cause: cause`) and returns exit code 2.
+#[must_use]
+pub fn report_error(binary: &str, error: &anyhow::Error) -> ExitCode {
+    eprintln!("{binary}: {error:#}");
+    ExitCode::from(INVALID)
+}
