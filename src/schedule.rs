@@ -296,7 +296,7 @@ pub fn record(
     match outcome.verdict {
         Ok(produced) => {
             run.status = StepStatus::Done;
-            run.error = None;
+            // `error` stays, as in the Python version: the last failure's words, for the record.
             let artifacts = state.artifacts.get_or_insert_with(Vec::new);
             for path in produced {
                 if !artifacts.contains(&path) {

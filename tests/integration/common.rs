@@ -1,0 +1,328 @@
+//! The test harness: a temp workspace, tiny fake agents, and the real binaries run in it.
+//!
+//! On failure, `Run`'s assertions print the command, its output and the workspace's files, so a
+//! red test says what happened without a debugger.
+
+#![allow(dead_code)] // each test module uses a different part of the harness
+
+use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const CHECK: &str = env!("CARGO_BIN_EXE_seq-check");
+pub const RUNNER: &str = env!("CARGO_BIN_EXE_seq-runner");
+
+/// A temp workspace holding `state.json`, fake agents and whatever they write.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    /// Extra environment for every command run here.
+    pub env: Vec<(String, String)>,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            env: Vec::new(),
+        }
+    }
+
+    /// A workspace whose state.json is `text`.
+    pub fn with_state(text: &str) -> Self {
+        let ws = Self::new();
+        ws.write("state.json", text);
+        ws
+    }
+
+    /// A workspace holding a copy of a legacy fixture as state.json.
+    pub fn with_fixture(name: &str) -> Self {
+        Self::with_state(&fs::read_to_string(fixture(name)).expect("fixture"))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.path().join("state.json")
+    }
+
+    pub fn sidecar(&self) -> PathBuf {
+        self.path().join("state.json.seq")
+    }
+
+    pub fn write(&self, name: &str, text: &str) {
+        let path = self.path().join(name);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).unwrap();
+        }
+        fs::write(path, text).unwrap();
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path().join(name)).unwrap_or_default()
+    }
+
+    /// Writes an executable `/bin/sh` script (a user's own agent with a shebang line).
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.path().join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// Sets STEP_AGENT_CMD to a fresh script with `body`.
+    pub fn agent(&mut self, body: &str) -> &mut Self {
+        let path = self.script("agent.sh", body);
+        self.set("STEP_AGENT_CMD", &path.display().to_string())
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .current_dir(self.path())
+            .env_remove("STEP_AGENT_CMD")
+            .env_remove("STEP_MAX_RETRIES")
+            .env_remove("STEP_TIMEOUT_SECONDS")
+            .env_remove("STEP_RUNNER")
+            .envs(self.env.iter().map(|(n, v)| (n, v)))
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `seq-check` with `args` to completion.
+    pub fn check(&self, args: &[&str]) -> Run {
+        self.run(CHECK, args)
+    }
+
+    /// Runs `seq-runner` with `args` to completion.
+    pub fn runner(&self, args: &[&str]) -> Run {
+        self.run(RUNNER, args)
+    }
+
+    pub fn run(&self, program: &str, args: &[&str]) -> Run {
+        let output = self
+            .command(program)
+            .args(args)
+            .output()
+            .expect("spawn binary");
+        Run {
+            what: format!(
+                "{} {}",
+                program.rsplit('/').next().unwrap_or(program),
+                args.join(" ")
+            ),
+            output,
+            listing: self.listing(),
+        }
+    }
+
+    /// The parsed state file.
+    pub fn state(&self) -> Value {
+        serde_json::from_slice(&fs::read(self.state_path()).expect("state.json"))
+            .expect("state parses")
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        fs::read(self.state_path()).unwrap()
+    }
+
+    /// Waits (up to `limit`) until `done(state)` holds; panics with the state otherwise.
+    pub fn wait_for(&self, limit: Duration, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(bytes) = fs::read(self.state_path()) {
+                let state: Value =
+                    serde_json::from_slice(&bytes).expect("state parses at every moment");
+                if done(&state) {
+                    return state;
+                }
+                assert!(
+                    Instant::now() <= deadline,
+                    "timed out waiting for {what}\nstate: {state:#}\nfiles:\n{}\nrunner.log:\n{}",
+                    self.listing(),
+                    self.read("state.json.seq/runner.log")
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the plan's status is DONE.
+    pub fn wait_done(&self, limit: Duration) -> Value {
+        self.wait_for(limit, "status DONE", |s| s["status"] == "DONE")
+    }
+
+    /// Waits until no process holds the run lease (the runner and its agent have exited).
+    pub fn wait_idle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let lease = self.sidecar().join("lease");
+        loop {
+            let free = match fs::File::open(&lease) {
+                Ok(file) => match file.try_lock() {
+                    Ok(()) => true,
+                    Err(fs::TryLockError::WouldBlock) => false,
+                    Err(e) => panic!("lease: {e}"),
+                },
+                Err(_) => true,
+            };
+            if free {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the run lease is still held\n{}",
+                self.listing()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the process `pid` (a detached runner, say) has exited.
+    pub fn wait_pid(&self, pid: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while pid_alive(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "process {pid} still runs\n{}",
+                self.listing()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every file under the workspace with its size, for failure messages.
+    pub fn listing(&self) -> String {
+        fn walk(dir: &Path, root: &Path, out: &mut String) {
+            let Ok(entries) = fs::read_dir(dir) else {
+                return;
+            };
+            let mut entries: Vec<_> = entries.flatten().collect();
+            entries.sort_by_key(fs::DirEntry::path);
+            for entry in entries {
+                let path = entry.path();
+                let meta = fs::symlink_metadata(&path).unwrap();
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                if meta.is_dir() {
+                    walk(&path, root, out);
+                } else {
+                    let _ = writeln!(out, "  {name} ({} bytes)", meta.len());
+                }
+            }
+        }
+        let mut out = String::new();
+        walk(self.path(), self.path(), &mut out);
+        out
+    }
+}
+
+/// A finished command and what it printed.
+pub struct Run {
+    pub what: String,
+    pub output: Output,
+    pub listing: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Asserts the exit code, printing everything about the run if it differs.
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "`{}` exited {} (expected {code})\nstdout:\n{}\nstderr:\n{}\nfiles:\n{}",
+            self.what,
+            self.code(),
+            self.stdout(),
+            self.stderr(),
+            self.listing
+        );
+        self
+    }
+
+    /// Asserts that stdout contains `text`.
+    #[track_caller]
+    pub fn stdout_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout().contains(text),
+            "`{}` stdout lacks {text:?}:\n{}\nstderr:\n{}",
+            self.what,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// Asserts that stderr contains `text`.
+    #[track_caller]
+    pub fn stderr_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr().contains(text),
+            "`{}` stderr lacks {text:?}:\n{}\nstdout:\n{}",
+            self.what,
+            self.stderr(),
+            self.stdout()
+        );
+        self
+    }
+
+    /// The stdout parsed as one JSON value (for `--json`).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout().trim())
+            .unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}):\n{}", self.what, self.stdout()))
+    }
+}
+
+/// A file of the shared legacy fixtures (`../shared/fixtures/legacy/` beside the repository),
+/// with a copy under `tests/fixtures/legacy/` so the tests run from a lone clone too.
+pub fn fixture(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    root.join("tests/fixtures/legacy").join(name)
+}
+
+/// A plan of `n` steps `s1..sn` whose instructions are "do sN"; `extra` is spliced into the top
+/// level (e.g. `"stepDelayMinutes": 0.01,`).
+pub fn plan(n: usize, extra: &str) -> String {
+    let steps: Vec<String> = (1..=n)
+        .map(|i| format!(r#""s{i}": {{"title": "Step {i}", "instruction": "do s{i}"}}"#))
+        .collect();
+    let queue: Vec<String> = (1..=n).map(|i| format!(r#""s{i}""#)).collect();
+    format!(
+        r#"{{ {extra} "plan": {{ "steps": {{ {} }} }}, "stepQueue": [{}], "currentStep": 0, "stepRuns": {{}}, "status": "IN_PROGRESS" }}"#,
+        steps.join(", "),
+        queue.join(", ")
+    )
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn pid_alive(pid: u64) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(") ")
+            .next()
+            .is_some_and(|rest| !rest.starts_with('Z'))
+    })
+}

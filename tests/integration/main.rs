@@ -1,0 +1,4 @@
+//! One integration-test binary that runs the real executables in temp workspaces.
+
+mod common;
+mod legacy;
