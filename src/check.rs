@@ -58,6 +58,9 @@ pub struct Heartbeat {
     /// Changes made on the way (interrupted tries, blockers, the plan finishing).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
+    /// With `done`: this heartbeat is the first since the plan finished (tell the user now).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub newly_done: bool,
     #[serde(skip)]
     pub steps: usize,
 }
@@ -67,6 +70,13 @@ impl Heartbeat {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         u8::from(self.result == "blocked")
+    }
+
+    /// Whether a person should hear about this heartbeat: a blocker, or a plan just finished.
+    /// (`--no-reply` prints OpenClaw's `NO_REPLY` for everything else.)
+    #[must_use]
+    pub fn worth_telling(&self) -> bool {
+        self.result == "blocked" || (self.result == "done" && self.newly_done)
     }
 
     /// The one-line summary a person or an agent reads.
@@ -98,6 +108,7 @@ impl Heartbeat {
                 self.error.as_deref().unwrap_or("(none recorded)")
             ),
             "paused" => "paused: nothing new starts until the plan is resumed".to_owned(),
+            "done" if !self.newly_done => "nothing to do: the plan is done".to_owned(),
             "done" if self.artifacts.is_empty() => {
                 format!("done: all {} steps finished", self.steps)
             }
@@ -162,12 +173,18 @@ fn beat(store: &Store, config: &Config) -> Result<(Heartbeat, Option<(AgentComma
     let locked = store.lock()?;
     let mut state = locked.load()?;
     let steps = state.step_queue.len();
+    let now = Utc::now();
     if state.status == crate::state::PlanStatus::Done {
-        // A finished plan is not touched: no heartbeat stamp, no write.
-        return Ok((done(&state, Vec::new()), None));
+        // A finished plan is reported once, by the first heartbeat after it finished; after
+        // that (and for plans finished by the Python version) it is not touched at all.
+        let newly_done = schedule::finish_unreported(&state);
+        if newly_done {
+            state.last_heartbeat_iso = Some(timefmt::format(now));
+            locked.save(&state)?;
+        }
+        return Ok((done(&state, Vec::new(), newly_done), None));
     }
     let lease = Lease::probe(store)?;
-    let now = Utc::now();
     state.last_heartbeat_iso = Some(timefmt::format(now));
     let (next, transitions) = schedule::settle(&mut state, now, config.limits, lease.is_held());
     let changes: Vec<String> = transitions.iter().map(ToString::to_string).collect();
@@ -183,7 +200,7 @@ fn beat(store: &Store, config: &Config) -> Result<(Heartbeat, Option<(AgentComma
     locked.save(&state)?;
     drop(locked);
     let mut beat = match next {
-        Next::Finished => done(&state, changes),
+        Next::Finished => done(&state, changes, true),
         Next::Busy => in_flight(&state, lease, changes),
         Next::Paused => Heartbeat {
             result: "paused",
@@ -217,9 +234,10 @@ fn beat(store: &Store, config: &Config) -> Result<(Heartbeat, Option<(AgentComma
     Ok((beat, launch))
 }
 
-fn done(state: &State, changes: Vec<String>) -> Heartbeat {
+fn done(state: &State, changes: Vec<String>, newly_done: bool) -> Heartbeat {
     Heartbeat {
         result: "done",
+        newly_done,
         artifacts: state.artifacts().to_vec(),
         changes,
         steps: state.step_queue.len(),

@@ -88,6 +88,7 @@ pub fn settle(
     loop {
         let Some(id) = state.current_id().map(str::to_owned) else {
             state.status = PlanStatus::Done;
+            state.finished_iso = Some(timefmt::format(now));
             changes.push(Transition::PlanDone);
             return (Next::Finished, changes);
         };
@@ -186,6 +187,18 @@ fn finished_at(state: &State, id: &str) -> Option<DateTime<Utc>> {
         .as_deref()
         .or(run.last_run_iso.as_deref())
         .and_then(timefmt::parse)
+}
+
+/// Whether a DONE plan finished after the last heartbeat, so that heartbeat should tell.
+#[must_use]
+pub fn finish_unreported(state: &State) -> bool {
+    let finished = state.finished_iso.as_deref().and_then(timefmt::parse);
+    let heartbeat = state.last_heartbeat_iso.as_deref().and_then(timefmt::parse);
+    match (finished, heartbeat) {
+        (Some(finished), Some(heartbeat)) => finished > heartbeat,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// Attempts the step gets: its own `maxRetries`, else the environment's.
@@ -384,6 +397,10 @@ mod tests {
         assert_eq!(s.current_step, 2);
         assert_eq!(s.status, PlanStatus::Done);
         assert_eq!(changes.last(), Some(&Transition::PlanDone));
+        assert_eq!(s.finished_iso.as_deref(), Some("2026-03-01T10:00:00.000Z"));
+        assert!(finish_unreported(&s));
+        s.last_heartbeat_iso = Some("2026-03-01T10:05:00Z".into());
+        assert!(!finish_unreported(&s));
         // A finished plan stays finished, and nothing changes on later heartbeats.
         let after = s.clone();
         assert_eq!(settle(&mut s, t(NOW), L, false).0, Next::Finished);

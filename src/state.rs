@@ -35,6 +35,10 @@ pub struct State {
     pub artifacts: Option<Vec<String>>,
     #[serde(default)]
     pub status: PlanStatus,
+    /// New in this project: when the plan became DONE, so the first heartbeat after it can say so
+    /// once (later ones stay quiet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_iso: Option<String>,
     /// New in this project: a paused plan starts nothing new (`seqctl pause`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,

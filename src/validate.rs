@@ -132,6 +132,7 @@ pub fn check(state: &State) -> Result<(), Invalid> {
         }
     }
     check_time("lastHeartbeatIso", state.last_heartbeat_iso.as_deref())?;
+    check_time("finishedIso", state.finished_iso.as_deref())?;
     for (id, run) in &state.step_runs {
         let base = format!("stepRuns.{id}");
         check_time(&format!("{base}.lastRunIso"), run.last_run_iso.as_deref())?;

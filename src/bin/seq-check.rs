@@ -10,6 +10,7 @@ use clap::Parser;
 /// background if a step should run. Returns at once; safe to run many times concurrently.
 #[derive(Parser)]
 #[command(version, after_help = exit::CHECK_HELP)]
+#[allow(clippy::struct_excessive_bools)] // independent command-line flags, as clap wants them
 struct Args {
     /// The plan's state file.
     #[arg(default_value = "state.json")]
@@ -24,11 +25,15 @@ struct Args {
     /// Print nothing but errors; the exit code tells the outcome.
     #[arg(long, short)]
     quiet: bool,
+    /// Print `NO_REPLY` unless a person should hear something (a blocker, or the plan just
+    /// finished): for OpenClaw automations, whose output is delivered to the user.
+    #[arg(long, conflicts_with_all = ["quiet", "json"])]
+    no_reply: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let quiet = args.quiet || args.json;
+    let quiet = args.quiet || args.json || args.no_reply;
     let outcome = Config::from_env().and_then(|config| {
         check::run(&args.state_file, &config, args.wait, &mut |line| {
             if !quiet {
@@ -43,6 +48,8 @@ fn main() -> ExitCode {
                     "{}",
                     serde_json::to_string(&beat).expect("a heartbeat serialises")
                 );
+            } else if args.no_reply && !beat.worth_telling() {
+                println!("NO_REPLY");
             } else if !args.quiet {
                 for change in &beat.changes {
                     println!("{change}");

@@ -83,7 +83,12 @@ fn legacy_plans_run_to_the_end_keeping_every_field() {
         let mut ws = Workspace::with_fixture(name);
         ws.agent("mkdir -p study && touch study/summary.md prices.json");
         let before = ws.state();
-        ws.check(&["--wait"]).expect(0).stdout_has("done:");
+        ws.check(&["--wait"]).expect(0).stdout_has("done: all");
+        // The finish is reported once; later heartbeats stay quiet and write nothing.
+        let settled = ws.bytes();
+        ws.check(&[]).expect(0).stdout_has("nothing to do");
+        ws.check(&["--no-reply"]).expect(0).stdout_has("NO_REPLY");
+        assert_eq!(ws.bytes(), settled);
         let after = ws.state();
         assert_eq!(after["status"], "DONE", "{name}");
         assert_kept(&before, &after, name);
@@ -122,8 +127,12 @@ fn a_step_interrupted_under_python_is_retried_after_its_delay() {
 fn a_finished_legacy_plan_is_left_byte_for_byte() {
     let ws = Workspace::with_fixture("done.json");
     let before = ws.bytes();
+    // Finished by the Python version: nothing to report, nothing to write.
     ws.check(&[])
         .expect(0)
-        .stdout_has("done: all 1 steps finished");
+        .stdout_has("nothing to do: the plan is done");
+    ws.check(&["--no-reply"]).expect(0).stdout_has("NO_REPLY");
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert_eq!(beat["result"], "done");
     assert_eq!(ws.bytes(), before);
 }
