@@ -210,8 +210,8 @@ impl Job {
         let verdict = judge::verdict(&report, &self.required, store.workspace());
         match &verdict {
             Ok(_) => say(format!(
-                "step {step}: try {attempt} DONE in {:.1} s",
-                report.duration.as_secs_f64()
+                "step {step}: try {attempt} DONE in {}",
+                human_duration(report.duration)
             )),
             Err(error) => say(format!("step {step}: try {attempt} FAILED: {error}")),
         }
@@ -235,5 +235,14 @@ fn save_if_changed(locked: &Locked, before: &State, after: &State) -> Result<()>
         Ok(())
     } else {
         locked.save(after)
+    }
+}
+
+/// `840 ms`, `12.3 s`, `4 min 5 s`: short enough for a log line.
+fn human_duration(d: Duration) -> String {
+    match d.as_millis() {
+        ms if ms < 1000 => format!("{ms} ms"),
+        ms if ms < 60_000 => format!("{:.1} s", d.as_secs_f64()),
+        _ => format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60),
     }
 }

@@ -62,9 +62,10 @@ impl std::fmt::Display for Transition {
                 "interrupted: step {step} try {attempt} was cut short (its runner stopped); recorded as a failed try"
             ),
             Self::Advanced { step } => write!(f, "advanced past finished step {step}"),
-            Self::Blocked { step, tries } => {
-                write!(f, "blocked: step {step} used all {tries} tries")
-            }
+            Self::Blocked { step, tries } => write!(
+                f,
+                "step {step} ran out of tries ({tries}): recorded as a blocker"
+            ),
             Self::PlanDone => f.write_str("plan finished"),
         }
     }

@@ -1,4 +1,5 @@
 //! One integration-test binary that runs the real executables in temp workspaces.
 
 mod common;
+mod docs;
 mod legacy;

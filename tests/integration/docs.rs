@@ -1,0 +1,229 @@
+//! The texts users and agents read match the binaries: SKILL.md's frontmatter, the published
+//! skill folder, and the README's quick start, run word for word.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::CHECK;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &str) -> String {
+    fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The `key: value` lines between SKILL.md's `---` fences.
+fn frontmatter() -> Vec<(String, String)> {
+    let skill = read("skill/SKILL.md");
+    let mut lines = skill.lines();
+    assert_eq!(
+        lines.next(),
+        Some("---"),
+        "SKILL.md must open with frontmatter"
+    );
+    lines
+        .take_while(|line| *line != "---")
+        .map(|line| {
+            let (key, value) = line
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("frontmatter line {line:?}"));
+            (key.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+fn field(name: &str) -> String {
+    frontmatter()
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .unwrap_or_else(|| panic!("SKILL.md frontmatter has no `{name}`"))
+        .1
+}
+
+#[test]
+fn skill_frontmatter_declares_what_openclaw_needs() {
+    assert_eq!(field("name"), "agent-step-sequencer");
+    assert!(
+        field("description").len() > 80,
+        "the description tells the agent when to use it"
+    );
+    assert_eq!(
+        field("version"),
+        env!("CARGO_PKG_VERSION"),
+        "SKILL.md and Cargo.toml versions differ"
+    );
+    let metadata: Value = serde_json::from_str(&field("metadata")).expect("metadata is JSON");
+    let openclaw = &metadata["openclaw"];
+    let bins: Vec<&str> = openclaw["requires"]["bins"]
+        .as_array()
+        .expect("requires.bins")
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    for required in ["seq-check", "seq-runner"] {
+        assert!(bins.contains(&required), "requires.bins lacks {required}");
+    }
+    for bin in &bins {
+        assert!(
+            root().join(format!("src/bin/{bin}.rs")).is_file(),
+            "requires.bins names `{bin}`, which is not a binary of this crate"
+        );
+    }
+    assert_eq!(
+        openclaw["requires"]["env"],
+        serde_json::json!(["STEP_AGENT_CMD"])
+    );
+    // OpenClaw silently drops installer kinds it does not know (there is no `cargo` kind).
+    for installer in openclaw["install"].as_array().into_iter().flatten() {
+        let kind = installer["kind"].as_str().unwrap_or_default();
+        assert!(
+            ["brew", "node", "go", "uv", "download"].contains(&kind),
+            "installer kind {kind:?} would be dropped"
+        );
+    }
+}
+
+/// Every file under `dir`, asserting what ClawHub would leave out is absent.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        assert!(
+            !meta.file_type().is_symlink(),
+            "{} is a symlink: ClawHub leaves it out",
+            path.display()
+        );
+        let name = entry.file_name();
+        assert!(
+            !name.to_string_lossy().starts_with('.'),
+            "{} is hidden: ClawHub leaves it out",
+            path.display()
+        );
+        if meta.is_dir() {
+            walk(&path, out);
+        } else {
+            assert!(
+                meta.len() < 10 << 20,
+                "{} is over ClawHub's 10 MB",
+                path.display()
+            );
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_published_skill_folder_is_complete_without_links() {
+    let skill = root().join("skill");
+    assert_eq!(
+        read("skill/references/state-schema.md"),
+        read("references/state-schema.md"),
+        "skill/references/state-schema.md must be a copy of references/state-schema.md (ClawHub drops symlinks)"
+    );
+    let mut files = Vec::new();
+    walk(&skill, &mut files);
+    // Every relative link in SKILL.md resolves inside the folder.
+    let text = read("skill/SKILL.md");
+    for link in text
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+    {
+        if link.starts_with("http") || link.starts_with('#') {
+            continue;
+        }
+        assert!(
+            files.contains(&skill.join(link)),
+            "SKILL.md links to {link}, which the skill folder lacks"
+        );
+    }
+}
+
+#[test]
+fn the_readme_quick_start_is_the_demo_and_the_ci_test_command() {
+    let readme = read("README.md");
+    let quick = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("a Quick start section");
+    let block = quick
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block");
+    assert_eq!(
+        block.trim().lines().collect::<Vec<_>>(),
+        ["examples/demo.sh", "cargo test --locked"]
+    );
+    assert!(
+        read(".ci/run").contains("cargo test --locked"),
+        ".ci/run must run the README's test command"
+    );
+}
+
+/// Runs `examples/demo.sh [example]` with the binaries under test; returns its exit code,
+/// output and the workspace it made.
+fn demo(example: Option<&str>) -> (i32, String, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(CHECK).parent().unwrap();
+    let output = Command::new(root().join("examples/demo.sh"))
+        .args(example)
+        .env("SEQ_BIN_DIR", bin_dir)
+        .env("TMPDIR", tmp.path())
+        .env_remove("STEP_AGENT_CMD")
+        .output()
+        .expect("run examples/demo.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let workspace = fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("the demo made a workspace")
+        .path();
+    let kept = tmp.keep();
+    assert!(workspace.starts_with(&kept));
+    (output.status.code().unwrap_or(-1), text, workspace)
+}
+
+#[test]
+fn the_quick_start_demo_runs_the_plan_to_the_end() {
+    let (code, out, workspace) = demo(None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("done: all 3 steps finished; artifacts: study/notes.md, study/outline.md, study/paper.md"), "{out}");
+    for file in ["study/notes.md", "study/outline.md", "study/paper.md"] {
+        let text = fs::read_to_string(workspace.join(file))
+            .unwrap_or_else(|_| panic!("{file} missing\n{out}"));
+        assert!(text.contains("Written by the demo agent"), "{file}: {text}");
+    }
+    let state: Value =
+        serde_json::from_slice(&fs::read(workspace.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["status"], "DONE");
+    let _ = fs::remove_dir_all(workspace.parent().unwrap());
+}
+
+#[test]
+fn the_failure_demo_shows_the_retry_prompt_and_a_blocker() {
+    let (code, out, workspace) = demo(Some("failure"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(
+        "Step fetch failed (tries: 1). Previous run ended with: exit code 1: price source A timed out after 30 s. \
+         Please troubleshoot and retry: Fetch today's prices into data/prices.md"
+    ), "{out}");
+    assert!(out.contains("blocked: step publish failed 2 tries; last error: exit code 4: publishing endpoint refused the upload: HTTP 403"), "{out}");
+    let state: Value =
+        serde_json::from_slice(&fs::read(workspace.join("state.json")).unwrap()).unwrap();
+    assert_eq!(
+        state["blockers"],
+        serde_json::json!(["publish: max retries (2) exceeded"])
+    );
+    let _ = fs::remove_dir_all(workspace.parent().unwrap());
+}
