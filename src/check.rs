@@ -91,13 +91,20 @@ impl Heartbeat {
                 self.pid.unwrap_or(0)
             ),
             "in_flight" => {
-                let since = self.since.as_ref().map(|s| format!(" since {s}"));
-                let pid = self.pid.map(|p| format!(" (runner pid {p})"));
-                format!(
-                    "in flight: step {step} try {attempt}{}{}",
-                    since.unwrap_or_default(),
-                    pid.unwrap_or_default()
-                )
+                let pid = self
+                    .pid
+                    .map(|p| format!(" (runner pid {p})"))
+                    .unwrap_or_default();
+                match (self.attempt, &self.since) {
+                    (Some(attempt), Some(since)) => {
+                        format!("in flight: step {step} try {attempt} since {since}{pid}")
+                    }
+                    (Some(attempt), None) => format!("in flight: step {step} try {attempt}{pid}"),
+                    // The lease is held between tries (a runner sleeping through a delay).
+                    (None, _) => {
+                        format!("in flight: a runner holds the plan{pid}; step {step} is next")
+                    }
+                }
             }
             "waiting" => format!(
                 "waiting: step {step} is due at {}",
