@@ -173,6 +173,23 @@ impl Locked<'_> {
         self.store.read()
     }
 
+    /// Removes temp files left by a writer killed mid-write. Only the lock holder writes, so
+    /// while we hold it every temp file is stale. (Never reused: each write makes a new one.)
+    pub fn sweep_stale_temps(&self) -> Result<usize> {
+        let mut swept = 0;
+        for entry in fs::read_dir(&self.store.sidecar)?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("state.")
+                && name.ends_with(".tmp")
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                swept += 1;
+            }
+        }
+        Ok(swept)
+    }
+
     /// Replaces the state file atomically and durably: a temp file in the sidecar folder (same
     /// file system), written, fsynced, renamed over the state file, then the directory fsynced so
     /// the rename itself survives a power cut. The file keeps its permission bits.

@@ -136,3 +136,17 @@ fn a_finished_legacy_plan_is_left_byte_for_byte() {
     assert_eq!(beat["result"], "done");
     assert_eq!(ws.bytes(), before);
 }
+
+#[test]
+fn temp_files_left_by_a_killed_write_are_swept_by_the_next_runner() {
+    let mut ws = Workspace::with_fixture("fresh-plan.json");
+    ws.agent("mkdir -p study && touch study/summary.md");
+    std::fs::create_dir_all(ws.sidecar()).unwrap();
+    ws.write("state.json.seq/state.AbC123.tmp", "{\"half\": ");
+    ws.check(&["--wait"]).expect(0);
+    assert!(
+        !ws.sidecar().join("state.AbC123.tmp").exists(),
+        "{}",
+        ws.listing()
+    );
+}
