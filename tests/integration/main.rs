@@ -1,4 +1,7 @@
 //! One integration-test binary that runs the real executables in temp workspaces.
 
+mod agent_command;
+mod check;
 mod common;
 mod legacy;
+mod runner;
