@@ -15,7 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
@@ -32,6 +32,8 @@ use crate::timefmt;
 
 /// `runner.log` is started afresh past this size (the previous one kept as `runner.log.1`).
 const RUNNER_LOG_CAP: u64 = 1 << 20;
+/// How long a check waits, lock held, for the runner it started to take the run lease.
+const RUNNER_START_PATIENCE: Duration = Duration::from_secs(2);
 
 /// What one heartbeat found and did: printed as lines, or as one JSON object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -144,15 +146,11 @@ pub fn run(
         });
     };
     if !wait {
-        let (mut beat, launch) = beat(&store, config)?;
-        if let Some((_, runner)) = launch {
-            beat.pid = Some(spawn_detached(&runner, &store)?);
-        }
-        return Ok(beat);
+        return Ok(beat(&store, config, true)?.0);
     }
     let mut last_busy = None;
     loop {
-        let (beat, launch) = beat(&store, config)?;
+        let (beat, launch) = beat(&store, config, false)?;
         if let Some((agent, _)) = launch {
             for change in &beat.changes {
                 say(change.clone());
@@ -175,8 +173,13 @@ pub fn run(
 }
 
 /// One locked read-modify-write. Returns what it found and, if a runner is needed, the checked
-/// agent command and the runner to start.
-fn beat(store: &Store, config: &Config) -> Result<(Heartbeat, Option<(AgentCommand, PathBuf)>)> {
+/// agent command and the runner to start. With `detach`, starts that runner itself before
+/// letting go of the lock (see [`spawn_detached`]).
+fn beat(
+    store: &Store,
+    config: &Config,
+    detach: bool,
+) -> Result<(Heartbeat, Option<(AgentCommand, PathBuf)>)> {
     let locked = store.lock()?;
     let mut state = locked.load()?;
     let steps = state.step_queue.len();
@@ -205,6 +208,10 @@ fn beat(store: &Store, config: &Config) -> Result<(Heartbeat, Option<(AgentComma
         None
     };
     locked.save(&state)?;
+    let runner_pid = match &launch {
+        Some((_, runner)) if detach => Some(spawn_detached(runner, store)?),
+        _ => None,
+    };
     drop(locked);
     let mut beat = match next {
         Next::Finished => done(&state, changes, true),
@@ -238,6 +245,7 @@ fn beat(store: &Store, config: &Config) -> Result<(Heartbeat, Option<(AgentComma
         },
     };
     beat.steps = steps;
+    beat.pid = runner_pid.or(beat.pid);
     Ok((beat, launch))
 }
 
@@ -307,7 +315,12 @@ fn runner_path(config: &Config) -> Result<PathBuf> {
 }
 
 /// Starts the runner in its own session, stdin closed, output appended to `runner.log`, and
-/// returns its pid without waiting for it.
+/// returns its pid without waiting for it to finish.
+///
+/// The caller holds the state lock, and keeps it until the runner holds the run lease (or has
+/// exited, or [`RUNNER_START_PATIENCE`] passed): otherwise a heartbeat right behind this one
+/// finds the lease still free and starts a second runner, and for a moment two runners are
+/// alive for one plan (the second gives up after its lease patience, but it should not exist).
 fn spawn_detached(runner: &Path, store: &Store) -> Result<u32> {
     let log_path = store.ensure_sidecar()?.join("runner.log");
     if fs::metadata(&log_path).is_ok_and(|m| m.len() > RUNNER_LOG_CAP) {
@@ -345,8 +358,15 @@ fn spawn_detached(runner: &Path, store: &Store) -> Result<u32> {
             Ok(())
         });
     }
-    let child = command
+    let mut child = command
         .spawn()
         .with_context(|| format!("cannot start {}", runner.display()))?;
+    let deadline = Instant::now() + RUNNER_START_PATIENCE;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) || Lease::probe(store)?.is_held() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
     Ok(child.id())
 }

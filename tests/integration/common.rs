@@ -326,3 +326,152 @@ pub fn pid_alive(pid: u64) -> bool {
             .is_some_and(|rest| !rest.starts_with('Z'))
     })
 }
+
+/// A command started in the background, with its output captured for [`Spawned::finish`].
+pub struct Spawned {
+    pub what: String,
+    pub child: std::process::Child,
+}
+
+impl Spawned {
+    /// Waits for it and returns what it printed.
+    pub fn finish(self, ws: &Workspace) -> Run {
+        let output = self.child.wait_with_output().expect("wait");
+        Run {
+            what: self.what,
+            output,
+            listing: ws.listing(),
+        }
+    }
+}
+
+impl Workspace {
+    /// Starts `program` with `args` without waiting for it (stdout and stderr captured).
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Spawned {
+        let child = self
+            .command(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn binary");
+        Spawned {
+            what: format!(
+                "{} {}",
+                program.rsplit('/').next().unwrap_or(program),
+                args.join(" ")
+            ),
+            child,
+        }
+    }
+
+    /// Replaces state.json with `state`.
+    pub fn set_state(&self, state: &Value) {
+        self.write("state.json", &serde_json::to_string_pretty(state).unwrap());
+    }
+
+    /// The lines of a file in the workspace (none if it does not exist).
+    pub fn lines(&self, name: &str) -> Vec<String> {
+        self.read(name).lines().map(str::to_owned).collect()
+    }
+
+    /// Waits until the file `name` exists and is not empty; returns its text.
+    pub fn wait_file(&self, name: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.read(name);
+            if !text.is_empty() {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {name}\nfiles:\n{}\nrunner.log:\n{}",
+                self.listing(),
+                self.read("state.json.seq/runner.log")
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The run lease's note (`{pid, since, step, attempt, agentPgid}`).
+    pub fn lease_note(&self) -> Value {
+        serde_json::from_slice(&fs::read(self.sidecar().join("lease")).expect("lease file"))
+            .expect("lease note is JSON")
+    }
+
+    /// Names of everything in the sidecar folder (recursively, relative to it).
+    pub fn sidecar_files(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut dirs = vec![self.sidecar()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path.clone());
+                }
+                names.push(
+                    path.strip_prefix(self.sidecar())
+                        .unwrap()
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+        names.sort();
+        names
+    }
+
+    /// Asserts that state.json is byte-for-byte `before` and that nothing but the lock files
+    /// appeared in the sidecar: no temp file, no runner started, no attempt log.
+    #[track_caller]
+    pub fn assert_untouched(&self, before: &[u8], context: &str) {
+        assert!(
+            self.bytes() == before,
+            "{context}: state.json changed:\n{}",
+            String::from_utf8_lossy(&self.bytes())
+        );
+        let stray: Vec<String> = self
+            .sidecar_files()
+            .into_iter()
+            .filter(|name| name != "lock" && name != "lease")
+            .collect();
+        assert!(stray.is_empty(), "{context}: the sidecar gained {stray:?}");
+    }
+}
+
+/// A state with the given steps (`(id, step object)`) queued in order.
+pub fn plan_of(steps: &[(&str, Value)], extra: &Value) -> Value {
+    let mut defined = serde_json::Map::new();
+    for (id, step) in steps {
+        defined.insert((*id).to_owned(), step.clone());
+    }
+    let mut state = serde_json::json!({
+        "plan": { "steps": defined },
+        "stepQueue": steps.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        "currentStep": 0,
+        "stepRuns": {},
+        "status": "IN_PROGRESS",
+    });
+    if let Value::Object(extra) = extra {
+        for (key, value) in extra {
+            state[key] = value.clone();
+        }
+    }
+    state
+}
+
+/// The session id of a process, from /proc/<pid>/stat.
+pub fn session_of(pid: u64) -> i64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("process stat");
+    let rest = stat.rsplit(") ").next().unwrap();
+    // Fields after the command: state, ppid, pgrp, session, ...
+    rest.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+/// Nanoseconds since the epoch as the fake agents log them (`date +%s%N`).
+pub fn stamp(line: &str) -> u128 {
+    line.rsplit(' ').next().unwrap().parse().expect("a stamp")
+}
