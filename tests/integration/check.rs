@@ -71,7 +71,7 @@ fn a_done_plan_is_not_touched_and_its_summary_lists_the_artifacts() {
     let before = ws.bytes();
     ws.check(&[])
         .expect(0)
-        .stdout_has("done: all 2 steps finished; artifacts: a.md, b.md");
+        .stdout_has("nothing to do: the plan is done");
     let beat = ws.check(&["--json"]).expect(0).json();
     assert_eq!(beat["result"], "done");
     assert_eq!(beat["artifacts"], json!(["a.md", "b.md"]));
@@ -79,6 +79,37 @@ fn a_done_plan_is_not_touched_and_its_summary_lists_the_artifacts() {
     assert!(ws.check(&["--quiet"]).expect(0).stdout().is_empty());
     ws.runner(&[]).expect(0);
     assert_eq!(ws.bytes(), before, "seq-runner rewrote a DONE plan");
+}
+
+#[test]
+fn a_plan_finished_since_the_last_heartbeat_is_reported_once_with_its_artifacts() {
+    let mut ws = Workspace::with_state(
+        &plan_of(
+            &[("a", json!({"instruction": "x"}))],
+            &json!({"currentStep": 1, "status": "DONE", "artifacts": ["a.md", "b.md"],
+                    "lastHeartbeatIso": "2026-01-01T00:00:00Z", "finishedIso": "2026-01-01T00:01:00Z"}),
+        )
+        .to_string(),
+    );
+    ws.agent("exit 0").set("STEP_RUNNER", "/bin/false");
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert_eq!(beat["result"], "done");
+    assert_eq!(beat["newlyDone"], true);
+    assert_eq!(beat["artifacts"], json!(["a.md", "b.md"]));
+    let settled = ws.bytes();
+    ws.check(&[])
+        .expect(0)
+        .stdout_has("nothing to do: the plan is done");
+    assert_eq!(ws.bytes(), settled, "a reported plan was rewritten");
+
+    let mut ws = Workspace::with_state(&String::from_utf8(settled).unwrap().replace(
+        &ws.state()["lastHeartbeatIso"].as_str().unwrap().to_string(),
+        "2026-01-01T00:00:00Z",
+    ));
+    ws.agent("exit 0");
+    ws.check(&[])
+        .expect(0)
+        .stdout_has("done: all 1 steps finished; artifacts: a.md, b.md");
 }
 
 #[test]
