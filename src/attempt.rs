@@ -200,6 +200,23 @@ fn wait_bounded(
     )
 }
 
+/// Makes this process the parent of its agents' orphans (`PR_SET_CHILD_SUBREAPER`), so that a
+/// leftover process it stops can be reaped here. Where PID 1 reaps nothing (many containers),
+/// a stopped straggler would otherwise stay a zombie in the agent's process group, and the group
+/// would look alive until the grace ran out.
+pub fn adopt_orphans() {
+    // SAFETY: prctl with an integer argument; affects only this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+}
+
+/// Reaps every child that has exited (adopted orphans; the agent itself is reaped by its waiter).
+fn reap_orphans() {
+    // SAFETY: waitpid with WNOHANG on any child; a null status pointer is allowed.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+}
+
 /// Stops whatever is left in the agent's process group: SIGTERM, a grace, then SIGKILL.
 fn stop_group(pgid: u32) {
     if !signal_group(pgid, libc::SIGTERM) {
@@ -207,12 +224,15 @@ fn stop_group(pgid: u32) {
     }
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(10));
+        thread::sleep(Duration::from_millis(5));
+        reap_orphans();
         if !signal_group(pgid, 0) {
             return;
         }
     }
     signal_group(pgid, libc::SIGKILL);
+    thread::sleep(Duration::from_millis(5));
+    reap_orphans();
 }
 
 /// Sends a signal to a process group; false if the group no longer exists.

@@ -77,6 +77,7 @@ pub fn run(
             tries_run: 0,
         });
     };
+    attempt::adopt_orphans();
     let swept = store.lock()?.sweep_stale_temps()?;
     if swept > 0 {
         say(format!(
