@@ -5,6 +5,7 @@
 //! alive, it validates the agent command first (so a misconfiguration shows in the heartbeat's
 //! output, and the file is left as it was) and then starts `seq-runner` detached: own session,
 //! no stdin, output to the sidecar's `runner.log`. It returns in milliseconds.
+//! Each heartbeat that changes something appends it to the event log (see `events`).
 //! With `--wait` it stays in the foreground instead, running the steps itself, until the plan
 //! is finished, blocked or paused.
 
@@ -23,6 +24,7 @@ use serde::Serialize;
 
 use crate::agent::AgentCommand;
 use crate::config::Config;
+use crate::events::{self, By, Kind};
 use crate::lease::{self, Holder, Lease, LeaseState};
 use crate::runner::{self, RunEnd};
 use crate::schedule::{self, Next};
@@ -30,6 +32,9 @@ use crate::state::{State, StepStatus};
 use crate::store::Store;
 use crate::timefmt;
 
+/// A heartbeat later than this after the previous one is logged as a `heartbeat_gap`: OpenClaw
+/// beats every 30 minutes by default, so this is two missed beats.
+const HEARTBEAT_GAP: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// `runner.log` is started afresh past this size (the previous one kept as `runner.log.1`).
 const RUNNER_LOG_CAP: u64 = 1 << 20;
 
@@ -146,7 +151,21 @@ pub fn run(
     if !wait {
         let (mut beat, launch) = beat(&store, config)?;
         if let Some((_, runner)) = launch {
-            beat.pid = Some(spawn_detached(&runner, &store)?);
+            // The state lock is held across the spawn only to order the event log: the
+            // runner's first write waits for it, so its events follow this heartbeat's.
+            let ordering = store.lock()?;
+            let pid = spawn_detached(&runner, &store)?;
+            beat.pid = Some(pid);
+            events::emit(
+                &store,
+                By::Check,
+                Kind::Heartbeat {
+                    result: beat.result.to_owned(),
+                    step: beat.step.clone(),
+                    runner_pid: Some(pid),
+                },
+            );
+            drop(ordering);
         }
         return Ok(beat);
     }
@@ -192,6 +211,7 @@ fn beat(store: &Store, config: &Config) -> Result<(Heartbeat, Option<(AgentComma
         return Ok((done(&state, Vec::new(), newly_done), None));
     }
     let lease = Lease::probe(store)?;
+    let gap = heartbeat_gap(state.last_heartbeat_iso.as_deref(), now);
     state.last_heartbeat_iso = Some(timefmt::format(now));
     let (next, transitions) = schedule::settle(&mut state, now, config.limits, lease.is_held());
     let changes: Vec<String> = transitions.iter().map(ToString::to_string).collect();
@@ -205,6 +225,12 @@ fn beat(store: &Store, config: &Config) -> Result<(Heartbeat, Option<(AgentComma
         None
     };
     locked.save(&state)?;
+    for kind in gap
+        .into_iter()
+        .chain(transitions.iter().filter_map(Kind::of_transition))
+    {
+        events::emit(store, By::Check, kind);
+    }
     drop(locked);
     let mut beat = match next {
         Next::Finished => done(&state, changes, true),
@@ -239,6 +265,19 @@ fn beat(store: &Store, config: &Config) -> Result<(Heartbeat, Option<(AgentComma
     };
     beat.steps = steps;
     Ok((beat, launch))
+}
+
+/// A `heartbeat_gap` event when the previous heartbeat is more than [`HEARTBEAT_GAP`] old.
+///
+/// A fixed threshold rather than "twice the usual gap": the usual gap would have to be read
+/// from the event log on every heartbeat, and the state keeps only the last stamp.
+fn heartbeat_gap(previous: Option<&str>, now: chrono::DateTime<Utc>) -> Option<Kind> {
+    let text = previous?;
+    let gap = now - timefmt::parse(text)?;
+    (gap > HEARTBEAT_GAP).then(|| Kind::HeartbeatGap {
+        previous: text.to_owned(),
+        gap_seconds: gap.num_seconds(),
+    })
 }
 
 fn done(state: &State, changes: Vec<String>, newly_done: bool) -> Heartbeat {
