@@ -3,3 +3,4 @@
 mod common;
 mod docs;
 mod legacy;
+mod seqctl;
