@@ -5,6 +5,12 @@
 //! The state file says where a plan stands; this file says how it got there, which a state that
 //! is overwritten on every write cannot.
 //!
+//! The events: `plan_created` (seqctl init), `heartbeat` (only a heartbeat that started a
+//! runner: an idle one is news to nobody), `heartbeat_gap` (the previous heartbeat was over an
+//! hour before: two missed beats at OpenClaw's default 30 minutes), `step_started`,
+//! `step_finished`, `interrupted`, `blocked`, `plan_done` (check and runner), and `retried`,
+//! `skipped`, `paused`, `resumed`, `cancelled` (seqctl).
+//!
 //! Writers never coordinate: each line is ONE `write(2)` on a descriptor opened with
 //! `O_APPEND`, and Linux applies such a write to a regular file in one piece at the end of the
 //! file, so concurrent writers never interleave within a line. The hot path is one open, one

@@ -6,7 +6,12 @@
 //! one can be retried: a later step runs in its turn anyway. Retrying an earlier step moves
 //! `currentStep` back to it; the steps after it that are DONE are then passed over again, not
 //! re-run (retry them one by one if they must be).
+//!
+//! Tries are numbered afresh from 1, and a try's log is named by its number, so the logs of the
+//! tries before the retry are first renamed to `<step>.<n>.before-retry-<time>.log`: the output
+//! of the failures is what a person retrying most wants to keep.
 
+use std::fs;
 use std::path::Path;
 
 use anyhow::{bail, Result};
@@ -14,8 +19,10 @@ use serde_json::json;
 
 use super::{change, position, Output};
 use crate::events::Kind;
+use crate::logs;
 use crate::schedule;
 use crate::state::{PlanStatus, StepStatus};
+use crate::store::Store;
 
 pub fn run(path: &Path, step: &str, note: Option<&str>) -> Result<Output> {
     let store = super::existing(path)?;
@@ -36,6 +43,8 @@ pub fn run(path: &Path, step: &str, note: Option<&str>) -> Result<Output> {
                 run.tries
             );
         }
+        // Under the lock, so no new try 1 can have started writing its log yet.
+        keep_old_logs(&store, step, run.tries);
         if let Some(blockers) = state.blockers.as_mut() {
             blockers.retain(|line| !schedule::is_blocker_for(line, step));
         }
@@ -66,4 +75,19 @@ pub fn run(path: &Path, step: &str, note: Option<&str>) -> Result<Output> {
     }
     let json = json!({ "step": step, "previousTries": previous, "note": note, "paused": paused });
     Ok(Output::ok(text, json))
+}
+
+/// Renames the logs of tries 1..=tries out of the way of the new tries' logs. Best effort: a
+/// log that is missing (a try of the Python version) or cannot be moved is left as it is.
+fn keep_old_logs(store: &Store, step: &str, tries: u32) {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    for attempt in 1..=tries {
+        let log = logs::attempt_log(store, step, attempt);
+        let kept = log.with_extension(format!("before-retry-{stamp}.log"));
+        if log.exists() {
+            if let Err(e) = fs::rename(&log, &kept) {
+                eprintln!("warning: cannot keep {}: {e}", log.display());
+            }
+        }
+    }
 }

@@ -242,6 +242,13 @@ fn a_failure_and_a_retry_read_as_a_true_story() {
     let state = ws.state();
     assert_eq!(state["blockers"], serde_json::json!([]));
     assert_eq!(state["stepRuns"]["step-2"]["tries"], 0);
+    // The failed tries' logs are kept out of the way of the new tries'.
+    let kept: Vec<String> = fs::read_dir(ws.sidecar().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".before-retry-"))
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
     ws.write("fixed", "");
     // This time through the detached runner, as a real heartbeat does.
     ws.check(&[])
