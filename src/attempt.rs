@@ -217,22 +217,36 @@ fn reap_orphans() {
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
 }
 
-/// Stops whatever is left in the agent's process group: SIGTERM, a grace, then SIGKILL.
-fn stop_group(pgid: u32) {
+/// How [`stop_group`] ended a process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// There was nobody left to stop.
+    AlreadyGone,
+    /// SIGTERM was enough.
+    Terminated,
+    /// The grace ran out; SIGKILL.
+    Killed,
+}
+
+/// Stops whatever is left in a process group: SIGTERM, a grace, then SIGKILL. Used for the
+/// agent's leftovers here and by `seqctl cancel`.
+#[allow(clippy::must_use_candidate)] // the runner stops leftovers whatever they were
+pub fn stop_group(pgid: u32) -> Stopped {
     if !signal_group(pgid, libc::SIGTERM) {
-        return; // the group is empty: the common case, and it costs one syscall
+        return Stopped::AlreadyGone; // the common case, and it costs one syscall
     }
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
         reap_orphans();
         if !signal_group(pgid, 0) {
-            return;
+            return Stopped::Terminated;
         }
     }
     signal_group(pgid, libc::SIGKILL);
     thread::sleep(Duration::from_millis(5));
     reap_orphans();
+    Stopped::Killed
 }
 
 /// Sends a signal to a process group; false if the group no longer exists.

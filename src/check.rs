@@ -5,6 +5,7 @@
 //! alive, it validates the agent command first (so a misconfiguration shows in the heartbeat's
 //! output, and the file is left as it was) and then starts `seq-runner` detached: own session,
 //! no stdin, output to the sidecar's `runner.log`. It returns in milliseconds.
+//! Each heartbeat that changes something appends it to the event log (see `events`).
 //! With `--wait` it stays in the foreground instead, running the steps itself, until the plan
 //! is finished, blocked or paused.
 
@@ -23,6 +24,7 @@ use serde::Serialize;
 
 use crate::agent::AgentCommand;
 use crate::config::Config;
+use crate::events::{self, By, Kind};
 use crate::lease::{self, Holder, Lease, LeaseState};
 use crate::runner::{self, RunEnd};
 use crate::schedule::{self, Next};
@@ -30,6 +32,9 @@ use crate::state::{State, StepStatus};
 use crate::store::Store;
 use crate::timefmt;
 
+/// A heartbeat later than this after the previous one is logged as a `heartbeat_gap`: OpenClaw
+/// beats every 30 minutes by default, so this is two missed beats.
+const HEARTBEAT_GAP: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// `runner.log` is started afresh past this size (the previous one kept as `runner.log.1`).
 const RUNNER_LOG_CAP: u64 = 1 << 20;
 /// How long a check waits, lock held, for the runner it started to take the run lease.
@@ -195,6 +200,7 @@ fn beat(
         return Ok((done(&state, Vec::new(), newly_done), None));
     }
     let lease = Lease::probe(store)?;
+    let gap = heartbeat_gap(state.last_heartbeat_iso.as_deref(), now);
     state.last_heartbeat_iso = Some(timefmt::format(now));
     let (next, transitions) = schedule::settle(&mut state, now, config.limits, lease.is_held());
     let changes: Vec<String> = transitions.iter().map(ToString::to_string).collect();
@@ -208,8 +214,36 @@ fn beat(
         None
     };
     locked.save(&state)?;
+    for kind in gap
+        .into_iter()
+        .chain(transitions.iter().filter_map(Kind::of_transition))
+    {
+        events::emit(store, By::Check, kind);
+    }
+    // Started while the lock is held (see `spawn_detached`); the heartbeat event is written
+    // before the lock goes, so the runner's events always follow it in the log.
     let runner_pid = match &launch {
-        Some((_, runner)) if detach => Some(spawn_detached(runner, store)?),
+        Some((_, runner)) if detach => {
+            let pid = spawn_detached(runner, store)?;
+            events::emit(
+                store,
+                By::Check,
+                Kind::Heartbeat {
+                    result: if matches!(next, Next::Run { .. }) {
+                        "started"
+                    } else {
+                        "waiting"
+                    }
+                    .to_owned(),
+                    step: match &next {
+                        Next::Run { step, .. } | Next::Wait { step, .. } => Some(step.clone()),
+                        _ => None,
+                    },
+                    runner_pid: Some(pid),
+                },
+            );
+            Some(pid)
+        }
         _ => None,
     };
     drop(locked);
@@ -247,6 +281,19 @@ fn beat(
     beat.steps = steps;
     beat.pid = runner_pid.or(beat.pid);
     Ok((beat, launch))
+}
+
+/// A `heartbeat_gap` event when the previous heartbeat is more than [`HEARTBEAT_GAP`] old.
+///
+/// A fixed threshold rather than "twice the usual gap": the usual gap would have to be read
+/// from the event log on every heartbeat, and the state keeps only the last stamp.
+fn heartbeat_gap(previous: Option<&str>, now: chrono::DateTime<Utc>) -> Option<Kind> {
+    let text = previous?;
+    let gap = now - timefmt::parse(text)?;
+    (gap > HEARTBEAT_GAP).then(|| Kind::HeartbeatGap {
+        previous: text.to_owned(),
+        gap_seconds: gap.num_seconds(),
+    })
 }
 
 fn done(state: &State, changes: Vec<String>, newly_done: bool) -> Heartbeat {

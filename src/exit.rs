@@ -21,6 +21,15 @@ Exit codes:
   1  a step FAILED (and, if it used all its tries, the plan is blocked)
   2  bad usage, invalid state file or invalid configuration (nothing was changed)";
 
+pub const SEQCTL_HELP: &str = "\
+Every command takes the plan's state file as --state FILE (-s), default state.json
+(`validate` also takes it as its argument), and prints JSON with --json.
+
+Exit codes:
+  0  done as asked (status and explain exit 0 whatever the plan's state)
+  2  bad usage, an invalid state file, or a refusal (it names the reason); nothing was changed
+     `validate` exits 2 for an invalid file";
+
 /// Prints an error the way every binary does (`name: cause: cause`) and returns exit code 2.
 #[must_use]
 pub fn report_error(binary: &str, error: &anyhow::Error) -> ExitCode {

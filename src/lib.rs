@@ -9,14 +9,19 @@
 //! - [`schedule`]: the pure decision core (what is due, retries, blockers, prompts);
 //! - [`agent`] and [`policy`]: `STEP_AGENT_CMD`, parsed without a shell and judged;
 //! - [`attempt`], [`capture`], [`judge`], [`logs`]: one try of one step, bounded and recorded;
-//! - [`runner`] and [`check`]: the two programs' work; [`config`], [`exit`]: their settings.
+//! - [`runner`] and [`check`]: the two programs' work; [`config`], [`exit`]: their settings;
+//! - [`events`] and [`follow`]: the append-only event log, and reading files as they grow;
+//! - [`ctl`]: `seqctl`, the operator's commands, one file per command.
 
 pub mod agent;
 pub mod attempt;
 pub mod capture;
 pub mod check;
 pub mod config;
+pub mod ctl;
+pub mod events;
 pub mod exit;
+pub mod follow;
 pub mod judge;
 pub mod lease;
 pub mod logs;

@@ -4,6 +4,7 @@
 //! settle the plan (advance, block, finish), and if a step is due mark it IN_PROGRESS; then the
 //! lock is dropped and the agent runs with only the lease held. The state is read afresh every
 //! turn, so a person's change (skip, pause, a hand edit) made while an agent ran is honoured.
+//! Every try's start and finish, and every transition, goes to the event log (see `events`).
 //! Delays are slept through here, so a plan completes without waiting for heartbeats.
 
 use std::fs;
@@ -18,6 +19,7 @@ use crate::agent::AgentCommand;
 use crate::attempt::{self, Attempt, Ending};
 use crate::capture;
 use crate::config::Config;
+use crate::events::{self, By, Kind};
 use crate::judge;
 use crate::lease::Lease;
 use crate::logs;
@@ -93,19 +95,27 @@ pub fn run(
         let mut state = locked.load()?;
         let before = state.clone();
         let now = Utc::now();
+        let mut news = Vec::new();
         if let Some((step, attempt, outcome)) = ended.take() {
+            let mut finished = finished_event(&step, attempt, &outcome);
             if !schedule::record(&mut state, &step, attempt, outcome, now) {
                 say(format!("step {step} try {attempt}: the plan changed while it ran; its result is not recorded"));
+                if let Kind::StepFinished { recorded, .. } = &mut finished {
+                    *recorded = false;
+                }
             }
+            news.push(finished);
         }
         let (next, changes) = schedule::settle(&mut state, now, config.limits, false);
         for change in &changes {
             say(change.to_string());
         }
+        news.extend(changes.iter().filter_map(Kind::of_transition));
         let end = match next {
             Next::Run { step, attempt } => {
                 let job = Job::start(store, config, &mut state, &step, attempt, now)?;
                 locked.save(&state)?;
+                tell(store, news);
                 drop(locked);
                 let outcome = job.run(store, agent, &mut lease, say)?;
                 last_try_failed = outcome.verdict.is_err();
@@ -115,6 +125,7 @@ pub fn run(
             }
             Next::Wait { step, until } => {
                 save_if_changed(&locked, &before, &state)?;
+                tell(store, news);
                 drop(locked);
                 if announced_wait.as_ref() != Some(&(step.clone(), until)) {
                     say(format!(
@@ -134,6 +145,7 @@ pub fn run(
             Next::Busy => RunEnd::OtherRunner,
         };
         save_if_changed(&locked, &before, &state)?;
+        tell(store, news);
         return Ok(RunSummary {
             end,
             last_try_failed,
@@ -210,8 +222,20 @@ impl Job {
                 lease_fd: Some(lease_fd),
                 log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
             },
-            // The note is for people and `seqctl cancel`; failing to write it is no reason to stop.
-            |pgid| drop(lease.set_step(Some((step, attempt)), Some(pgid))),
+            |pgid| {
+                // The note is for people and `seqctl cancel`; failing to write it is no reason
+                // to stop.
+                drop(lease.set_step(Some((step, attempt)), Some(pgid)));
+                events::emit(
+                    store,
+                    By::Runner,
+                    Kind::StepStarted {
+                        step: step.to_owned(),
+                        attempt,
+                        agent_pid: pgid,
+                    },
+                );
+            },
         );
         lease.set_step(None, None)?;
         let verdict = judge::verdict(&report, &self.required, store.workspace());
@@ -234,6 +258,33 @@ impl Job {
             signal,
             duration_ms: report.duration.as_millis() as u64,
         })
+    }
+}
+
+/// The `step_finished` event for a try, before `record` consumes its outcome.
+fn finished_event(step: &str, attempt: u32, outcome: &Outcome) -> Kind {
+    Kind::StepFinished {
+        step: step.to_owned(),
+        attempt,
+        status: if outcome.verdict.is_ok() {
+            "DONE"
+        } else {
+            "FAILED"
+        }
+        .to_owned(),
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        duration_ms: outcome.duration_ms,
+        error: outcome.verdict.as_ref().err().cloned(),
+        recorded: true,
+    }
+}
+
+/// Appends the turn's events once its state is saved (and while the lock still orders them
+/// after every earlier writer's).
+fn tell(store: &Store, news: Vec<Kind>) {
+    for kind in news {
+        events::emit(store, By::Runner, kind);
     }
 }
 

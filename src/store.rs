@@ -67,6 +67,31 @@ impl Store {
         }))
     }
 
+    /// The store for a state file that may not exist yet (`seqctl init`): an existing file is
+    /// found as by [`Store::locate`]; a missing one is placed in its directory's real path, so
+    /// its sidecar is where every later command will look. Create it with [`Locked::create`].
+    pub fn at(path: &Path) -> Result<Self> {
+        if let Some(store) = Self::locate(path)? {
+            return Ok(store);
+        }
+        let name = path
+            .file_name()
+            .with_context(|| format!("{}: not a file name", path.display()))?;
+        let parent = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let workspace = fs::canonicalize(parent)
+            .with_context(|| format!("{}: no such directory", parent.display()))?;
+        let mut sidecar_name = name.to_os_string();
+        sidecar_name.push(".seq");
+        Ok(Self {
+            path: workspace.join(name),
+            sidecar: workspace.join(sidecar_name),
+            workspace,
+        })
+    }
+
     /// The state file's real path.
     #[must_use]
     pub fn path(&self) -> &Path {
@@ -194,6 +219,22 @@ impl Locked<'_> {
     /// file system), written, fsynced, renamed over the state file, then the directory fsynced so
     /// the rename itself survives a power cut. The file keeps its permission bits.
     pub fn save(&self, state: &State) -> Result<()> {
+        self.write(state, false)
+    }
+
+    /// Writes a state file that does not exist yet, the same atomic way, but refusing to
+    /// replace one that appeared meanwhile (an agent writing it by hand takes no lock).
+    pub fn create(&self, state: &State) -> Result<()> {
+        self.write(state, true)
+    }
+
+    /// Whether the state file exists (even as a dangling symlink): for `create` or `save`.
+    #[must_use]
+    pub fn exists(&self) -> bool {
+        fs::symlink_metadata(&self.store.path).is_ok()
+    }
+
+    fn write(&self, state: &State, new: bool) -> Result<()> {
         let path = &self.store.path;
         let mut bytes = serde_json::to_vec_pretty(state).context("cannot serialise the state")?;
         bytes.push(b'\n');
@@ -213,7 +254,12 @@ impl Locked<'_> {
             .write_all(&bytes)
             .and_then(|()| temp.as_file().sync_all());
         written.with_context(|| format!("{}: cannot write the new state", path.display()))?;
-        temp.persist(path)
+        let persisted = if new {
+            temp.persist_noclobber(path)
+        } else {
+            temp.persist(path)
+        };
+        persisted
             .map_err(|e| e.error)
             .with_context(|| format!("{}: cannot replace the state file", path.display()))?;
         File::open(&self.store.workspace)

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 pub const CHECK: &str = env!("CARGO_BIN_EXE_seq-check");
 pub const RUNNER: &str = env!("CARGO_BIN_EXE_seq-runner");
+pub const SEQCTL: &str = env!("CARGO_BIN_EXE_seqctl");
 
 /// A temp workspace holding `state.json`, fake agents and whatever they write.
 pub struct Workspace {
@@ -105,6 +106,11 @@ impl Workspace {
     /// Runs `seq-check` with `args` to completion.
     pub fn check(&self, args: &[&str]) -> Run {
         self.run(CHECK, args)
+    }
+
+    /// Runs `seqctl` with `args` to completion.
+    pub fn seqctl(&self, args: &[&str]) -> Run {
+        self.run(SEQCTL, args)
     }
 
     /// Runs `seq-runner` with `args` to completion.

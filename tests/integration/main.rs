@@ -6,3 +6,4 @@ mod common;
 mod docs;
 mod legacy;
 mod runner;
+mod seqctl;

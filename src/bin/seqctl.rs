@@ -1,0 +1,261 @@
+//! `seqctl`: the operator's command for step plans. See `seqctl --help`.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use agent_step_sequencer::ctl::{self, Output};
+use agent_step_sequencer::exit;
+use clap::{Args, Parser, Subcommand};
+
+/// Manage step plans run by seq-check and seq-runner: create, inspect, explain, retry, skip,
+/// pause, resume and cancel them, and read their logs and event history.
+#[derive(Parser)]
+#[command(version, after_help = exit::SEQCTL_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// The plan's state file.
+    #[arg(long, short, value_name = "FILE", default_value = "state.json")]
+    state: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a state file from a plan file or from --step flags (ids step-1, step-2, ...).
+    #[command(after_help = "\
+Examples:
+  seqctl init --state state.json --delay-minutes 2 \\
+    --step \"Research: Research topic X and write a summary to study/summary.md\" \\
+    --step \"Write paper: Using study/summary.md, write a paper to study/paper.md\"
+  seqctl init --state state.json --plan plan.json     (plan.json holds plan and stepQueue)")]
+    Init {
+        #[command(flatten)]
+        common: Common,
+        /// A JSON file with `plan` and `stepQueue` (`-` reads stdin).
+        #[arg(long, value_name = "FILE", conflicts_with = "step")]
+        plan: Option<PathBuf>,
+        /// A step as "title: instruction"; repeat in order.
+        #[arg(long, value_name = "TITLE: INSTRUCTION")]
+        step: Vec<String>,
+        /// Minutes to wait between steps.
+        #[arg(long, value_name = "MINUTES")]
+        delay_minutes: Option<f64>,
+        /// Replace a plan that is not DONE (never one a runner is working on).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a state or plan file as the engine does, with warnings; exit 0 valid, 2 invalid.
+    #[command(after_help = "Example:\n  seqctl validate state.json")]
+    Validate {
+        /// The file to check (default: --state).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Where the plan stands: a table of steps, progress, what is in flight, next, or blocked.
+    #[command(
+        after_help = "Example:\n  seqctl status --state state.json\n  seqctl status -s state.json --json"
+    )]
+    Status {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Why the current step is or is not running right now, in a sentence or two.
+    #[command(after_help = "Example:\n  seqctl explain --state state.json")]
+    Explain {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Clear a step's blocker and tries so it runs again; --note is added to its next prompt.
+    #[command(after_help = "\
+Only the current step or an earlier one can be retried; retrying an earlier one moves the plan
+back to it (later DONE steps are not re-run).
+
+Example:
+  seqctl retry step-2 --state state.json --note \"CoinGecko is down; use the Binance API\"")]
+    Retry {
+        /// The step id.
+        step: String,
+        /// A person's hint for the next try, added to its prompt.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Mark a step SKIPPED: the plan passes over it (and its blocker goes).
+    #[command(after_help = "Example:\n  seqctl skip step-2 --state state.json")]
+    Skip {
+        /// The step id.
+        step: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Start nothing new until `seqctl resume` (a try in flight runs to its end).
+    #[command(after_help = "Example:\n  seqctl pause --state state.json")]
+    Pause {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Let a paused plan run again.
+    #[command(after_help = "Example:\n  seqctl resume --state state.json")]
+    Resume {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Stop the try in flight (SIGTERM to its agent's process group, SIGKILL after 3 s), record
+    /// it as cancelled, and pause the plan.
+    #[command(after_help = "Example:\n  seqctl cancel --state state.json")]
+    Cancel {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the captured output of a step's try (the latest unless --attempt).
+    #[command(
+        after_help = "Example:\n  seqctl logs step-1 --state state.json --attempt 2\n  seqctl logs step-1 --follow"
+    )]
+    Logs {
+        /// The step id.
+        step: String,
+        /// The try number (1-based); default: the latest.
+        #[arg(long, value_name = "N")]
+        attempt: Option<u32>,
+        /// Keep printing while the try runs.
+        #[arg(long, short, conflicts_with = "json")]
+        follow: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the plan's event log (<state>.seq/events.jsonl), one event a line.
+    #[command(
+        after_help = "Example:\n  seqctl events --state state.json\n  seqctl events --follow     (until interrupted)"
+    )]
+    Events {
+        /// Keep printing new events as they come, until interrupted.
+        #[arg(long, short)]
+        follow: bool,
+        /// Print the JSON lines as they are.
+        #[arg(long)]
+        json: bool,
+        /// The plan's state file.
+        #[arg(long, short, value_name = "FILE", default_value = "state.json")]
+        state: PathBuf,
+    },
+    /// Write the skill folder (SKILL.md and references) matching this version.
+    #[command(
+        after_help = "Example:\n  seqctl install-skill     (into ~/.openclaw/skills/agent-step-sequencer)\n  seqctl install-skill ./skills/agent-step-sequencer"
+    )]
+    InstallSkill {
+        /// The skill folder to write [default: ~/.openclaw/skills/agent-step-sequencer].
+        dir: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut stdout = io::stdout().lock();
+    let (json, result) = match cli.command {
+        Command::Init {
+            common,
+            plan,
+            step,
+            delay_minutes,
+            force,
+        } => {
+            let init = ctl::init::Init {
+                plan,
+                steps: step,
+                delay_minutes,
+                force,
+            };
+            (common.json, ctl::init::run(&common.state, &init))
+        }
+        Command::Validate { file, common } => (
+            common.json,
+            ctl::validate::run(file.as_ref().unwrap_or(&common.state)),
+        ),
+        Command::Status { common } => (common.json, ctl::status::run(&common.state)),
+        Command::Explain { common } => (common.json, ctl::explain::run(&common.state)),
+        Command::Retry { step, note, common } => (
+            common.json,
+            ctl::retry::run(&common.state, &step, note.as_deref()),
+        ),
+        Command::Skip { step, common } => (common.json, ctl::skip::run(&common.state, &step)),
+        Command::Pause { common } => (common.json, ctl::pause::run(&common.state, true)),
+        Command::Resume { common } => (common.json, ctl::pause::run(&common.state, false)),
+        Command::Cancel { common } => (common.json, ctl::cancel::run(&common.state)),
+        Command::InstallSkill { dir, json } => (json, ctl::install_skill::run(dir.as_deref())),
+        Command::Logs {
+            step,
+            attempt,
+            follow,
+            common,
+        } => {
+            let logs = ctl::logs::Logs {
+                step: &step,
+                attempt,
+                follow,
+                json: common.json,
+            };
+            return streamed(ctl::logs::run(&common.state, &logs, &mut stdout));
+        }
+        Command::Events {
+            follow,
+            json,
+            state,
+        } => {
+            return streamed(ctl::events::run(&state, follow, json, &mut stdout));
+        }
+    };
+    match result {
+        Ok(output) => {
+            print(&mut stdout, &output, json);
+            ExitCode::from(output.code)
+        }
+        Err(error) => {
+            if json {
+                let value = serde_json::json!({ "error": format!("{error:#}") });
+                let _ = writeln!(stdout, "{value}");
+            }
+            exit::report_error("seqctl", &error)
+        }
+    }
+}
+
+fn print(out: &mut dyn Write, output: &Output, json: bool) {
+    let written = if json {
+        writeln!(out, "{}", output.json)
+    } else if output.text.is_empty() || output.text.ends_with('\n') {
+        write!(out, "{}", output.text)
+    } else {
+        writeln!(out, "{}", output.text)
+    };
+    // A closed pipe (`seqctl status | head -1`) is the reader's choice, not an error.
+    drop(written);
+}
+
+/// The exit code of a command that printed as it went.
+fn streamed(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error)
+            if error
+                .chain()
+                .filter_map(|c| c.downcast_ref::<io::Error>())
+                .any(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(error) => exit::report_error("seqctl", &error),
+    }
+}

@@ -1,0 +1,104 @@
+//! `seqctl events [--follow]`: the event log, one readable line per event (or the JSON lines
+//! as they are, with `--json`).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::text;
+use crate::events;
+use crate::follow;
+
+pub fn run(path: &Path, follow: bool, json: bool, out: &mut dyn Write) -> Result<()> {
+    let store = super::existing(path)?;
+    let show = |line: &str, out: &mut dyn Write| -> std::io::Result<()> {
+        if json {
+            writeln!(out, "{line}")
+        } else {
+            writeln!(out, "{}", readable(&events::parse_line(line)))
+        }
+    };
+    if !follow {
+        for value in events::read(&store)? {
+            let line = match &value {
+                Value::String(raw) => raw.clone(),
+                other => other.to_string(),
+            };
+            show(&line, out)?;
+        }
+        return Ok(());
+    }
+    // The older generation first, then the live file from its start, as it grows.
+    let log = events::path(&store);
+    let mut older = log.as_os_str().to_owned();
+    older.push(".1");
+    if let Ok(text) = fs::read_to_string(&older) {
+        for line in text.lines() {
+            show(line, out)?;
+        }
+    }
+    let mut partial = Vec::new();
+    follow::follow(
+        &log,
+        &mut |bytes| {
+            partial.extend_from_slice(bytes);
+            while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=end).collect();
+                show(String::from_utf8_lossy(&line).trim_end(), out)?;
+            }
+            out.flush()
+        },
+        &mut || true, // until interrupted
+    )
+}
+
+/// `2026-03-01T10:00:00.000Z  runner[123]  step_finished  step=a attempt=1 status=DONE ...`
+#[must_use]
+pub fn readable(event: &Value) -> String {
+    let Value::Object(fields) = event else {
+        return format!("(not an event) {}", text::clip(&event.to_string(), 300));
+    };
+    let get = |key: &str| fields.get(key).map_or(String::new(), plain);
+    let mut line = format!(
+        "{}  {}[{}]  {}",
+        get("ts"),
+        get("by"),
+        get("pid"),
+        get("event")
+    );
+    for (key, value) in fields {
+        if !["ts", "by", "pid", "event"].contains(&key.as_str()) && !value.is_null() {
+            let _ = write!(line, " {key}={}", text::clip(&plain(value), 300));
+        }
+    }
+    line
+}
+
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_read_as_one_line_each() {
+        let event = serde_json::json!({
+            "ts": "2026-03-01T10:00:00.000Z", "by": "runner", "pid": 12, "event": "step_finished",
+            "step": "a", "attempt": 1, "status": "FAILED", "error": "exit code 3:\nno network"
+        });
+        assert_eq!(
+            readable(&event),
+            "2026-03-01T10:00:00.000Z  runner[12]  step_finished step=a attempt=1 status=FAILED \
+             error=exit code 3: no network"
+        );
+    }
+}

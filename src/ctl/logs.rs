@@ -1,0 +1,90 @@
+//! `seqctl logs STEP [--attempt N] [--follow]`: the captured output of one try.
+//!
+//! The log's path is derived from the step id and attempt (`logs::attempt_log`), never read
+//! from the state's `logFile` field: the state is untrusted, and a hand-edited `logFile` must
+//! not turn this command into a way to print any file on the machine.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::follow;
+use crate::lease::Lease;
+use crate::logs;
+use crate::state::StepStatus;
+use crate::store::Store;
+
+/// Which log, and how to show it.
+#[derive(Debug, Clone)]
+pub struct Logs<'a> {
+    pub step: &'a str,
+    /// The try; the latest when not given.
+    pub attempt: Option<u32>,
+    pub follow: bool,
+    pub json: bool,
+}
+
+pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
+    let store = super::existing(path)?;
+    let (attempt, log) = locate(&store, args)?;
+    if args.follow {
+        let step = args.step;
+        return follow::follow(
+            &log,
+            &mut |bytes| out.write_all(bytes).and_then(|()| out.flush()),
+            &mut || in_flight(&store, step, attempt),
+        );
+    }
+    let bytes = fs::read(&log).with_context(|| {
+        format!(
+            "no log for step {} try {attempt} at {} (tries run by the Python version, or \
+             before this version, have none)",
+            args.step,
+            log.display()
+        )
+    })?;
+    if args.json {
+        let value = json!({
+            "step": args.step,
+            "attempt": attempt,
+            "logFile": log.display().to_string(),
+            "text": String::from_utf8_lossy(&bytes),
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        out.write_all(&bytes)?;
+    }
+    Ok(())
+}
+
+/// The attempt meant and its log file.
+fn locate(store: &Store, args: &Logs) -> Result<(u32, PathBuf)> {
+    let state = store.read()?;
+    super::position(&state, args.step)?;
+    let tries = state.run_of(args.step).tries;
+    let attempt = args.attempt.unwrap_or(tries);
+    if attempt == 0 {
+        bail!("step {} has not run yet", args.step);
+    }
+    if attempt > tries {
+        bail!(
+            "step {} has had {tries} tries; there is no try {attempt}",
+            args.step
+        );
+    }
+    Ok((attempt, logs::attempt_log(store, args.step, attempt)))
+}
+
+/// Whether this try is still running: the state says so and someone holds the lease.
+fn in_flight(store: &Store, step: &str, attempt: u32) -> bool {
+    let Ok(state) = store.read() else {
+        return true; // a passing read error: look again next time
+    };
+    let run = state.run_of(step);
+    run.status == StepStatus::InProgress
+        && run.tries == attempt
+        && Lease::probe(store).is_ok_and(|l| l.is_held())
+}
