@@ -301,17 +301,80 @@ pub struct Measured {
     pub max_rss_kib: u64,
 }
 
-/// Runs `command` to completion, its output to files in `scratch`, and reaps it with wait4 to
-/// read its own peak RSS (ru_maxrss of that one child).
+/// Set in a re-executed copy of this test binary that runs one command for [`run_measured`].
+const PROBE_DIR: &str = "SEQ_RSS_PROBE_DIR";
+const PROBE_ARGV: &str = "SEQ_RSS_PROBE_ARGV";
+
+/// Runs `command` to completion and measures its wall time and its own peak RSS.
+///
+/// A child's ru_maxrss starts from the high-water mark of the memory it was forked (or
+/// vforked) from, so a command spawned straight from this big, many-threaded test process
+/// would be charged with the test's own peak. It is started instead from a fresh copy of this
+/// test binary (the `rss_probe` test below, a few MiB), which waits for it with wait4.
 pub fn run_measured(command: &mut Command, scratch: &Path) -> Measured {
     use std::os::unix::process::ExitStatusExt;
-    let out = scratch.join("stdout");
-    let err = scratch.join("stderr");
-    command
-        .stdout(fs::File::create(&out).unwrap())
-        .stderr(fs::File::create(&err).unwrap());
+    let mut argv = vec![command.get_program().to_string_lossy().into_owned()];
+    argv.extend(command.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let mut probe = Command::new(std::env::current_exe().unwrap());
+    probe
+        .args([
+            "proof::rss_probe",
+            "--exact",
+            "--quiet",
+            "--test-threads",
+            "1",
+        ])
+        .env(PROBE_DIR, scratch)
+        .env(PROBE_ARGV, serde_json::to_string(&argv).unwrap())
+        .stdout(std::process::Stdio::null());
+    if let Some(dir) = command.get_current_dir() {
+        probe.current_dir(dir);
+    }
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => probe.env(name, value),
+            None => probe.env_remove(name),
+        };
+    }
+    let status = probe.status().expect("spawn the RSS probe");
+    let result = fs::read_to_string(scratch.join("result")).unwrap_or_default();
+    let numbers: Vec<u64> = result
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        status.success() && numbers.len() == 3,
+        "the RSS probe failed ({status}): {result:?}"
+    );
+    Measured {
+        status: ExitStatus::from_raw(i32::try_from(numbers[0]).unwrap()),
+        stdout: fs::read_to_string(scratch.join("stdout")).unwrap_or_default(),
+        stderr: fs::read_to_string(scratch.join("stderr")).unwrap_or_default(),
+        elapsed: Duration::from_micros(numbers[1]),
+        max_rss_kib: numbers[2],
+    }
+}
+
+/// Not a test of its own: the helper [`run_measured`] re-executes. Without its variables set
+/// it does nothing.
+#[test]
+fn rss_probe() {
+    let (Some(dir), Some(argv)) = (std::env::var_os(PROBE_DIR), std::env::var_os(PROBE_ARGV))
+    else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let argv: Vec<String> = serde_json::from_str(&argv.to_string_lossy()).unwrap();
     let started = Instant::now();
-    let child = command.spawn().expect("spawn");
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_remove(PROBE_DIR)
+        .env_remove(PROBE_ARGV)
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(dir.join("stdout")).unwrap())
+        .stderr(fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .expect("spawn");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
@@ -321,13 +384,11 @@ pub fn run_measured(command: &mut Command, scratch: &Path) -> Measured {
     assert_eq!(reaped, pid, "wait4: {}", io::Error::last_os_error());
     let elapsed = started.elapsed();
     drop(child);
-    Measured {
-        status: ExitStatus::from_raw(status),
-        stdout: fs::read_to_string(out).unwrap_or_default(),
-        stderr: fs::read_to_string(err).unwrap_or_default(),
-        elapsed,
-        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
-    }
+    fs::write(
+        dir.join("result"),
+        format!("{status} {} {}", elapsed.as_micros(), usage.ru_maxrss),
+    )
+    .unwrap();
 }
 
 /// Every file name in the sidecar folder matching the store's temp-file pattern.
