@@ -6,4 +6,5 @@ mod crash;
 mod faults;
 mod legacy;
 mod proof;
+mod properties;
 mod stress;
