@@ -80,12 +80,6 @@ pub fn run(
         });
     };
     attempt::adopt_orphans();
-    let swept = store.lock()?.sweep_stale_temps()?;
-    if swept > 0 {
-        say(format!(
-            "removed {swept} temp file(s) left by a write that was cut short"
-        ));
-    }
     let mut ended: Option<(String, u32, Outcome)> = None;
     let mut last_try_failed = false;
     let mut tries_run = 0;

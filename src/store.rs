@@ -21,6 +21,9 @@ use crate::validate;
 
 /// The largest state file read: ten thousand steps take about 3 MiB; anything near this is hostile.
 pub const MAX_STATE_BYTES: u64 = 32 * 1024 * 1024;
+/// Temp files of a save: `state.XXXXXX.tmp` in the sidecar folder.
+const TEMP_PREFIX: &str = "state.";
+const TEMP_SUFFIX: &str = ".tmp";
 /// How long to wait for another process's read-modify-write before giving up.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -198,23 +201,6 @@ impl Locked<'_> {
         self.store.read()
     }
 
-    /// Removes temp files left by a writer killed mid-write. Only the lock holder writes, so
-    /// while we hold it every temp file is stale. (Never reused: each write makes a new one.)
-    pub fn sweep_stale_temps(&self) -> Result<usize> {
-        let mut swept = 0;
-        for entry in fs::read_dir(&self.store.sidecar)?.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with("state.")
-                && name.ends_with(".tmp")
-                && fs::remove_file(entry.path()).is_ok()
-            {
-                swept += 1;
-            }
-        }
-        Ok(swept)
-    }
-
     /// Replaces the state file atomically and durably: a temp file in the sidecar folder (same
     /// file system), written, fsynced, renamed over the state file, then the directory fsynced so
     /// the rename itself survives a power cut. The file keeps its permission bits.
@@ -239,11 +225,13 @@ impl Locked<'_> {
         let mut bytes = serde_json::to_vec_pretty(state).context("cannot serialise the state")?;
         bytes.push(b'\n');
         let mode = fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        let sidecar = self.store.ensure_sidecar()?;
+        remove_stale_temps(sidecar);
         let mut temp = tempfile::Builder::new()
-            .prefix("state.")
-            .suffix(".tmp")
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
             .permissions(fs::Permissions::from_mode(mode))
-            .tempfile_in(self.store.ensure_sidecar()?)
+            .tempfile_in(sidecar)
             .with_context(|| {
                 format!(
                     "{}: cannot create a temp file",
@@ -270,6 +258,22 @@ impl Locked<'_> {
                     self.store.workspace.display()
                 )
             })
+    }
+}
+
+/// Removes the temp files of writers that died mid-save (killed, or the machine stopped).
+/// Only the holder of the state lock writes temp files, so any found while holding it is
+/// stale; without this, every kill during a save would leave one behind for good.
+fn remove_stale_temps(sidecar: &Path) {
+    let Ok(entries) = fs::read_dir(sidecar) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -48,6 +48,14 @@ pub fn parse(bytes: &[u8]) -> Result<State, Invalid> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("", "the file is empty"));
     }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        // serde_json would say "expected value at line 1 column 1", which sends people looking
+        // for a syntax error they cannot see.
+        return Err(invalid(
+            "",
+            "the file starts with a byte-order mark (BOM): save it as UTF-8 without one",
+        ));
+    }
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(invalid(
             "",
@@ -281,6 +289,10 @@ mod tests {
                 "after the JSON object",
             ),
             ("", "the file is empty"),
+            (
+                "\u{feff}{\"plan\":{\"steps\":{}},\"stepQueue\":[]}",
+                "the file starts with a byte-order mark (BOM)",
+            ),
             ("[]", "invalid type: sequence"),
         ];
         for (text, expected) in cases {

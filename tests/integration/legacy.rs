@@ -138,7 +138,7 @@ fn a_finished_legacy_plan_is_left_byte_for_byte() {
 }
 
 #[test]
-fn temp_files_left_by_a_killed_write_are_swept_by_the_next_runner() {
+fn temp_files_left_by_a_killed_write_are_swept_by_the_next_save() {
     let mut ws = Workspace::with_fixture("fresh-plan.json");
     ws.agent("mkdir -p study && touch study/summary.md");
     std::fs::create_dir_all(ws.sidecar()).unwrap();

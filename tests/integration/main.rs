@@ -3,7 +3,13 @@
 mod agent_command;
 mod check;
 mod common;
+mod corpus;
+mod crash;
 mod docs;
+mod faults;
 mod legacy;
+mod proof;
+mod properties;
 mod runner;
 mod seqctl;
+mod stress;

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Benchmark: per-step overhead against the floor of spawning `true`, heartbeat cost by plan
+# size and state, and the runner's peak RSS while an agent prints 1 GiB. Builds in release
+# mode itself and prints one side-by-side table; takes well under a minute.
+#
+#   bash benches/bench.sh            # RUNS=N sets how many heartbeats each median is taken over
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-21}
+cargo build --release --quiet --bins
+BIN=$PWD/target/release
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/seq-bench.XXXXXX")
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+
+now_ns() { date +%s%N; }
+ms() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e6 }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# plan N [run-status-of-first-steps...]: a plan of N steps s1..sN on stdout.
+plan() {
+  awk -v n="$1" -v mode="${2:-fresh}" 'BEGIN {
+    printf "{\"plan\":{\"steps\":{"
+    for (i = 1; i <= n; i++) printf "%s\"s%d\":{\"title\":\"Step %d\",\"instruction\":\"do step %d of the plan\"}", (i > 1 ? "," : ""), i, i, i
+    printf "}},\"stepQueue\":["
+    for (i = 1; i <= n; i++) printf "%s\"s%d\"", (i > 1 ? "," : ""), i
+    t = "2026-03-01T10:00:00.000Z"
+    if (mode == "fresh") { printf "],\"currentStep\":0,\"stepRuns\":{},\"status\":\"IN_PROGRESS\"}\n"; exit }
+    # done: every step DONE; inflight: all but the last DONE, the last IN_PROGRESS;
+    # waiting: all but the last DONE, the last due after a year-long delay.
+    last = (mode == "done") ? n : n - 1
+    printf "],\"currentStep\":%d,\"stepRuns\":{", (mode == "done" ? n : n - 1)
+    for (i = 1; i <= last; i++) printf "%s\"s%d\":{\"status\":\"DONE\",\"tries\":1,\"lastRunIso\":\"%s\",\"stdout\":\"ok\",\"startedIso\":\"%s\",\"finishedIso\":\"%s\",\"durationMs\":12,\"exitCode\":0,\"logFile\":\"state.json.seq/logs/s%d.1.log\"}", (i > 1 ? "," : ""), i, t, t, t, i
+    if (mode == "inflight") printf ",\"s%d\":{\"status\":\"IN_PROGRESS\",\"tries\":1,\"lastRunIso\":\"%s\",\"startedIso\":\"%s\"}", n, t, t
+    printf "}"
+    if (mode == "waiting") printf ",\"stepDelayMinutes\":525600"
+    if (mode == "done") printf ",\"status\":\"DONE\",\"finishedIso\":\"%s\",\"lastHeartbeatIso\":\"2026-03-01T11:00:00.000Z\"}\n", t
+    else printf ",\"status\":\"IN_PROGRESS\"}\n"
+  }'
+}
+
+# --- per-step overhead ---------------------------------------------------------------------
+floor_ms() { # N: spawning `true` N times from a shell loop
+  local t0 t1
+  t0=$(now_ns)
+  for ((i = 0; i < $1; i++)); do true_bin; done
+  t1=$(now_ns)
+  ms $((t1 - t0))
+}
+true_bin() { /usr/bin/true; }
+
+steps_ms() { # N: a fresh N-step plan run to the end by seq-runner with agent `true`
+  local dir=$WORK/steps$1 t0 t1
+  mkdir -p "$dir"
+  plan "$1" > "$dir/state.json"
+  t0=$(now_ns)
+  (cd "$dir" && STEP_AGENT_CMD=true "$BIN/seq-runner" state.json > /dev/null)
+  t1=$(now_ns)
+  grep -q '"status": "DONE"' "$dir/state.json" || { echo "plan $1 did not finish" >&2; exit 1; }
+  ms $((t1 - t0))
+}
+
+# --- heartbeat cost ------------------------------------------------------------------------
+heartbeat_ms() { # N MODE: median wall time of one `seq-check` on a plan in that state
+  local dir=$WORK/hb$1$2 t0 t1
+  mkdir -p "$dir"
+  plan "$1" "$2" > "$dir/state.json"
+  if [ "$2" = inflight ]; then
+    # Hold the run lease from this (sub)shell, as a live runner would.
+    mkdir -p "$dir/state.json.seq"
+    exec 8> "$dir/state.json.seq/lease"
+    flock -n 8
+  fi
+  (cd "$dir" && STEP_AGENT_CMD=true STEP_RUNNER=/bin/true "$BIN/seq-check" -q state.json) # warm
+  for ((r = 0; r < RUNS; r++)); do
+    t0=$(now_ns)
+    (cd "$dir" && STEP_AGENT_CMD=true STEP_RUNNER=/bin/true "$BIN/seq-check" -q state.json)
+    t1=$(now_ns)
+    echo $((t1 - t0))
+  done | median | { read -r ns; ms "$ns"; }
+  [ "$2" = inflight ] && exec 8>&-
+  return 0
+}
+
+# --- memory ------------------------------------------------------------------------------------
+rss_1gib() { # the runner's peak RSS (KiB) while its agent prints 1 GiB
+  local dir=$WORK/rss
+  mkdir -p "$dir"
+  plan 1 > "$dir/state.json"
+  printf '#!/bin/sh\nhead -c 1073741824 /dev/zero\n' > "$dir/agent.sh"
+  chmod +x "$dir/agent.sh"
+  if [ -x /usr/bin/time ]; then
+    (cd "$dir" && STEP_AGENT_CMD=./agent.sh /usr/bin/time -f '%M' -o "$dir/rss" "$BIN/seq-runner" state.json > /dev/null)
+    cat "$dir/rss"
+  else
+    # Fallback: sample VmHWM of the runner while it runs.
+    (cd "$dir" && STEP_AGENT_CMD=./agent.sh "$BIN/seq-runner" state.json > /dev/null) &
+    local pid=$! peak=0 hwm
+    while kill -0 "$pid" 2>/dev/null; do
+      hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+      [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
+      sleep 0.05
+    done
+    echo "$peak"
+  fi
+}
+
+echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), temp dir on $(df -T "$WORK" | awk 'NR == 2 { print $2 }')"
+echo
+
+printf '%-34s %12s %12s %10s %9s\n' "per-step overhead (agent: true)" "seq-runner" "floor" "ratio" "goal"
+for n in 100 1000; do
+  s=$(steps_ms "$n")
+  f=$(floor_ms "$n")
+  goal=$([ "$n" = 100 ] && echo "<= 2x" || echo "<= 4x")
+  printf '%-34s %9s ms %9s ms %9sx %9s\n' "$n steps" "$s" "$f" "$(awk -v a="$s" -v b="$f" 'BEGIN { printf "%.1f", a / b }')" "$goal"
+  printf '%-34s %9s ms %9s ms\n' "  per step" "$(awk -v a="$s" -v n="$n" 'BEGIN { printf "%.3f", a / n }')" "$(awk -v a="$f" -v n="$n" 'BEGIN { printf "%.3f", a / n }')"
+done
+echo
+
+printf '%-34s %10s %10s %10s %10s\n' "heartbeat, median of $RUNS (ms)" "10" "1,000" "10,000" "goal"
+for mode in done inflight waiting; do
+  a=$(heartbeat_ms 10 "$mode")
+  b=$(heartbeat_ms 1000 "$mode")
+  c=$(heartbeat_ms 10000 "$mode")
+  printf '%-34s %10s %10s %10s %10s\n' "$mode" "$a" "$b" "$c" "< 5 @1k"
+done
+echo
+
+kib=$(rss_1gib)
+printf '%-34s %10s %10s\n' "runner peak RSS, agent prints 1 GiB" "$(awk -v k="$kib" 'BEGIN { printf "%.1f MiB", k / 1024 }')" "< 16 MiB"
