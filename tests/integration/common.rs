@@ -219,7 +219,10 @@ impl Workspace {
             entries.sort_by_key(fs::DirEntry::path);
             for entry in entries {
                 let path = entry.path();
-                let meta = fs::symlink_metadata(&path).unwrap();
+                // A temp file may vanish between the listing and the stat: skip it.
+                let Ok(meta) = fs::symlink_metadata(&path) else {
+                    continue;
+                };
                 let name = path.strip_prefix(root).unwrap().display().to_string();
                 if meta.is_dir() {
                     walk(&path, root, out);

@@ -254,18 +254,22 @@ pub fn processes_in(dir: &Path) -> Vec<u32> {
     pids
 }
 
-/// Waits until no process works in `dir` any more, so a test ends with nothing left running.
-#[track_caller]
+/// Waits until no process works in `dir` any more, and the plan's run lease there is free, so a
+/// test ends with nothing left running. (A dying process leaves /proc's view, no cwd, a moment
+/// before the kernel releases its flocks: the lease is the last thing to go.)
 pub fn wait_no_processes(dir: &Path, limit: Duration) {
     let deadline = Instant::now() + limit;
+    let lease = dir.join("state.json.seq/lease");
     loop {
         let pids = processes_in(dir);
-        if pids.is_empty() {
+        let lease_held = fs::File::open(&lease)
+            .is_ok_and(|file| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)));
+        if pids.is_empty() && !lease_held {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "processes {pids:?} still run in {}",
+            "processes {pids:?} still run in {} (lease held: {lease_held})",
             dir.display()
         );
         thread::sleep(Duration::from_millis(20));
