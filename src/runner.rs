@@ -25,7 +25,7 @@ use crate::lease::Lease;
 use crate::logs;
 use crate::schedule::{self, Next, Outcome};
 use crate::state::State;
-use crate::store::{Locked, Store};
+use crate::store::Store;
 use crate::timefmt;
 
 /// How long a runner waits for a lease that a check is only probing.
@@ -84,10 +84,11 @@ pub fn run(
     let mut last_try_failed = false;
     let mut tries_run = 0;
     let mut announced_wait = None;
+    // The file as this runner last wrote it: unchanged, it needs no parsing (see `Snapshot`).
+    let mut known = None;
     loop {
         let locked = store.lock()?;
-        let mut state = locked.load()?;
-        let before = state.clone();
+        let (mut state, read) = locked.reload(known.take())?.into_parts();
         let now = Utc::now();
         let mut news = Vec::new();
         if let Some((step, attempt, outcome)) = ended.take() {
@@ -108,7 +109,7 @@ pub fn run(
         let end = match next {
             Next::Run { step, attempt } => {
                 let job = Job::start(store, config, &mut state, &step, attempt, now)?;
-                locked.save(&state)?;
+                known = Some(locked.save_snapshot(state)?);
                 tell(store, news);
                 drop(locked);
                 let outcome = job.run(store, agent, &mut lease, say)?;
@@ -118,7 +119,7 @@ pub fn run(
                 continue;
             }
             Next::Wait { step, until } => {
-                save_if_changed(&locked, &before, &state)?;
+                known = Some(locked.save_if_changed(state, read)?);
                 tell(store, news);
                 drop(locked);
                 if announced_wait.as_ref() != Some(&(step.clone(), until)) {
@@ -138,7 +139,7 @@ pub fn run(
             // Unreachable while we hold the lease; if it happens, leave the plan alone.
             Next::Busy => RunEnd::OtherRunner,
         };
-        save_if_changed(&locked, &before, &state)?;
+        locked.save_if_changed(state, read)?;
         tell(store, news);
         return Ok(RunSummary {
             end,
@@ -279,14 +280,6 @@ fn finished_event(step: &str, attempt: u32, outcome: &Outcome) -> Kind {
 fn tell(store: &Store, news: Vec<Kind>) {
     for kind in news {
         events::emit(store, By::Runner, kind);
-    }
-}
-
-fn save_if_changed(locked: &Locked, before: &State, after: &State) -> Result<()> {
-    if before == after {
-        Ok(())
-    } else {
-        locked.save(after)
     }
 }
 

@@ -184,6 +184,26 @@ impl Store {
     }
 }
 
+/// A state together with the exact bytes of the file it was read from or written as.
+///
+/// A runner keeps the snapshot of its own last write; while the file still holds exactly those
+/// bytes, the state it describes is known and need not be parsed and validated again. Any other
+/// writer changes the bytes (a byte comparison, not an inode or mtime guess: those are reused
+/// and coarse), and then the file is read afresh.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    bytes: Vec<u8>,
+    state: State,
+}
+
+impl Snapshot {
+    /// The state, and the bytes it was read from, to give back to [`Locked::save_if_changed`].
+    #[must_use]
+    pub fn into_parts(self) -> (State, Vec<u8>) {
+        (self.state, self.bytes)
+    }
+}
+
 /// Proof that the state lock is held; the only way to write the state.
 #[derive(Debug)]
 pub struct Locked<'a> {
@@ -199,6 +219,36 @@ impl Locked<'_> {
 
     pub fn load(&self) -> Result<State> {
         self.store.read()
+    }
+
+    /// Reads the state, reusing `known` if the file still holds exactly its bytes.
+    pub fn reload(&self, known: Option<Snapshot>) -> Result<Snapshot> {
+        let path = &self.store.path;
+        let bytes = read_bounded(path)?;
+        if let Some(known) = known.filter(|known| known.bytes == bytes) {
+            return Ok(known);
+        }
+        let state = validate::parse(&bytes)
+            .with_context(|| format!("{}: invalid state", path.display()))?;
+        Ok(Snapshot { bytes, state })
+    }
+
+    /// Saves `state`, known to differ from the file (a try was just marked started), and
+    /// returns the snapshot of the file as it now is.
+    pub fn save_snapshot(&self, state: State) -> Result<Snapshot> {
+        let bytes = serialise(&state)?;
+        self.write_bytes(&bytes, false)?;
+        Ok(Snapshot { bytes, state })
+    }
+
+    /// Saves `state` only if its content differs from `read`, the bytes loaded under this
+    /// lock (compared as states, so a file laid out differently is not rewritten for nothing).
+    /// Off the per-step path, so parsing `read` again is cheaper than cloning every turn.
+    pub fn save_if_changed(&self, state: State, read: Vec<u8>) -> Result<Snapshot> {
+        if validate::parse(&read).is_ok_and(|original| original == state) {
+            return Ok(Snapshot { bytes: read, state });
+        }
+        self.save_snapshot(state)
     }
 
     /// Replaces the state file atomically and durably: a temp file in the sidecar folder (same
@@ -221,9 +271,11 @@ impl Locked<'_> {
     }
 
     fn write(&self, state: &State, new: bool) -> Result<()> {
+        self.write_bytes(&serialise(state)?, new)
+    }
+
+    fn write_bytes(&self, bytes: &[u8], new: bool) -> Result<()> {
         let path = &self.store.path;
-        let mut bytes = serde_json::to_vec_pretty(state).context("cannot serialise the state")?;
-        bytes.push(b'\n');
         let mode = fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
         let sidecar = self.store.ensure_sidecar()?;
         remove_stale_temps(sidecar);
@@ -239,7 +291,7 @@ impl Locked<'_> {
                 )
             })?;
         let written = temp
-            .write_all(&bytes)
+            .write_all(bytes)
             .and_then(|()| temp.as_file().sync_all());
         written.with_context(|| format!("{}: cannot write the new state", path.display()))?;
         let persisted = if new {
@@ -259,6 +311,13 @@ impl Locked<'_> {
                 )
             })
     }
+}
+
+/// The file's text: pretty-printed as agents and the Python version write it, newline-ended.
+fn serialise(state: &State) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(state).context("cannot serialise the state")?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// Removes the temp files of writers that died mid-save (killed, or the machine stopped).

@@ -445,3 +445,23 @@ fn runner_exit_codes() {
     ws.runner(&[]).expect(2).stderr_has("STEP_TIMEOUT_SECONDS");
     assert_eq!(ws.bytes(), before);
 }
+
+#[test]
+fn a_change_made_to_the_file_while_an_agent_runs_is_read_back_not_overwritten() {
+    // The runner skips re-parsing a file that still holds exactly the bytes it wrote. An edit
+    // made while its agent runs (by hand, by an agent, by seqctl) changes those bytes, so the
+    // runner must read the file afresh and keep the edit through its later writes.
+    let mut ws = Workspace::with_state(&plan(3, ""));
+    ws.agent(
+        r#"if [ "$STEP_ID" = s1 ]; then
+  sed 's/"currentStep"/"editedWhileRunning": true, "currentStep"/' state.json > edit.tmp && mv edit.tmp state.json
+fi"#,
+    );
+    ws.runner(&[]).expect(0);
+    let state = ws.state();
+    assert_eq!(state["status"], "DONE", "{state:#}");
+    assert_eq!(
+        state["editedWhileRunning"], true,
+        "the edit was lost: {state:#}"
+    );
+}
