@@ -409,11 +409,15 @@ fn spawn_detached(runner: &Path, store: &Store) -> Result<u32> {
         .spawn()
         .with_context(|| format!("cannot start {}", runner.display()))?;
     let deadline = Instant::now() + RUNNER_START_PATIENCE;
+    // A runner takes the lease within a millisecond or so: poll tightly at first, then back off,
+    // so the heartbeat returns as soon as it can without spinning when the machine is busy.
+    let mut pause = Duration::from_micros(100);
     while Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) || Lease::probe(store)?.is_held() {
             break;
         }
-        thread::sleep(Duration::from_millis(2));
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
     Ok(child.id())
 }
