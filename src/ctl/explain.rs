@@ -5,17 +5,14 @@ use std::path::Path;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::picture::{picture, Picture};
+#[cfg(test)]
+use super::picture::picture;
+use super::picture::{look, Picture};
 use super::{text, Output};
-use crate::lease::Lease;
 use crate::state::{State, StepStatus};
 
 pub fn run(path: &Path) -> Result<Output> {
-    let store = super::existing(path)?;
-    let state = store.read()?;
-    let lease = Lease::probe(&store)?;
-    let now = Utc::now();
-    let picture = picture(&state, now, super::limits(), &lease);
+    let (_, state, picture, now) = look(path)?;
     let sentence = explain(&state, &picture, now);
     let json = serde_json::json!({
         "status": picture.status,

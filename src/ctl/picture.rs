@@ -98,6 +98,18 @@ pub struct Failed {
     pub error: Option<String>,
 }
 
+/// Reads a plan and draws its picture now, for the read-only commands (`status`, `explain`).
+pub fn look(
+    path: &std::path::Path,
+) -> anyhow::Result<(crate::store::Store, State, Picture, DateTime<Utc>)> {
+    let store = super::existing(path)?;
+    let state = store.read()?;
+    let lease = crate::lease::Lease::probe(&store)?;
+    let now = Utc::now();
+    let picture = picture(&state, now, super::limits(), &lease);
+    Ok((store, state, picture, now))
+}
+
 /// Builds the picture of `state` at `now` with the lease as probed.
 #[must_use]
 pub fn picture(state: &State, now: DateTime<Utc>, limits: Limits, lease: &LeaseState) -> Picture {

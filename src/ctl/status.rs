@@ -7,17 +7,14 @@ use std::path::Path;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::picture::{picture, Picture};
+#[cfg(test)]
+use super::picture::picture;
+use super::picture::{look, Picture};
 use super::{text, Output};
-use crate::lease::Lease;
 use crate::timefmt;
 
 pub fn run(path: &Path) -> Result<Output> {
-    let store = super::existing(path)?;
-    let state = store.read()?;
-    let lease = Lease::probe(&store)?;
-    let now = Utc::now();
-    let picture = picture(&state, now, super::limits(), &lease);
+    let (store, _, picture, now) = look(path)?;
     let mut json = serde_json::to_value(&picture)?;
     json["stateFile"] = store.path().display().to_string().into();
     Ok(Output::ok(render(&picture, now), json))

@@ -174,16 +174,8 @@ impl Workspace {
     /// Waits until no process holds the run lease (the runner and its agent have exited).
     pub fn wait_idle(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
-        let lease = self.sidecar().join("lease");
         loop {
-            let free = match fs::File::open(&lease) {
-                Ok(file) => match file.try_lock() {
-                    Ok(()) => true,
-                    Err(fs::TryLockError::WouldBlock) => false,
-                    Err(e) => panic!("lease: {e}"),
-                },
-                Err(_) => true,
-            };
+            let free = !lease_held(self.path());
             if free {
                 return;
             }
@@ -483,4 +475,10 @@ pub fn session_of(pid: u64) -> i64 {
 /// Nanoseconds since the epoch as the fake agents log them (`date +%s%N`).
 pub fn stamp(line: &str) -> u128 {
     line.rsplit(' ').next().unwrap().parse().expect("a stamp")
+}
+
+/// Whether a process holds the run lease of the plan in `dir` (taken and dropped at once if free).
+pub fn lease_held(dir: &Path) -> bool {
+    fs::File::open(dir.join("state.json.seq/lease"))
+        .is_ok_and(|file| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)))
 }

@@ -259,11 +259,9 @@ pub fn processes_in(dir: &Path) -> Vec<u32> {
 /// before the kernel releases its flocks: the lease is the last thing to go.)
 pub fn wait_no_processes(dir: &Path, limit: Duration) {
     let deadline = Instant::now() + limit;
-    let lease = dir.join("state.json.seq/lease");
     loop {
         let pids = processes_in(dir);
-        let lease_held = fs::File::open(&lease)
-            .is_ok_and(|file| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)));
+        let lease_held = crate::common::lease_held(dir);
         if pids.is_empty() && !lease_held {
             return;
         }
