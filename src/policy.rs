@@ -448,11 +448,16 @@ fn classify(word: &str, o: &Opts) -> Opt {
     let name = long_name(word);
     let glued = body.contains('=');
     if word.starts_with("--") || in_long(o, name) {
-        return if o.code_long.contains(&name) {
+        // getopt_long takes any unambiguous prefix (`--adj` is `--adjustment`); a prefix of
+        // several is read as the most dangerous of them, so an abbreviation never hides one.
+        let matches = |table: &[&str]| {
+            table.contains(&name) || (!name.is_empty() && table.iter().any(|t| t.starts_with(name)))
+        };
+        return if matches(o.code_long) {
             Opt::Code(word.split('=').next().unwrap_or(word).to_string())
-        } else if o.file_long.contains(&name) {
+        } else if matches(o.file_long) {
             Opt::File { next: !glued }
-        } else if o.arg_long.contains(&name) {
+        } else if matches(o.arg_long) {
             Opt::Arg { next: !glued }
         } else {
             Opt::Flag
@@ -692,6 +697,11 @@ mod tests {
         ("sed -e s/a/b/", false), ("sed -nf script.sed --expression=1e --", false),
         // Wrappers: refused options, no command, or a shell inside.
         ("env -S 'sh -c'", false), ("env --split-string=sh", false), ("env", false),
+        // getopt_long abbreviations (found in review): each must read as the option it abbreviates.
+        ("nice --adj 5 perl -E", false), ("env --un X perl -E", false),
+        ("timeout --sig TERM 600 perl -E", false), ("xargs --max-a 1 perl -E", false),
+        ("env \"--split-s=perl -E 'eval pop'\" x", false), ("env --split-s x", false),
+        ("nice --adj 5 myagent", true), ("timeout --sig TERM 600 myagent", true),
         ("env A=1", false), ("env A=1 bash", false), ("env -i bash", false), ("env - bash", false),
         ("env -u X sh", false), ("nice bash", false), ("nice -n 10 bash", false),
         ("nice -10 sh", false), ("nice -- bash", false), ("nohup sh", false),
