@@ -151,6 +151,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
     });
     let (status, timed_out) = wait_bounded(&exit_rx, pgid, a.timeout);
     stop_group(pgid);
+    stop_adopted();
     let duration = started.elapsed();
 
     let mut tails = [Tail::default(), Tail::default()];
@@ -247,6 +248,67 @@ pub fn stop_group(pgid: u32) -> Stopped {
     thread::sleep(Duration::from_millis(5));
     reap_orphans();
     Stopped::Killed
+}
+
+/// Stops what the agent left running outside its process group (a `setsid` helper, a daemon).
+/// As subreaper the runner becomes their parent once their own parents exit, so they are found
+/// among its children; it has no others once the agent is reaped. One left alive would keep the
+/// inherited run lease, and the plan "in flight", for as long as it lived.
+fn stop_adopted() {
+    reap_orphans();
+    if !has_children() {
+        return; // the common case: one syscall
+    }
+    let deadline = Instant::now() + GRACE;
+    while has_children() && Instant::now() < deadline {
+        // Signalled each round: a process orphaned meanwhile is a new child.
+        signal_children(libc::SIGTERM);
+        thread::sleep(Duration::from_millis(5));
+        reap_orphans();
+    }
+    while has_children() {
+        signal_children(libc::SIGKILL);
+        thread::sleep(Duration::from_millis(5));
+        reap_orphans();
+    }
+}
+
+/// Whether this process has any child, alive or not yet reaped.
+fn has_children() -> bool {
+    // SAFETY: WNOHANG never blocks; it returns -1 (ECHILD) only when there are no children.
+    // A child that has exited is reaped here, which is what the callers want anyway.
+    unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) != -1 }
+}
+
+/// Sends `signal` to every child of this process (and the group it leads, if it leads one).
+fn signal_children(signal: libc::c_int) {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so read after the last `)`.
+        let parent = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split(' ').nth(1));
+        if parent == Some(me.as_str()) && pid > 1 {
+            // SAFETY: plain kill of our own child, and of the group it leads (ESRCH if none).
+            unsafe {
+                libc::kill(-pid, signal);
+                libc::kill(pid, signal);
+            }
+        }
+    }
 }
 
 /// Sends a signal to a process group; false if the group no longer exists.

@@ -465,3 +465,24 @@ fi"#,
         "the edit was lost: {state:#}"
     );
 }
+
+#[test]
+fn a_helper_that_left_the_agents_process_group_is_stopped_and_releases_the_lease() {
+    // `setsid` takes the helper out of the agent's process group; it still inherited the run
+    // lease. The runner (a subreaper, so the helper becomes its child) stops it when the step
+    // ends; otherwise the plan would show "in flight" for as long as the helper lived.
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent("setsid sleep 300 >/dev/null 2>&1 </dev/null &\necho $! > helper.pid");
+    let started = Instant::now();
+    ws.check(&["--wait"])
+        .expect(0)
+        .stdout_has("done: all 1 steps finished");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the runner waited on the helper"
+    );
+    let helper: u64 = ws.read("helper.pid").trim().parse().unwrap();
+    ws.wait_pid(helper, Duration::from_secs(10));
+    ws.wait_idle(Duration::from_secs(10));
+    ws.check(&[]).expect(0).stdout_has("nothing to do");
+}
