@@ -18,7 +18,7 @@ bin=${SEQ_BIN_DIR:-}
 if [ -z "$bin" ]; then
   echo "== building seq-check and seq-runner (first time: about a minute)"
   cargo build --quiet --release --locked --manifest-path "$root/Cargo.toml"
-  bin="$root/target/release"
+  bin="${CARGO_TARGET_DIR:-$root/target}/release"
 fi
 bin=$(cd "$bin" && pwd)
 

@@ -11,11 +11,14 @@ use crate::attempt::{Ending, Report};
 /// The longest `error` recorded, as in the Python version.
 pub const MAX_ERROR_CHARS: usize = 500;
 
-/// `Ok(artifacts)` (the required outputs, as written) or `Err(error)`.
+/// `Ok(artifacts)` (the required outputs, as written) or `Err(error)`. `reserved` are paths that
+/// never count as an output though they are in the workspace: the plan's own state file and its
+/// sidecar folder, which exist whatever the agent did.
 pub fn verdict(
     report: &Report,
     required: &[String],
     workspace: &Path,
+    reserved: &[&Path],
 ) -> Result<Vec<String>, String> {
     let tail = if report.stderr.trim().is_empty() {
         &report.stdout
@@ -38,7 +41,7 @@ pub fn verdict(
         .iter()
         .filter_map(|path| {
             let shown = if path.is_empty() { "\"\"" } else { path };
-            problem_with(path, workspace).map(|why| match why {
+            problem_with(path, workspace, reserved).map(|why| match why {
                 "" => shown.to_owned(),
                 why => format!("{shown} ({why})"),
             })
@@ -55,7 +58,7 @@ pub fn verdict(
 }
 
 /// Why a required output does not count, or None if it does. "" means simply missing.
-fn problem_with(path: &str, workspace: &Path) -> Option<&'static str> {
+fn problem_with(path: &str, workspace: &Path, reserved: &[&Path]) -> Option<&'static str> {
     let relative = Path::new(path);
     if path.trim().is_empty() || relative.components().all(|c| c == Component::CurDir) {
         return Some("not a file name");
@@ -67,6 +70,9 @@ fn problem_with(path: &str, workspace: &Path) -> Option<&'static str> {
         return Some("");
     };
     match fs::canonicalize(workspace.join(relative)) {
+        Ok(real) if reserved.iter().any(|r| real.starts_with(r)) => {
+            Some("the plan's own file, not an output")
+        }
         Ok(real) if real.starts_with(&workspace) && real != workspace => None,
         Ok(_) => Some("outside the workspace"),
         // A dangling link or a missing file: say "outside" when the words climb out.
@@ -126,30 +132,37 @@ mod tests {
     fn failures_say_why_with_the_most_useful_tail() {
         let ws = Path::new("/");
         assert_eq!(
-            verdict(&report(Ending::Exited(3), "out", "err"), &[], ws),
+            verdict(&report(Ending::Exited(3), "out", "err"), &[], ws, &[]),
             Err("exit code 3: err".into())
         );
         assert_eq!(
-            verdict(&report(Ending::Exited(3), "out", " \n"), &[], ws),
+            verdict(&report(Ending::Exited(3), "out", " \n"), &[], ws, &[]),
             Err("exit code 3: out".into())
         );
         assert_eq!(
-            verdict(&report(Ending::Exited(1), "", ""), &[], ws),
+            verdict(&report(Ending::Exited(1), "", ""), &[], ws, &[]),
             Err("exit code 1".into())
         );
         assert_eq!(
-            verdict(&report(Ending::Signaled(9), "", ""), &[], ws),
+            verdict(&report(Ending::Signaled(9), "", ""), &[], ws, &[]),
             Err("killed by signal 9".into())
         );
         assert_eq!(
             verdict(
                 &report(Ending::TimedOut(Duration::from_secs(5)), "", "x"),
                 &[],
-                ws
+                ws,
+                &[]
             ),
             Err("timed out after 5 s".into())
         );
-        let long = verdict(&report(Ending::Exited(2), "", &"y".repeat(2000)), &[], ws).unwrap_err();
+        let long = verdict(
+            &report(Ending::Exited(2), "", &"y".repeat(2000)),
+            &[],
+            ws,
+            &[],
+        )
+        .unwrap_err();
         assert_eq!(long.chars().count(), MAX_ERROR_CHARS);
         assert!(long.starts_with("exit code 2: yyy"));
     }
@@ -167,7 +180,7 @@ mod tests {
         let required: Vec<String> = ["a.md", "sub/../a.md", "inside-link.md"]
             .map(String::from)
             .to_vec();
-        assert_eq!(verdict(&ok, &required, &ws), Ok(required.clone()));
+        assert_eq!(verdict(&ok, &required, &ws, &[]), Ok(required.clone()));
         let required: Vec<String> = [
             "a.md",
             "b.md",
@@ -180,7 +193,7 @@ mod tests {
         .map(String::from)
         .to_vec();
         assert_eq!(
-            verdict(&ok, &required, &ws),
+            verdict(&ok, &required, &ws, &[]),
             Err("Missing required outputs: b.md, ../outside.md (outside the workspace), \
                  link.md (outside the workspace), /etc/passwd (absolute: must be relative to the workspace), \
                  \"\" (not a file name), ../nope (outside the workspace)"

@@ -112,7 +112,7 @@ pub fn run(
                 known = Some(locked.save_snapshot(state)?);
                 tell(store, news);
                 drop(locked);
-                let outcome = job.run(store, agent, &mut lease, say)?;
+                let outcome = job.run(store, agent, &mut lease, say);
                 last_try_failed = outcome.verdict.is_err();
                 ended = Some((step, attempt, outcome));
                 tries_run += 1;
@@ -199,9 +199,11 @@ impl Job {
         agent: &AgentCommand,
         lease: &mut Lease,
         say: &mut dyn FnMut(String),
-    ) -> Result<Outcome> {
+    ) -> Outcome {
         let (step, attempt) = (self.step.as_str(), self.attempt);
-        lease.set_step(Some((step, attempt)), None)?;
+        // The lease note is for people and `seqctl cancel`: failing to write it must neither
+        // cost a try that never ran nor lose the result of one that did.
+        drop(lease.set_step(Some((step, attempt)), None));
         say(format!("step {step}: try {attempt} started"));
         let lease_fd = lease.fd();
         let report = attempt::run(
@@ -232,8 +234,13 @@ impl Job {
                 );
             },
         );
-        lease.set_step(None, None)?;
-        let verdict = judge::verdict(&report, &self.required, store.workspace());
+        drop(lease.set_step(None, None));
+        let verdict = judge::verdict(
+            &report,
+            &self.required,
+            store.workspace(),
+            &[store.path(), store.sidecar()],
+        );
         match &verdict {
             Ok(_) => say(format!(
                 "step {step}: try {attempt} DONE in {}",
@@ -246,13 +253,13 @@ impl Job {
             Ending::Signaled(signal) => (None, Some(signal)),
             Ending::TimedOut(_) | Ending::NotStarted(_) => (None, None),
         };
-        Ok(Outcome {
+        Outcome {
             verdict,
             stdout_tail: report.stdout,
             exit_code,
             signal,
             duration_ms: report.duration.as_millis() as u64,
-        })
+        }
     }
 }
 

@@ -114,6 +114,19 @@ pub fn check(state: &State) -> Result<(), Invalid> {
                 "missing or empty: every queued step needs an instruction",
             ));
         }
+        // A NUL cannot be passed to a program: it would fail every try, so refuse it up front.
+        if step.instruction().contains('\0') {
+            return Err(invalid(
+                format!("{base}.instruction"),
+                "contains a NUL character",
+            ));
+        }
+        if step.required_outputs().iter().any(|p| p.contains('\0')) {
+            return Err(invalid(
+                format!("{base}.requiredOutputs"),
+                "a path contains a NUL character",
+            ));
+        }
         if step.required_outputs.is_some() && step.required_outputs_alias.is_some() {
             return Err(invalid(
                 base,
@@ -309,6 +322,14 @@ mod tests {
                 "the file starts with a byte-order mark (BOM)",
             ),
             ("[]", "invalid type: sequence"),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x\u0000"}}},"stepQueue":["a"]}"#,
+                "plan.steps.a.instruction: contains a NUL character",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x","requiredOutputs":["a\u0000"]}}},"stepQueue":["a"]}"#,
+                "plan.steps.a.requiredOutputs: a path contains a NUL",
+            ),
         ];
         for (text, expected) in cases {
             let e = err(text);

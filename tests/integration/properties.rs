@@ -66,7 +66,8 @@ fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
 fn step() -> impl Strategy<Value = Value> {
     (
         prop::option::of(text()),
-        "[^\\s]{1,3}.{0,30}",
+        // Any text but NUL, which the validator refuses in an instruction (no argv can hold it).
+        "[^\\s\\x00]{1,3}[^\\x00]{0,30}",
         prop::option::of(prop::collection::vec("[a-z./]{1,10}", 0..3)),
         any::<bool>(),
         prop::option::of(1..20u32),

@@ -486,3 +486,28 @@ fn a_helper_that_left_the_agents_process_group_is_stopped_and_releases_the_lease
     ws.wait_idle(Duration::from_secs(10));
     ws.check(&[]).expect(0).stdout_has("nothing to do");
 }
+
+#[test]
+fn the_plans_own_files_never_count_as_required_outputs() {
+    let mut ws = Workspace::with_state(
+        &plan_of(
+            &[(
+                "a",
+                json!({"instruction": "x", "requiredOutputs": ["state.json", "state.json.seq/lock"], "maxRetries": 1}),
+            )],
+            &json!({}),
+        )
+        .to_string(),
+    );
+    ws.agent("exit 0");
+    ws.check(&["--wait"]).expect(1);
+    let error = ws.state()["stepRuns"]["a"]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        error,
+        "Missing required outputs: state.json (the plan's own file, not an output), \
+         state.json.seq/lock (the plan's own file, not an output)"
+    );
+}
