@@ -65,6 +65,10 @@ pub struct Heartbeat {
     /// Changes made on the way (interrupted tries, blockers, the plan finishing).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
+    /// With `in_flight`: the lease is held, but not by a live runner: a process the runner
+    /// started outlived it (the runner was killed). The try is retried once that process ends.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub runner_gone: bool,
     /// With `done`: this heartbeat is the first since the plan finished (tell the user now).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub newly_done: bool,
@@ -98,10 +102,15 @@ impl Heartbeat {
                 self.pid.unwrap_or(0)
             ),
             "in_flight" => {
-                let pid = self
-                    .pid
-                    .map(|p| format!(" (runner pid {p})"))
-                    .unwrap_or_default();
+                let pid = if self.runner_gone {
+                    "; its runner has exited, and a process it started still holds the plan \
+                     (the try is retried once that process ends)"
+                        .to_owned()
+                } else {
+                    self.pid
+                        .map(|p| format!(" (runner pid {p})"))
+                        .unwrap_or_default()
+                };
                 match (self.attempt, &self.since) {
                     (Some(attempt), Some(since)) => {
                         format!("in flight: step {step} try {attempt} since {since}{pid}")
@@ -330,6 +339,7 @@ fn in_flight(state: &State, lease: LeaseState, changes: Vec<String>) -> Heartbea
             .as_ref()
             .map(|h: &Holder| h.pid)
             .filter(|&pid| lease::pid_alive(pid)),
+        runner_gone: holder.as_ref().is_some_and(|h| !lease::pid_alive(h.pid)),
         step,
         changes,
         ..Heartbeat::default()

@@ -130,12 +130,15 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     serde_json::from_slice(&note).ok()
 }
 
-/// Whether a process is alive (for reports only: pids are reused, so nothing decides on this).
+/// Whether a process is alive and not a zombie (for reports only: pids are reused, so nothing
+/// decides on this). A killed runner whose parent is gone can stay a zombie for good where
+/// PID 1 reaps nothing, and `kill(pid, 0)` would call it alive.
 #[must_use]
 pub fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists.
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+    pid > 0
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            // `pid (comm) state ...`: comm may hold spaces and parentheses.
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X']))
+        })
 }

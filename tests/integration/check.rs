@@ -764,3 +764,42 @@ fn wait_ends_blocked_with_exit_1() {
     // One delay (0.3 s) before the retry.
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
+
+#[test]
+fn a_process_that_outlives_a_killed_runner_is_reported_and_its_try_retried_after_it() {
+    // The runner is SIGKILLed; its agent dies with it, but a `sleep` the agent started keeps the
+    // inherited lease. The heartbeat must say so (not name the dead runner), start nothing, and
+    // once the straggler ends record the try as interrupted and go on.
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent(
+        r#"if [ "$STEP_ATTEMPT" = 1 ]; then sleep 2 & touch started; wait; fi
+exit 0"#,
+    );
+    let beat = ws.check(&["--json"]).expect(0).json();
+    let runner = beat["pid"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ws.path().join("started").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never started\n{}",
+            ws.listing()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill of the runner this test started.
+    assert_eq!(unsafe { libc::kill(runner as i32, libc::SIGKILL) }, 0);
+    ws.wait_pid(runner, Duration::from_secs(10));
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert_eq!(beat["result"], "in_flight", "{beat}");
+    assert_eq!(beat["runnerGone"], true, "{beat}");
+    assert!(beat.get("pid").is_none(), "a dead runner was named: {beat}");
+    ws.check(&[])
+        .expect(0)
+        .stdout_has("its runner has exited, and a process it started still holds the plan");
+    ws.wait_idle(Duration::from_secs(10));
+    ws.check(&["--wait"])
+        .expect(0)
+        .stdout_has("done: all 1 steps finished");
+    let run = &ws.state()["stepRuns"]["s1"];
+    assert_eq!(run["tries"], 2, "{run}");
+}
