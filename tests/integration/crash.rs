@@ -40,6 +40,19 @@ fn assert_no_stale_temps(ws: &Workspace, ctx: &str) {
     assert!(temps.is_empty(), "{ctx}: stale temp files left: {temps:?}");
 }
 
+/// Lets an unkilled heartbeat finish the plan, then checks that every read of the file parsed,
+/// no two agents overlapped, and the plan is DONE; returns the agents' log and the state.
+fn finish(ws: &Workspace, watcher: Watcher, ctx: &str) -> (AgentLog, serde_json::Value) {
+    ws.check(&["--wait"]).expect(0);
+    wait_no_processes(ws.path(), Duration::from_secs(10));
+    watcher.finish(ctx);
+    let log = AgentLog::read(ws.path());
+    log.assert_no_overlap(ctx);
+    let state = ws.state();
+    assert_eq!(state["status"], "DONE", "{ctx}: {state:#}");
+    (log, state)
+}
+
 fn runner_kill_trial(trial: u64) {
     let seed = seed(1, trial);
     let ctx = format!("runner-kill trial {trial} (seed {seed:#x})");
@@ -95,15 +108,7 @@ fn runner_kill_trial(trial: u64) {
         }
     }
     // Heartbeats resume the plan.
-    let run = ws.check(&["--wait"]);
-    run.expect(0);
-    wait_no_processes(ws.path(), Duration::from_secs(10));
-    watcher.finish(&ctx);
-
-    let log = AgentLog::read(ws.path());
-    log.assert_no_overlap(&ctx);
-    let state = ws.state();
-    assert_eq!(state["status"], "DONE", "{ctx}: {state:#}");
+    let (log, state) = finish(&ws, watcher, &ctx);
     let mut repeats = 0;
     for i in 1..=STEPS {
         let id = format!("s{i}");
@@ -163,14 +168,7 @@ fn check_kill_trial(trial: u64) {
         }
     }
     // Unkilled heartbeats finish what the killed ones left.
-    let run = ws.check(&["--wait"]);
-    run.expect(0);
-    wait_no_processes(ws.path(), Duration::from_secs(10));
-    watcher.finish(&ctx);
-    let log = AgentLog::read(ws.path());
-    log.assert_no_overlap(&ctx);
-    let state = ws.state();
-    assert_eq!(state["status"], "DONE", "{ctx}");
+    let (log, state) = finish(&ws, watcher, &ctx);
     for i in 1..=STEPS {
         let id = format!("s{i}");
         // Killing a check never interrupts a step: the runner is in a session of its own.
