@@ -482,3 +482,18 @@ pub fn lease_held(dir: &Path) -> bool {
     fs::File::open(dir.join("state.json.seq/lease"))
         .is_ok_and(|file| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)))
 }
+
+/// Asserts that a step's run record is an interrupted try: FAILED, `tries` counted, and an error
+/// that says it was interrupted.
+#[track_caller]
+pub fn assert_interrupted(run: &Value, tries: u64) {
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert_eq!(run["tries"], tries, "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("interrupted"),
+        "{run}"
+    );
+}
