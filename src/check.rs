@@ -329,17 +329,16 @@ fn in_flight(state: &State, lease: LeaseState, changes: Vec<String>) -> Heartbea
         .map(|id| state.run_of(id))
         .unwrap_or_default();
     let running = run.status == StepStatus::InProgress;
+    let holder_pid = holder.as_ref().map(|h: &Holder| h.pid);
+    let runner_alive = holder_pid.is_some_and(lease::pid_alive);
     Heartbeat {
         result: "in_flight",
         attempt: running.then_some(run.tries),
         since: running
             .then(|| run.started_iso.or(run.last_run_iso))
             .flatten(),
-        pid: holder
-            .as_ref()
-            .map(|h: &Holder| h.pid)
-            .filter(|&pid| lease::pid_alive(pid)),
-        runner_gone: holder.as_ref().is_some_and(|h| !lease::pid_alive(h.pid)),
+        pid: holder_pid.filter(|_| runner_alive),
+        runner_gone: holder_pid.is_some() && !runner_alive,
         step,
         changes,
         ..Heartbeat::default()
