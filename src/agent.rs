@@ -11,6 +11,7 @@ use std::{env, fs};
 
 use anyhow::{anyhow, bail, Result};
 
+use crate::openclaw;
 use crate::policy;
 
 /// The variable that names the agent command.
@@ -19,8 +20,14 @@ pub const PROMPT_TOKEN: &str = "{prompt}";
 pub const PROMPT_FILE_TOKEN: &str = "{prompt_file}";
 /// Linux refuses a single argument of 32 pages (128 KiB) or more, with E2BIG.
 pub const MAX_ARG_BYTES: usize = 128 * 1024 - 1;
-const SUGGESTION: &str = "use the agent's own command, e.g. \
-    STEP_AGENT_CMD='openclaw agent --session-key step-sequencer --message'";
+
+/// The fix every refusal ends with.
+fn suggestion() -> String {
+    format!(
+        "use the agent's own command, e.g. STEP_AGENT_CMD='{}'",
+        openclaw::RECOMMENDED_AGENT
+    )
+}
 
 /// A checked agent command, ready to be given prompts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +38,8 @@ pub struct AgentCommand {
 
 impl AgentCommand {
     /// Reads and checks `STEP_AGENT_CMD`; relative program paths are taken from `workspace`,
-    /// where the agent will run.
+    /// where the agent will run. Under OpenClaw's exec marker (see `openclaw`), a command that
+    /// cannot work there is refused now rather than failing every try.
     pub fn from_env(workspace: &Path) -> Result<Self> {
         let raw = env::var_os(VAR);
         let raw = raw
@@ -41,28 +49,52 @@ impl AgentCommand {
                     .ok_or_else(|| anyhow!("{VAR} is not valid UTF-8"))
             })
             .transpose()?;
-        Self::parse(raw, env::var_os("PATH").as_deref(), workspace)
+        let (marker, value) = openclaw::EXEC_MARKER;
+        let under_exec_marker = env::var_os(marker).is_some_and(|v| v == value);
+        Self::parse(
+            raw,
+            env::var_os("PATH").as_deref(),
+            workspace,
+            under_exec_marker,
+        )
     }
 
-    pub fn parse(raw: Option<&str>, path: Option<&OsStr>, workspace: &Path) -> Result<Self> {
+    /// Checks a command line; `under_exec_marker` says whether OpenClaw's exec marker is set.
+    pub fn parse(
+        raw: Option<&str>,
+        path: Option<&OsStr>,
+        workspace: &Path,
+        under_exec_marker: bool,
+    ) -> Result<Self> {
         let raw = raw.unwrap_or_default();
         if raw.trim().is_empty() {
-            bail!("{VAR} is not set: it names the agent that runs each step; {SUGGESTION}");
+            bail!(
+                "{VAR} is not set: it names the agent that runs each step; {}",
+                suggestion()
+            );
         }
         let words =
             shell_words::split(raw).map_err(|e| anyhow!("{VAR} cannot be parsed ({e}): {raw}"))?;
         let Some(first) = words.first() else {
-            bail!("{VAR} is empty; {SUGGESTION}");
+            bail!("{VAR} is empty; {}", suggestion());
         };
         if first.contains(PROMPT_TOKEN) || first.contains(PROMPT_FILE_TOKEN) {
-            bail!("{VAR} is refused: the program itself cannot be the prompt; {SUGGESTION}");
+            bail!(
+                "{VAR} is refused: the program itself cannot be the prompt; {}",
+                suggestion()
+            );
         }
         let resolve = |word: &str| find_program(word, path, workspace);
         let program = resolve(first).ok_or_else(|| {
             anyhow!("{VAR}: program `{first}` not found on PATH (or not executable)")
         })?;
         policy::judge(&words, &resolve)
-            .map_err(|why| anyhow!("{VAR} is refused: {why}; {SUGGESTION}"))?;
+            .map_err(|why| anyhow!("{VAR} is refused: {why}; {}", suggestion()))?;
+        if under_exec_marker {
+            if let Some(why) = openclaw::refused_under_exec_marker(&words) {
+                bail!("{VAR} is refused here: {why}");
+            }
+        }
         Ok(Self { words, program })
     }
 
@@ -150,7 +182,12 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<AgentCommand> {
-        AgentCommand::parse(Some(raw), Some(OsStr::new("/usr/bin:/bin")), Path::new("/"))
+        AgentCommand::parse(
+            Some(raw),
+            Some(OsStr::new("/usr/bin:/bin")),
+            Path::new("/"),
+            false,
+        )
     }
 
     #[test]
@@ -159,7 +196,7 @@ mod tests {
             let e = parse(raw).unwrap_err().to_string();
             assert!(e.starts_with("STEP_AGENT_CMD is not set"), "{e}");
         }
-        let e = AgentCommand::parse(None, None, Path::new("/"))
+        let e = AgentCommand::parse(None, None, Path::new("/"), false)
             .unwrap_err()
             .to_string();
         assert!(
@@ -185,7 +222,7 @@ mod tests {
     fn shells_are_refused_with_a_suggestion() {
         let e = parse("bash -c").unwrap_err().to_string();
         assert!(e.starts_with("STEP_AGENT_CMD is refused:"), "{e}");
-        assert!(e.contains("openclaw agent --session-key"), "{e}");
+        assert!(e.contains(openclaw::RECOMMENDED_AGENT), "{e}");
     }
 
     #[test]

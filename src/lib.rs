@@ -8,6 +8,7 @@
 //! - [`lease`]: the run lease that tells "running" from "crashed";
 //! - [`schedule`]: the pure decision core (what is due, retries, blockers, prompts);
 //! - [`agent`] and [`policy`]: `STEP_AGENT_CMD`, parsed without a shell and judged;
+//! - [`openclaw`]: facts about OpenClaw's own CLI (the exec marker, `openclaw agent exec`);
 //! - [`attempt`], [`capture`], [`judge`], [`logs`]: one try of one step, bounded and recorded;
 //! - [`runner`] and [`check`]: the two programs' work; [`config`], [`exit`]: their settings;
 //! - [`events`] and [`follow`]: the append-only event log, and reading files as they grow;
@@ -25,6 +26,7 @@ pub mod follow;
 pub mod judge;
 pub mod lease;
 pub mod logs;
+pub mod openclaw;
 pub mod policy;
 pub mod runner;
 pub mod schedule;

@@ -76,7 +76,11 @@ fn a_shell_is_refused_by_both_binaries_with_a_suggestion() {
         refused(
             &mut ws,
             Some(cmd),
-            &["refused", "openclaw agent --session-key"],
+            // The fix named is the command that works from every path OpenClaw starts us on.
+            &[
+                "refused",
+                "openclaw agent exec --timeout 0 --message-file {prompt_file}",
+            ],
         );
     }
 }
@@ -107,4 +111,59 @@ fn an_allowed_command_with_arguments_runs() {
     );
     ws.runner(&[]).expect(0);
     assert_eq!(ws.read("args.txt"), "--session-key|k 1|--message|do s1|");
+}
+
+/// A stand-in `openclaw` on PATH that records its arguments and the prompt file it is given.
+fn fake_openclaw(ws: &mut Workspace) {
+    std::fs::create_dir_all(ws.path().join("bin")).unwrap();
+    ws.script(
+        "bin/openclaw",
+        r#"printf '%s\n' "$@" >> openclaw.args
+while [ $# -gt 0 ]; do
+  [ "$1" = --message-file ] && cat "$2" >> openclaw.prompts && echo >> openclaw.prompts
+  shift
+done"#,
+    );
+    let path = format!("{}/bin:/usr/bin:/bin", ws.path().display());
+    ws.set("PATH", &path);
+}
+
+#[test]
+fn under_openclaws_exec_marker_the_gateway_form_is_refused_up_front_and_agent_exec_runs() {
+    let mut ws = Workspace::new();
+    fake_openclaw(&mut ws);
+    ws.set("OPENCLAW_SHELL", "exec");
+    for gateway in [
+        "openclaw agent --session-key step-sequencer --message",
+        "openclaw agent --session-key s --timeout 0 --message-file {prompt_file}",
+        "timeout 600 openclaw agent -m",
+    ] {
+        refused(
+            &mut ws,
+            Some(gateway),
+            &["OPENCLAW_SHELL=exec", "openclaw agent exec --timeout 0"],
+        );
+    }
+    // The recommended command runs every step, each prompt through a file.
+    ws.set(
+        "STEP_AGENT_CMD",
+        "openclaw agent exec --timeout 0 --message-file {prompt_file}",
+    );
+    ws.env.retain(|(name, _)| name != "STEP_RUNNER");
+    ws.set_state(&serde_json::from_str::<Value>(&plan(2, "")).unwrap());
+    ws.check(&["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
+    let args = ws.read("openclaw.args");
+    assert!(
+        args.starts_with("agent\nexec\n--timeout\n0\n--message-file\n"),
+        "{args}"
+    );
+    assert_eq!(ws.read("openclaw.prompts"), "do s1\ndo s2\n");
+    // Without the marker (a person's shell, a command automation) the gateway form is the
+    // user's choice, and runs.
+    ws.env.retain(|(name, _)| name != "OPENCLAW_SHELL");
+    ws.set("STEP_AGENT_CMD", "openclaw agent --session-key s --message");
+    ws.set_state(&serde_json::from_str::<Value>(&plan(1, "")).unwrap());
+    ws.check(&["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
 }

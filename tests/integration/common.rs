@@ -98,6 +98,8 @@ impl Workspace {
             .env_remove("STEP_MAX_RETRIES")
             .env_remove("STEP_TIMEOUT_SECONDS")
             .env_remove("STEP_RUNNER")
+            // A test run from inside an OpenClaw agent must not carry its exec marker in.
+            .env_remove("OPENCLAW_SHELL")
             .envs(self.env.iter().map(|(n, v)| (n, v)))
             .stdin(Stdio::null());
         command
