@@ -13,6 +13,7 @@ pub const CHECK_HELP: &str = "\
 Exit codes:
   0  fine: a runner was started, a step is in flight or waiting, nothing to do, or the plan is done
   1  the plan is blocked: a step used all its tries and needs a person
+     (with --no-reply: 0, the blocker printed as news)
   2  bad usage, invalid state file or invalid configuration (nothing was changed)";
 
 pub const RUNNER_HELP: &str = "\
@@ -27,6 +28,7 @@ Every command takes the plan's state file as --state FILE (-s), default state.js
 
 Exit codes:
   0  done as asked (status and explain exit 0 whatever the plan's state)
+  1  `doctor` found a problem (each is printed with its fix)
   2  bad usage, an invalid state file, or a refusal (it names the reason); nothing was changed
      `validate` exits 2 for an invalid file";
 

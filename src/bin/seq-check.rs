@@ -25,8 +25,10 @@ struct Args {
     /// Print nothing but errors; the exit code tells the outcome.
     #[arg(long, short)]
     quiet: bool,
-    /// Print `NO_REPLY` unless a person should hear something (a blocker, or the plan just
-    /// finished): for OpenClaw automations, whose output is delivered to the user.
+    /// For an OpenClaw command automation, whose output is delivered to the user: print
+    /// `NO_REPLY` (which posts nothing) unless a person should hear something (a blocker, the
+    /// plan just finished, an error), and exit 0 for a blocked plan too, so the scheduler never
+    /// backs off or disables the job for reporting one.
     #[arg(long, conflicts_with_all = ["quiet", "json"])]
     no_reply: bool,
 }
@@ -58,12 +60,20 @@ fn main() -> ExitCode {
                     println!("{line}");
                 }
             }
-            ExitCode::from(beat.exit_code())
+            if args.no_reply {
+                // A blocker is news delivered, not a failed job run (see `--no-reply`).
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(beat.exit_code())
+            }
         }
         Err(error) => {
             if args.json {
                 let json = serde_json::json!({ "result": "error", "error": format!("{error:#}") });
                 println!("{json}");
+            } else if args.no_reply {
+                // An automation delivers stdout only: the person must hear what is broken.
+                println!("seq-check: {error:#}");
             }
             exit::report_error("seq-check", &error)
         }

@@ -323,6 +323,12 @@ fn json_and_quiet_report_every_outcome_with_the_right_exit_code() {
         .expect(1)
         .stdout_has("blocked: step s1 failed 3 tries; last error: boom");
     assert!(ws.check(&["--quiet"]).expect(1).stdout().is_empty());
+    // For a command automation a blocker is news, delivered with exit 0: a non-zero exit
+    // would make OpenClaw's scheduler back the job off and, after 10, disable it.
+    let run = ws.check(&["--no-reply"]);
+    run.expect(0)
+        .stdout_has("blocked: step s1 failed 3 tries; last error: boom");
+    assert!(!run.stdout().contains("NO_REPLY"), "{}", run.stdout());
 
     // paused
     let mut state: Value = serde_json::from_str(&plan(1, r#""paused": true,"#)).unwrap();
@@ -798,4 +804,21 @@ exit 0"#,
         .stdout_has("done: all 1 steps finished");
     let run = &ws.state()["stepRuns"]["s1"];
     assert_eq!(run["tries"], 2, "{run}");
+}
+
+#[test]
+fn no_reply_stays_silent_without_news_and_puts_errors_where_the_automation_delivers_them() {
+    let mut ws = Workspace::with_state(&plan(1, r#""paused": true,"#));
+    ws.agent("exit 0");
+    let run = ws.check(&["--no-reply"]);
+    assert_eq!(run.expect(0).stdout().trim(), "NO_REPLY");
+    // A broken file: exit 2 (the job's error is a real one), and the message on stdout too.
+    ws.write("state.json", "{ not json");
+    let before = ws.bytes();
+    ws.check(&["--no-reply"])
+        .expect(2)
+        .stdout_has("seq-check: ")
+        .stdout_has("invalid state")
+        .stderr_has("invalid state");
+    ws.assert_untouched(&before, "seq-check --no-reply on a broken file");
 }
