@@ -148,6 +148,19 @@ Example:
         #[arg(long, short, value_name = "FILE", default_value = "state.json")]
         state: PathBuf,
     },
+    /// Check that everything is in place for the heartbeat to carry a plan: the agent command
+    /// (as the runner and OpenClaw's exec tool would run it), the settings, the binaries, the
+    /// state file, the installed skill, and OpenClaw's view of it. Exit 1 if something is wrong.
+    #[command(after_help = "\
+Example:
+  seqctl doctor ~/.openclaw/workspace/state.json
+Each line is `ok`, `warning` or `problem`, with the fix below it.")]
+    Doctor {
+        /// The state file to check (default: --state).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Write the skill folder (SKILL.md and references) matching this version.
     #[command(
         after_help = "Example:\n  seqctl install-skill     (into ~/.openclaw/skills/agent-step-sequencer)\n  seqctl install-skill ./skills/agent-step-sequencer"
@@ -194,6 +207,10 @@ fn main() -> ExitCode {
         Command::Pause { common } => (common.json, ctl::pause::run(&common.state, true)),
         Command::Resume { common } => (common.json, ctl::pause::run(&common.state, false)),
         Command::Cancel { common } => (common.json, ctl::cancel::run(&common.state)),
+        Command::Doctor { file, common } => (
+            common.json,
+            ctl::doctor::run(file.as_ref().unwrap_or(&common.state)),
+        ),
         Command::InstallSkill { dir, json } => (json, ctl::install_skill::run(dir.as_deref())),
         Command::Logs {
             step,

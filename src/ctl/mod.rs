@@ -6,6 +6,7 @@
 //! the change, one atomic save, then the events, exactly as the check and the runner do.
 
 pub mod cancel;
+pub mod doctor;
 pub mod events;
 pub mod explain;
 pub mod init;

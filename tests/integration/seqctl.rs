@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{fixture, pid_alive, plan, Workspace, SEQCTL};
+use crate::common::{fixture, pid_alive, plan, Workspace, CHECK, RUNNER, SEQCTL};
 
 /// The event log as parsed lines (the rotated generation first).
 fn events(ws: &Workspace) -> Vec<Value> {
@@ -548,4 +548,73 @@ fn commands_on_a_missing_or_broken_state_file_fail_cleanly() {
     assert_eq!(ws.bytes(), before);
     let json = ws.seqctl(&["status", "--json"]).expect(2).json();
     assert!(json["error"].as_str().unwrap().contains("invalid state"));
+}
+
+/// A workspace whose PATH holds the three binaries under test (and nothing of the host's but
+/// /usr/bin and /bin), with HOME inside it.
+fn doctor_workspace() -> Workspace {
+    let mut ws = Workspace::with_state(&plan(2, ""));
+    let bin = ws.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    for program in [CHECK, RUNNER, SEQCTL] {
+        let name = std::path::Path::new(program).file_name().unwrap();
+        std::os::unix::fs::symlink(program, bin.join(name)).unwrap();
+    }
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let home = ws.path().display().to_string();
+    ws.set("PATH", &path).set("HOME", &home);
+    ws
+}
+
+#[test]
+fn doctor_names_each_problem_with_its_fix_and_exits_1_until_all_is_well() {
+    let mut ws = doctor_workspace();
+    // Nothing set up: no agent command, no skill.
+    let run = ws.seqctl(&["doctor", "state.json"]);
+    run.expect(1)
+        .stdout_has("problem  agent: STEP_AGENT_CMD is not set")
+        .stdout_has(
+            "fix: STEP_AGENT_CMD='openclaw agent exec --timeout 0 --message-file {prompt_file}'",
+        )
+        .stdout_has("ok       binaries: seq-check, seq-runner and seqctl")
+        .stdout_has("is a valid plan of 2 step(s)")
+        .stdout_has("warning  skill: the skill is not installed where OpenClaw looks")
+        .stdout_has("fix: seqctl install-skill");
+    // A shell is refused as the runner would refuse it.
+    ws.set("STEP_AGENT_CMD", "bash -c");
+    ws.seqctl(&["doctor"])
+        .expect(1)
+        .stdout_has("problem  agent: STEP_AGENT_CMD is refused");
+    // All in place: exit 0, and the argv shows where the prompt goes.
+    ws.agent("exit 0");
+    ws.seqctl(&["install-skill"]).expect(0);
+    let run = ws.seqctl(&["doctor", "--json"]);
+    let json = run.expect(0).json();
+    assert_eq!(json["ok"], true, "{json:#}");
+    let text = ws.seqctl(&["doctor"]).expect(0).stdout();
+    assert!(text.contains("agent.sh ⟨prompt⟩"), "{text}");
+    assert!(text.contains("holds this version's skill"), "{text}");
+    // A broken state file is a problem, named with its field.
+    ws.write("state.json", r#"{"plan":{"steps":{}},"stepQueue":["x"]}"#);
+    ws.seqctl(&["doctor"])
+        .expect(1)
+        .stdout_has("problem  state:")
+        .stdout_has("stepQueue[0]: step `x` is not defined");
+}
+
+#[test]
+fn doctor_reports_a_skill_openclaw_disabled_and_how_to_enable_it() {
+    let mut ws = doctor_workspace();
+    ws.agent("exit 0");
+    ws.seqctl(&["install-skill"]).expect(0);
+    // A stand-in for `openclaw skills info agent-step-sequencer --json` after `doctor --fix`.
+    ws.script(
+        "bin/openclaw",
+        r#"[ "$*" = "skills info agent-step-sequencer --json" ] || exit 9
+echo '{"name":"agent-step-sequencer","eligible":false,"disabled":true,"missing":{"bins":[],"env":[]}}'"#,
+    );
+    ws.seqctl(&["doctor"])
+        .expect(1)
+        .stdout_has("problem  openclaw: the skill is disabled in OpenClaw's config")
+        .stdout_has("fix: openclaw config set skills.entries.agent-step-sequencer.enabled true");
 }
