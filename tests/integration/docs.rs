@@ -47,17 +47,45 @@ fn field(name: &str) -> String {
 
 #[test]
 fn skill_frontmatter_declares_what_openclaw_needs() {
+    // OpenClaw's validator (skills/skill-creator/scripts/quick_validate.py) refuses any other
+    // top-level key; `version` among them, so the version lives in the metadata.
+    const ALLOWED: &[&str] = &[
+        "name",
+        "description",
+        "homepage",
+        "license",
+        "allowed-tools",
+        "user-invocable",
+        "disable-model-invocation",
+        "command-dispatch",
+        "command-tool",
+        "command-arg-mode",
+        "metadata",
+    ];
+    for (key, _) in frontmatter() {
+        assert!(
+            ALLOWED.contains(&key.as_str()),
+            "SKILL.md front matter key `{key}` is refused by OpenClaw's validator"
+        );
+    }
     assert_eq!(field("name"), "agent-step-sequencer");
+    let description = field("description");
     assert!(
-        field("description").len() > 80,
-        "the description tells the agent when to use it"
+        description.len() > 80 && description.chars().count() < 160,
+        "one line that tells the agent when to use the skill, under 160 characters as \
+         OpenClaw's docs advise: {} characters",
+        description.chars().count()
     );
-    assert_eq!(
-        field("version"),
-        env!("CARGO_PKG_VERSION"),
-        "SKILL.md and Cargo.toml versions differ"
+    assert!(
+        !description.contains(['<', '>']),
+        "OpenClaw's validator refuses angle brackets in the description"
     );
     let metadata: Value = serde_json::from_str(&field("metadata")).expect("metadata is JSON");
+    assert_eq!(
+        metadata["version"],
+        env!("CARGO_PKG_VERSION"),
+        "SKILL.md's metadata and Cargo.toml versions differ"
+    );
     let openclaw = &metadata["openclaw"];
     let bins: Vec<&str> = openclaw["requires"]["bins"]
         .as_array()
