@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use agent_step_sequencer::{check, config::Config, exit};
+use agent_step_sequencer::cli::{check, config::Config, exit};
 use clap::Parser;
 
 /// Resume a step plan: record the heartbeat, decide what is due, and start `seq-runner` in the

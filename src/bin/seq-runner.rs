@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use agent_step_sequencer::{
-    agent::AgentCommand, config::Config, exit, runner, store::Store, timefmt,
-};
+use agent_step_sequencer::cli::{config::Config, exit, runner};
+use agent_step_sequencer::exec::command::AgentCommand;
+use agent_step_sequencer::format::timefmt;
+use agent_step_sequencer::store::Store;
 use clap::Parser;
 
 /// Run the plan's due steps one after another with the agent in STEP_AGENT_CMD, sleeping

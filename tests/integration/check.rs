@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use agent_step_sequencer::timefmt;
+use agent_step_sequencer::format::timefmt;
 use serde_json::{json, Value};
 
 use crate::common::{

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use agent_step_sequencer::schedule::{self, Limits, Next, Outcome, Transition};
-use agent_step_sequencer::state::{PlanStatus, State, StepStatus};
-use agent_step_sequencer::{policy, timefmt, validate};
+use agent_step_sequencer::core::schedule::{self, Limits, Next, Outcome, Transition};
+use agent_step_sequencer::exec::policy;
+use agent_step_sequencer::format::schema::{PlanStatus, State, StepStatus};
+use agent_step_sequencer::format::{timefmt, validate};
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};

@@ -196,9 +196,9 @@ sleep 0.2; [ "$STEP_ATTEMPT" = 2 ]"#,
     assert_eq!(run["exitCode"], 0);
     assert!(run["durationMs"].as_u64().unwrap() >= 200, "{run}");
     let started =
-        agent_step_sequencer::timefmt::parse(run["startedIso"].as_str().unwrap()).unwrap();
+        agent_step_sequencer::format::timefmt::parse(run["startedIso"].as_str().unwrap()).unwrap();
     let finished =
-        agent_step_sequencer::timefmt::parse(run["finishedIso"].as_str().unwrap()).unwrap();
+        agent_step_sequencer::format::timefmt::parse(run["finishedIso"].as_str().unwrap()).unwrap();
     assert!(
         finished - started >= chrono::Duration::milliseconds(200),
         "{run}"

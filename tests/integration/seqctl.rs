@@ -463,7 +463,7 @@ fn logs_and_events_follow_as_they_grow() {
 
 #[test]
 fn concurrent_appends_never_interleave() {
-    use agent_step_sequencer::events::{append, By, Event, Kind};
+    use agent_step_sequencer::store::events::{append, By, Event, Kind};
     use agent_step_sequencer::store::Store;
     let ws = Workspace::with_state(&plan(1, ""));
     let store = Store::locate(&ws.state_path()).unwrap().unwrap();

@@ -18,10 +18,10 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::{change, position, Output};
-use crate::events::Kind;
-use crate::logs;
-use crate::schedule;
-use crate::state::{PlanStatus, StepStatus};
+use crate::core::schedule;
+use crate::format::schema::{PlanStatus, StepStatus};
+use crate::store::events::Kind;
+use crate::store::layout;
 use crate::store::Store;
 
 pub fn run(path: &Path, step: &str, note: Option<&str>) -> Result<Output> {
@@ -82,7 +82,7 @@ pub fn run(path: &Path, step: &str, note: Option<&str>) -> Result<Output> {
 fn keep_old_logs(store: &Store, step: &str, tries: u32) {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
     for attempt in 1..=tries {
-        let log = logs::attempt_log(store, step, attempt);
+        let log = layout::attempt_log(store, step, attempt);
         let kept = log.with_extension(format!("before-retry-{stamp}.log"));
         if log.exists() {
             if let Err(e) = fs::rename(&log, &kept) {

@@ -7,10 +7,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::lease::{Holder, LeaseState};
-use crate::schedule::{self, Limits, Next};
-use crate::state::{PlanStatus, State, StepStatus};
-use crate::timefmt;
+use crate::core::schedule::{self, Limits, Next};
+use crate::format::schema::{PlanStatus, State, StepStatus};
+use crate::format::timefmt;
+use crate::store::lease::{Holder, LeaseState};
 
 use super::text;
 
@@ -104,7 +104,7 @@ pub fn look(
 ) -> anyhow::Result<(crate::store::Store, State, Picture, DateTime<Utc>)> {
     let store = super::existing(path)?;
     let state = store.read()?;
-    let lease = crate::lease::Lease::probe(&store)?;
+    let lease = crate::store::lease::Lease::probe(&store)?;
     let now = Utc::now();
     let picture = picture(&state, now, super::limits(), &lease);
     Ok((store, state, picture, now))

@@ -27,8 +27,8 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use crate::format::timefmt;
 use crate::store::Store;
-use crate::timefmt;
 
 /// The log file's name in the sidecar folder.
 pub const FILE: &str = "events.jsonl";
@@ -144,8 +144,8 @@ impl Event {
 impl Kind {
     /// The event for a change `schedule::settle` made, if it is worth one.
     #[must_use]
-    pub fn of_transition(change: &crate::schedule::Transition) -> Option<Self> {
-        use crate::schedule::Transition;
+    pub fn of_transition(change: &crate::core::schedule::Transition) -> Option<Self> {
+        use crate::core::schedule::Transition;
         match change {
             Transition::Interrupted { step, attempt } => Some(Self::Interrupted {
                 step: step.clone(),

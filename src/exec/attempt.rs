@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::agent::AgentCommand;
-use crate::capture::{self, CappedLog, Tail};
+use crate::exec::capture::{self, CappedLog, Tail};
+use crate::exec::command::AgentCommand;
 
 /// How long a process group gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(3);

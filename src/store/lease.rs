@@ -82,7 +82,7 @@ impl Lease {
             file,
             holder: Holder {
                 pid: std::process::id(),
-                since: crate::timefmt::format(chrono::Utc::now()),
+                since: crate::format::timefmt::format(chrono::Utc::now()),
                 ..Holder::default()
             },
         };

@@ -22,15 +22,15 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::agent::AgentCommand;
-use crate::config::Config;
-use crate::events::{self, By, Kind};
-use crate::lease::{self, Holder, Lease, LeaseState};
-use crate::runner::{self, RunEnd};
-use crate::schedule::{self, Next};
-use crate::state::{State, StepStatus};
+use crate::cli::config::Config;
+use crate::cli::runner::{self, RunEnd};
+use crate::core::schedule::{self, Next};
+use crate::exec::command::AgentCommand;
+use crate::format::schema::{State, StepStatus};
+use crate::format::timefmt;
+use crate::store::events::{self, By, Kind};
+use crate::store::lease::{self, Holder, Lease, LeaseState};
 use crate::store::Store;
-use crate::timefmt;
 
 /// A heartbeat later than this after the previous one is logged as a `heartbeat_gap`: OpenClaw
 /// beats every 30 minutes by default, so this is two missed beats.
@@ -198,7 +198,7 @@ fn beat(
     let mut state = locked.load()?;
     let steps = state.step_queue.len();
     let now = Utc::now();
-    if state.status == crate::state::PlanStatus::Done {
+    if state.status == crate::format::schema::PlanStatus::Done {
         // A finished plan is reported once, by the first heartbeat after it finished; after
         // that (and for plans finished by the Python version) it is not touched at all.
         let newly_done = schedule::finish_unreported(&state);

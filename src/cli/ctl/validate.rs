@@ -8,10 +8,10 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::Output;
-use crate::exit;
-use crate::state::State;
+use crate::cli::exit;
+use crate::format::schema::State;
+use crate::format::validate;
 use crate::store::MAX_STATE_BYTES;
-use crate::validate;
 
 pub fn run(path: &Path) -> Result<Output> {
     let meta = fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;

@@ -10,8 +10,8 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::text;
-use crate::events;
-use crate::follow;
+use crate::store::events;
+use crate::store::follow;
 
 pub fn run(path: &Path, follow: bool, json: bool, out: &mut dyn Write) -> Result<()> {
     let store = super::existing(path)?;

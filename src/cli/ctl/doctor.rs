@@ -18,9 +18,9 @@ use serde_json::{json, Value};
 
 use super::install_skill;
 use super::Output;
-use crate::agent::{self, AgentCommand};
-use crate::config::Config;
-use crate::openclaw::{self, AgentRoute};
+use crate::cli::config::Config;
+use crate::exec::command::{self, AgentCommand};
+use crate::exec::openclaw::{self, AgentRoute};
 use crate::store::Store;
 
 /// How bad a finding is.
@@ -77,7 +77,7 @@ pub fn run(path: &Path) -> Result<Output> {
     findings.extend(binary_findings(path_var.as_deref()));
     let workspace = state_findings(path, &mut findings);
     findings.extend(skill_findings(&installed_skills(workspace.as_deref())));
-    if let Some(openclaw) = agent::find_program("openclaw", path_var.as_deref(), Path::new("/")) {
+    if let Some(openclaw) = command::find_program("openclaw", path_var.as_deref(), Path::new("/")) {
         findings.push(openclaw_view(&ask_openclaw(&openclaw)));
     }
     let problems = findings
@@ -216,7 +216,7 @@ fn binary_findings(path: Option<&std::ffi::OsStr>) -> Vec<Finding> {
     let mine = env!("CARGO_PKG_VERSION");
     let mut out = Vec::new();
     for bin in ["seq-check", "seq-runner", "seqctl"] {
-        let Some(found) = agent::find_program(bin, path, Path::new("/")) else {
+        let Some(found) = command::find_program(bin, path, Path::new("/")) else {
             out.push(
                 finding(Level::Problem, "binaries", format!("{bin} is not on PATH"))
                     .fix("cargo install --locked --path <a clone of this repository>"),

@@ -12,8 +12,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::state::{PlanStatus, State, StepStatus};
-use crate::timefmt;
+use crate::format::schema::{PlanStatus, State, StepStatus};
+use crate::format::timefmt;
 
 /// Settings that come from the environment, not the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,8 +329,8 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::StepRun;
-    use crate::validate;
+    use crate::format::schema::StepRun;
+    use crate::format::validate;
 
     fn t(text: &str) -> DateTime<Utc> {
         timefmt::parse(text).unwrap()

@@ -15,18 +15,18 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::agent::AgentCommand;
-use crate::attempt::{self, Attempt, Ending};
-use crate::capture;
-use crate::config::Config;
-use crate::events::{self, By, Kind};
-use crate::judge;
-use crate::lease::Lease;
-use crate::logs;
-use crate::schedule::{self, Next, Outcome};
-use crate::state::State;
+use crate::cli::config::Config;
+use crate::core::schedule::{self, Next, Outcome};
+use crate::exec::attempt::{self, Attempt, Ending};
+use crate::exec::capture;
+use crate::exec::command::AgentCommand;
+use crate::exec::judge;
+use crate::format::schema::State;
+use crate::format::timefmt;
+use crate::store::events::{self, By, Kind};
+use crate::store::layout;
+use crate::store::lease::Lease;
 use crate::store::Store;
-use crate::timefmt;
 
 /// How long a runner waits for a lease that a check is only probing.
 const LEASE_PATIENCE: Duration = Duration::from_secs(2);
@@ -169,7 +169,7 @@ impl Job {
         attempt: u32,
         now: DateTime<Utc>,
     ) -> Result<Self> {
-        let log_path = logs::attempt_log(store, step, attempt);
+        let log_path = layout::attempt_log(store, step, attempt);
         if let Some(dir) = log_path.parent() {
             fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
         }

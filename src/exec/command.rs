@@ -11,8 +11,8 @@ use std::{env, fs};
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::openclaw;
-use crate::policy;
+use crate::exec::openclaw;
+use crate::exec::policy;
 
 /// The variable that names the agent command.
 pub const VAR: &str = "STEP_AGENT_CMD";

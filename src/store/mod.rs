@@ -16,8 +16,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::state::State;
-use crate::validate;
+pub mod events;
+pub mod follow;
+pub mod layout;
+pub mod lease;
+
+use crate::format::schema::State;
+use crate::format::validate;
 
 /// The largest state file read: ten thousand steps take about 3 MiB; anything near this is hostile.
 pub const MAX_STATE_BYTES: u64 = 32 * 1024 * 1024;

@@ -1,6 +1,6 @@
 //! `seqctl logs STEP [--attempt N] [--follow]`: the captured output of one try.
 //!
-//! The log's path is derived from the step id and attempt (`logs::attempt_log`), never read
+//! The log's path is derived from the step id and attempt (`layout::attempt_log`), never read
 //! from the state's `logFile` field: the state is untrusted, and a hand-edited `logFile` must
 //! not turn this command into a way to print any file on the machine.
 
@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use crate::follow;
-use crate::lease::Lease;
-use crate::logs;
-use crate::state::StepStatus;
+use crate::format::schema::StepStatus;
+use crate::store::follow;
+use crate::store::layout;
+use crate::store::lease::Lease;
 use crate::store::Store;
 
 /// Which log, and how to show it.
@@ -75,7 +75,7 @@ fn locate(store: &Store, args: &Logs) -> Result<(u32, PathBuf)> {
             args.step
         );
     }
-    Ok((attempt, logs::attempt_log(store, args.step, attempt)))
+    Ok((attempt, layout::attempt_log(store, args.step, attempt)))
 }
 
 /// Whether this try is still running: the state says so and someone holds the lease.

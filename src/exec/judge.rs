@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Component, Path};
 
-use crate::attempt::{Ending, Report};
+use crate::exec::attempt::{Ending, Report};
 
 /// The longest `error` recorded, as in the Python version.
 pub const MAX_ERROR_CHARS: usize = 500;

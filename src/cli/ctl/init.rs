@@ -13,11 +13,11 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Number, Value};
 
 use super::Output;
-use crate::events::{self, By, Kind};
-use crate::lease::{Lease, LeaseState};
-use crate::state::{PlanStatus, State};
+use crate::format::schema::{PlanStatus, State};
+use crate::format::validate;
+use crate::store::events::{self, By, Kind};
+use crate::store::lease::{Lease, LeaseState};
 use crate::store::{Store, MAX_STATE_BYTES};
-use crate::validate;
 
 /// What to create.
 #[derive(Debug, Clone, Default)]

@@ -25,11 +25,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::config::Config;
-use crate::events::{By, Kind};
-use crate::lease::{Lease, LeaseState};
-use crate::schedule::Limits;
-use crate::state::State;
+use crate::cli::config::Config;
+use crate::core::schedule::Limits;
+use crate::format::schema::State;
+use crate::store::events::{By, Kind};
+use crate::store::lease::{Lease, LeaseState};
 use crate::store::Store;
 
 /// What a command has to say.
@@ -48,7 +48,7 @@ impl Output {
         Self {
             text,
             json,
-            code: crate::exit::OK,
+            code: crate::cli::exit::OK,
         }
     }
 }
@@ -87,7 +87,7 @@ pub fn change<T>(
         locked.save(&state)?;
     }
     for kind in news {
-        crate::events::emit(store, By::Seqctl, kind);
+        crate::store::events::emit(store, By::Seqctl, kind);
     }
     Ok(result)
 }

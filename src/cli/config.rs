@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use crate::schedule::Limits;
+use crate::core::schedule::Limits;
 
 /// The step timeout when neither `STEP_TIMEOUT_SECONDS` nor the step's `timeoutSeconds` says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);

@@ -8,8 +8,8 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use crate::state::State;
-use crate::timefmt;
+use crate::format::schema::State;
+use crate::format::timefmt;
 
 /// The longest `stepDelayMinutes` accepted: a year. Longer is a typo, not a plan.
 pub const MAX_DELAY_MINUTES: f64 = 525_600.0;

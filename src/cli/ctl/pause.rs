@@ -10,8 +10,8 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::{change, Output};
-use crate::events::Kind;
-use crate::state::{PlanStatus, StepStatus};
+use crate::format::schema::{PlanStatus, StepStatus};
+use crate::store::events::Kind;
 
 /// Sets the plan's `paused` flag to `paused`.
 pub fn run(path: &Path, paused: bool) -> Result<Output> {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::picture::picture;
 use super::picture::{look, Picture};
 use super::{text, Output};
-use crate::state::{State, StepStatus};
+use crate::format::schema::{State, StepStatus};
 
 pub fn run(path: &Path) -> Result<Output> {
     let (_, state, picture, now) = look(path)?;
@@ -117,9 +117,9 @@ fn waiting(state: &State, p: &Picture, now: DateTime<Utc>, step: &str) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease::{Holder, LeaseState};
-    use crate::schedule::Limits;
-    use crate::{timefmt, validate};
+    use crate::core::schedule::Limits;
+    use crate::format::{timefmt, validate};
+    use crate::store::lease::{Holder, LeaseState};
 
     fn say(state: &str, now: &str, lease: &LeaseState) -> String {
         let state = validate::parse(state.as_bytes()).unwrap();

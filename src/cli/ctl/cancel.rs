@@ -23,12 +23,12 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::{change, Output};
-use crate::attempt::{self, Stopped};
-use crate::events::Kind;
-use crate::lease::{Lease, LeaseState};
-use crate::state::StepStatus;
+use crate::exec::attempt::{self, Stopped};
+use crate::format::schema::StepStatus;
+use crate::format::timefmt;
+use crate::store::events::Kind;
+use crate::store::lease::{Lease, LeaseState};
 use crate::store::Store;
-use crate::timefmt;
 
 /// How long to wait for a runner that has marked a try started to publish its agent's group.
 const START_PATIENCE: Duration = Duration::from_secs(2);

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::picture::picture;
 use super::picture::{look, Picture};
 use super::{text, Output};
-use crate::timefmt;
+use crate::format::timefmt;
 
 pub fn run(path: &Path) -> Result<Output> {
     let (store, _, picture, now) = look(path)?;
@@ -122,9 +122,9 @@ fn time(iso: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease::{Holder, LeaseState};
-    use crate::schedule::Limits;
-    use crate::validate;
+    use crate::core::schedule::Limits;
+    use crate::format::validate;
+    use crate::store::lease::{Holder, LeaseState};
 
     const MID_RUN: &str = r#"{
       "plan": {"steps": {

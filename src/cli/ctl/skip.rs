@@ -8,9 +8,9 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::{change, position, Output};
-use crate::events::Kind;
-use crate::schedule;
-use crate::state::{PlanStatus, StepStatus};
+use crate::core::schedule;
+use crate::format::schema::{PlanStatus, StepStatus};
+use crate::store::events::Kind;
 
 pub fn run(path: &Path, step: &str) -> Result<Output> {
     let store = super::existing(path)?;
