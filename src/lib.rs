@@ -8,6 +8,7 @@
 //!   the event log;
 //! - [`exec`]: `STEP_AGENT_CMD` parsed without a shell and judged, and one try of one step,
 //!   bounded and recorded;
+//! - [`report`]: what people and programs read (heartbeat lines, the status picture), pure;
 //! - [`cli`]: the programs' work (`seq-check`, `seq-runner`, the `seqctl` commands), their
 //!   settings and exit codes.
 
@@ -15,4 +16,5 @@ pub mod cli;
 pub mod core;
 pub mod exec;
 pub mod format;
+pub mod report;
 pub mod store;

@@ -237,7 +237,7 @@ fn main() -> ExitCode {
     match result {
         Ok(output) => {
             print(&mut stdout, &output, json);
-            ExitCode::from(output.code)
+            output.code.into()
         }
         Err(error) => {
             if json {

@@ -2,12 +2,35 @@
 
 use std::process::ExitCode;
 
-/// Fine: started, in flight, waiting, nothing to do, done.
-pub const OK: u8 = 0;
-/// A person is needed: the plan is blocked (seq-check), or a step failed (seq-runner).
-pub const ATTENTION: u8 = 1;
-/// Bad usage, an invalid state file or invalid configuration; nothing was changed.
-pub const INVALID: u8 = 2;
+/// How a binary ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Fine: started, in flight, waiting, nothing to do, done.
+    Ok = 0,
+    /// A person is needed: the plan is blocked (seq-check), a step failed (seq-runner), or
+    /// doctor found a problem.
+    Attention = 1,
+    /// Bad usage, an invalid state file or invalid configuration; nothing was changed.
+    Invalid = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        Self::from(exit as u8)
+    }
+}
+
+impl Exit {
+    /// `Attention` when a person is needed, else `Ok`.
+    #[must_use]
+    pub fn attention_if(needed: bool) -> Self {
+        if needed {
+            Self::Attention
+        } else {
+            Self::Ok
+        }
+    }
+}
 
 pub const CHECK_HELP: &str = "\
 Exit codes:
@@ -36,5 +59,5 @@ Exit codes:
 #[must_use]
 pub fn report_error(binary: &str, error: &anyhow::Error) -> ExitCode {
     eprintln!("{binary}: {error:#}");
-    ExitCode::from(INVALID)
+    Exit::Invalid.into()
 }

@@ -1,30 +1,30 @@
 //! `seq-runner`: take the run lease, then run due steps in a loop until nothing more is due.
 //!
 //! Each turn of the loop is one locked read-modify-write: record the try that just ended,
-//! settle the plan (advance, block, finish), and if a step is due mark it IN_PROGRESS; then the
+//! settle the plan (advance, block, finish), and if a step is due mark it started; then the
 //! lock is dropped and the agent runs with only the lease held. The state is read afresh every
 //! turn, so a person's change (skip, pause, a hand edit) made while an agent ran is honoured.
-//! Every try's start and finish, and every transition, goes to the event log (see `events`).
+//! Every try's start and finish, and every change, goes to the event log.
 //! Delays are slept through here, so a plan completes without waiting for heartbeats.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
+use anyhow::{Context as _, Result};
+use chrono::Utc;
 
-use crate::cli::config::Config;
-use crate::core::schedule::{self, Next, Outcome};
-use crate::exec::attempt::{self, Attempt, Ending};
-use crate::exec::capture;
+use super::config::Config;
+use super::exit::Exit;
+use crate::core::{
+    apply, settle, verdict, Context, Event, Input, Launch, Liveness, Next, Plan, TryOutcome,
+};
+use crate::exec::attempt::{self, Attempt};
 use crate::exec::command::AgentCommand;
-use crate::exec::judge;
-use crate::format::schema::State;
+use crate::exec::{capture, outputs, process};
 use crate::format::timefmt;
-use crate::store::events::{self, By, Kind};
-use crate::store::layout;
+use crate::store::events::{self, By};
 use crate::store::lease::Lease;
 use crate::store::Store;
 
@@ -33,24 +33,11 @@ const LEASE_PATIENCE: Duration = Duration::from_secs(2);
 /// Sleeps through a delay in slices, re-reading the plan in between (it may be paused or edited).
 const SLEEP_SLICE: Duration = Duration::from_secs(30);
 
-/// How a runner's work ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunEnd {
-    /// The plan is finished (or was already).
-    Finished,
-    /// A step used all its tries.
-    Blocked {
-        step: String,
-    },
-    Paused,
-    /// Another runner holds the lease; this one did nothing.
-    OtherRunner,
-}
-
-/// The runner's result: how it ended and whether the last try it ran failed.
+/// The runner's result: where the plan rested (`Busy`: another runner holds it, and this one
+/// did nothing), and whether the last try it ran failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSummary {
-    pub end: RunEnd,
+    pub end: Next,
     pub last_try_failed: bool,
     pub tries_run: u32,
 }
@@ -58,8 +45,8 @@ pub struct RunSummary {
 impl RunSummary {
     /// 0 when the last step ended DONE or there was nothing to do; 1 when a step FAILED.
     #[must_use]
-    pub fn exit_code(&self) -> u8 {
-        u8::from(self.last_try_failed || matches!(self.end, RunEnd::Blocked { .. }))
+    pub fn exit(&self) -> Exit {
+        Exit::attention_if(self.last_try_failed || matches!(self.end, Next::Blocked { .. }))
     }
 }
 
@@ -74,13 +61,14 @@ pub fn run(
     let Some(mut lease) = Lease::acquire(store, LEASE_PATIENCE)? else {
         say("another runner holds the lease; leaving the plan to it".into());
         return Ok(RunSummary {
-            end: RunEnd::OtherRunner,
+            end: Next::Busy,
             last_try_failed: false,
             tries_run: 0,
         });
     };
-    attempt::adopt_orphans();
-    let mut ended: Option<(String, u32, Outcome)> = None;
+    process::adopt_orphans();
+    let live = Liveness::free();
+    let mut ended: Option<Input> = None;
     let mut last_try_failed = false;
     let mut tries_run = 0;
     let mut announced_wait = None;
@@ -89,38 +77,51 @@ pub fn run(
     loop {
         let locked = store.lock()?;
         let (mut state, read) = locked.reload(known.take())?.into_parts();
-        let now = Utc::now();
+        let mut plan = Plan::take(&mut state);
+        let ctx = Context {
+            now: Utc::now(),
+            live: &live,
+            limits: config.limits,
+        };
         let mut news = Vec::new();
-        if let Some((step, attempt, outcome)) = ended.take() {
-            let mut finished = finished_event(&step, attempt, &outcome);
-            if !schedule::record(&mut state, &step, attempt, outcome, now) {
-                say(format!("step {step} try {attempt}: the plan changed while it ran; its result is not recorded"));
-                if let Kind::StepFinished { recorded, .. } = &mut finished {
-                    *recorded = false;
-                }
-            }
-            news.push(finished);
+        if let Some(finished) = ended.take() {
+            news.extend(apply(&mut plan, finished, &ctx)?);
         }
-        let (next, changes) = schedule::settle(&mut state, now, config.limits, false);
-        for change in &changes {
-            say(change.to_string());
-        }
-        news.extend(changes.iter().filter_map(Kind::of_transition));
-        let end = match next {
-            Next::Run { step, attempt } => {
-                let job = Job::start(store, config, &mut state, &step, attempt, now)?;
+        let (changes, next) = settle(&mut plan, &ctx);
+        news.extend(changes);
+        match next {
+            Next::Run(launch) => {
+                let log_path = store
+                    .layout()
+                    .attempt_log(launch.step.as_str(), launch.attempt);
+                // Before the try is marked started: a folder that cannot be made costs no try.
+                let logs = store.layout().logs();
+                fs::create_dir_all(&logs)
+                    .with_context(|| format!("{}: cannot create", logs.display()))?;
+                let started = Input::Started {
+                    step: launch.step.clone(),
+                    attempt: launch.attempt,
+                    agent: launch.agent.clone(),
+                    log_file: Some(shown(store, &log_path)),
+                };
+                news.extend(apply(&mut plan, started, &ctx)?);
+                plan.put_back(&mut state);
                 known = Some(locked.save_snapshot(state)?);
-                tell(store, news);
+                tell(store, &news, say);
                 drop(locked);
-                let outcome = job.run(store, agent, &mut lease, say);
+                let outcome = try_once(store, agent, &launch, &mut lease, say);
                 last_try_failed = outcome.verdict.is_err();
-                ended = Some((step, attempt, outcome));
+                ended = Some(Input::Finished {
+                    step: launch.step,
+                    attempt: launch.attempt,
+                    outcome,
+                });
                 tries_run += 1;
-                continue;
             }
-            Next::Wait { step, until } => {
+            Next::Wait { step, until, .. } => {
+                plan.put_back(&mut state);
                 known = Some(locked.save_if_changed(state, read)?);
-                tell(store, news);
+                tell(store, &news, say);
                 drop(locked);
                 if announced_wait.as_ref() != Some(&(step.clone(), until)) {
                     say(format!(
@@ -131,170 +132,95 @@ pub fn run(
                 }
                 let left = (until - Utc::now()).to_std().unwrap_or_default();
                 thread::sleep(left.min(SLEEP_SLICE) + Duration::from_millis(5));
-                continue;
             }
-            Next::Blocked { step, .. } => RunEnd::Blocked { step },
-            Next::Finished => RunEnd::Finished,
-            Next::Paused => RunEnd::Paused,
-            // Unreachable while we hold the lease; if it happens, leave the plan alone.
-            Next::Busy => RunEnd::OtherRunner,
-        };
-        locked.save_if_changed(state, read)?;
-        tell(store, news);
-        return Ok(RunSummary {
-            end,
-            last_try_failed,
-            tries_run,
-        });
+            end @ (Next::Blocked { .. } | Next::Finished | Next::Paused | Next::Busy) => {
+                plan.put_back(&mut state);
+                locked.save_if_changed(state, read)?;
+                tell(store, &news, say);
+                return Ok(RunSummary {
+                    end,
+                    last_try_failed,
+                    tries_run,
+                });
+            }
+        }
     }
 }
 
-/// One try about to run: everything read from the state under the lock.
-struct Job {
-    step: String,
-    attempt: u32,
-    prompt: String,
-    log_path: PathBuf,
-    required: Vec<String>,
-    timeout: Duration,
+/// A path inside the workspace as the state file shows it: relative to the workspace.
+fn shown(store: &Store, path: &Path) -> String {
+    path.strip_prefix(store.workspace())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
-impl Job {
-    /// Reads what the try needs and marks it started in `state` (the caller saves).
-    fn start(
-        store: &Store,
-        config: &Config,
-        state: &mut State,
-        step: &str,
-        attempt: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Self> {
-        let log_path = layout::attempt_log(store, step, attempt);
-        if let Some(dir) = log_path.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-        }
-        let definition = &state.plan.steps[step];
-        let job = Self {
-            step: step.to_owned(),
+/// Runs one try with only the lease held, and judges it.
+fn try_once(
+    store: &Store,
+    agent: &AgentCommand,
+    launch: &Launch,
+    lease: &mut Lease,
+    say: &mut dyn FnMut(String),
+) -> TryOutcome {
+    let (step, attempt) = (launch.step.as_str(), launch.attempt);
+    let log_path = store.layout().attempt_log(step, attempt);
+    // The lease note is for people and `seqctl cancel`: failing to write it must neither
+    // cost a try that never ran nor lose the result of one that did.
+    drop(lease.set_step(Some((step, attempt)), None));
+    let lease_fd = lease.fd();
+    let prompt_file = store.layout().prompt_file(step, attempt);
+    let report = attempt::run(
+        &Attempt {
+            agent,
+            prompt: &launch.prompt,
+            step,
             attempt,
-            prompt: schedule::prompt(state, step),
-            required: definition.required_outputs().to_vec(),
-            timeout: definition
-                .timeout_seconds
-                .map_or(config.timeout, Duration::from_secs),
-            log_path,
-        };
-        let shown_log = job
-            .log_path
-            .strip_prefix(store.workspace())
-            .unwrap_or(&job.log_path);
-        schedule::mark_started(state, step, now, Some(shown_log.display().to_string()));
-        Ok(job)
-    }
-
-    /// Runs the agent with only the lease held, and judges the result.
-    fn run(
-        self,
-        store: &Store,
-        agent: &AgentCommand,
-        lease: &mut Lease,
-        say: &mut dyn FnMut(String),
-    ) -> Outcome {
-        let (step, attempt) = (self.step.as_str(), self.attempt);
-        // The lease note is for people and `seqctl cancel`: failing to write it must neither
-        // cost a try that never ran nor lose the result of one that did.
-        drop(lease.set_step(Some((step, attempt)), None));
-        say(format!("step {step}: try {attempt} started"));
-        let lease_fd = lease.fd();
-        let report = attempt::run(
-            &Attempt {
-                agent,
-                prompt: &self.prompt,
-                step,
+            workspace: store.workspace(),
+            state_file: store.path(),
+            timeout: launch.timeout,
+            log_path: &log_path,
+            prompt_path: &prompt_file,
+            lease_fd: Some(lease_fd),
+            log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
+        },
+        |pgid| {
+            drop(lease.set_step(Some((step, attempt)), Some(pgid)));
+            let spawned = Event::StepStarted {
+                step: launch.step.clone(),
                 attempt,
-                workspace: store.workspace(),
-                state_file: store.path(),
-                timeout: self.timeout,
-                log_path: &self.log_path,
-                lease_fd: Some(lease_fd),
-                log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
-            },
-            |pgid| {
-                // The note is for people and `seqctl cancel`; failing to write it is no reason
-                // to stop.
-                drop(lease.set_step(Some((step, attempt)), Some(pgid)));
-                events::emit(
-                    store,
-                    By::Runner,
-                    Kind::StepStarted {
-                        step: step.to_owned(),
-                        attempt,
-                        agent_pid: pgid,
-                    },
-                );
-            },
-        );
-        drop(lease.set_step(None, None));
-        let verdict = judge::verdict(
-            &report,
-            &self.required,
-            store.workspace(),
-            &[store.path(), store.sidecar()],
-        );
-        match &verdict {
-            Ok(_) => say(format!(
-                "step {step}: try {attempt} DONE in {}",
-                human_duration(report.duration)
-            )),
-            Err(error) => say(format!("step {step}: try {attempt} FAILED: {error}")),
-        }
-        let (exit_code, signal) = match report.ending {
-            Ending::Exited(code) => (Some(code), None),
-            Ending::Signaled(signal) => (None, Some(signal)),
-            Ending::TimedOut(_) | Ending::NotStarted(_) => (None, None),
-        };
-        Outcome {
-            verdict,
-            stdout_tail: report.stdout,
-            exit_code,
-            signal,
-            duration_ms: report.duration.as_millis() as u64,
-        }
-    }
-}
-
-/// The `step_finished` event for a try, before `record` consumes its outcome.
-fn finished_event(step: &str, attempt: u32, outcome: &Outcome) -> Kind {
-    Kind::StepFinished {
-        step: step.to_owned(),
-        attempt,
-        status: if outcome.verdict.is_ok() {
-            "DONE"
-        } else {
-            "FAILED"
-        }
-        .to_owned(),
-        exit_code: outcome.exit_code,
-        signal: outcome.signal,
-        duration_ms: outcome.duration_ms,
-        error: outcome.verdict.as_ref().err().cloned(),
-        recorded: true,
+                agent_pid: pgid,
+            };
+            say(spawned.to_string());
+            events::emit(store, By::Runner, [&spawned]);
+        },
+    );
+    drop(lease.set_step(None, None));
+    let facts = outputs::facts(
+        &launch.required_outputs,
+        store.workspace(),
+        &[store.path(), store.sidecar()],
+    );
+    let verdict = verdict::verdict(&report.ending, &report.stdout, &report.stderr, &facts);
+    let (exit_code, signal) = match report.ending {
+        verdict::Ending::Exited(code) => (Some(code), None),
+        verdict::Ending::Signaled(signal) => (None, Some(signal)),
+        verdict::Ending::TimedOut(_) | verdict::Ending::NotStarted(_) => (None, None),
+    };
+    TryOutcome {
+        verdict,
+        stdout_tail: report.stdout,
+        exit_code,
+        signal,
+        duration_ms: report.duration.as_millis() as u64,
     }
 }
 
 /// Appends the turn's events once its state is saved (and while the lock still orders them
-/// after every earlier writer's).
-fn tell(store: &Store, news: Vec<Kind>) {
-    for kind in news {
-        events::emit(store, By::Runner, kind);
+/// after every earlier writer's), and says each.
+fn tell(store: &Store, news: &[Event], say: &mut dyn FnMut(String)) {
+    for event in news {
+        say(event.to_string());
     }
-}
-
-/// `840 ms`, `12.3 s`, `4 min 5 s`: short enough for a log line.
-fn human_duration(d: Duration) -> String {
-    match d.as_millis() {
-        ms if ms < 1000 => format!("{ms} ms"),
-        ms if ms < 60_000 => format!("{:.1} s", d.as_secs_f64()),
-        _ => format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60),
-    }
+    events::emit(store, By::Runner, news);
 }

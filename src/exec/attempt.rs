@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::exec::capture::{self, CappedLog, Tail};
-use crate::exec::command::AgentCommand;
+use super::capture::{self, CappedLog, Tail};
+use super::command::AgentCommand;
+use super::process::{signal_group, stop_adopted, stop_group, GRACE};
+use crate::core::verdict::Ending;
 
-/// How long a process group gets between SIGTERM and SIGKILL.
-pub const GRACE: Duration = Duration::from_secs(3);
 /// How long to wait for output pipes to close after the agent's group is gone (a process that
 /// left the group may hold them open; we stop listening rather than wait on it).
 const DRAIN: Duration = Duration::from_secs(2);
@@ -38,20 +38,12 @@ pub struct Attempt<'a> {
     pub state_file: &'a Path,
     pub timeout: Duration,
     pub log_path: &'a Path,
+    /// Where the prompt is written when the command takes `{prompt_file}`.
+    pub prompt_path: &'a Path,
     /// The run lease's descriptor, for the agent to inherit.
     pub lease_fd: Option<RawFd>,
     /// Log cap: bytes kept from the start and from the end of the output.
     pub log_cap: (u64, u64),
-}
-
-/// How the agent's process ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    Exited(i32),
-    Signaled(i32),
-    TimedOut(Duration),
-    /// It never ran: the reason.
-    NotStarted(String),
 }
 
 /// What a try produced.
@@ -78,13 +70,12 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
         stderr: String::new(),
         printed: 0,
     };
-    let prompt_file = a.log_path.with_extension("prompt");
     if a.agent.wants_prompt_file() {
-        if let Err(e) = write_private(&prompt_file, a.prompt.as_bytes()) {
-            return not_started(format!("cannot write {}: {e}", prompt_file.display()));
+        if let Err(e) = write_private(a.prompt_path, a.prompt.as_bytes()) {
+            return not_started(format!("cannot write {}: {e}", a.prompt_path.display()));
         }
     }
-    let args = match a.agent.args(a.prompt, Some(&prompt_file)) {
+    let args = match a.agent.args(a.prompt, Some(a.prompt_path)) {
         Ok(args) => args,
         Err(reason) => return not_started(reason),
     };
@@ -199,126 +190,6 @@ fn wait_bounded(
         status.unwrap_or_else(|()| Err(io::Error::other("waiter vanished"))),
         true,
     )
-}
-
-/// Makes this process the parent of its agents' orphans (`PR_SET_CHILD_SUBREAPER`), so that a
-/// leftover process it stops can be reaped here. Where PID 1 reaps nothing (many containers),
-/// a stopped straggler would otherwise stay a zombie in the agent's process group, and the group
-/// would look alive until the grace ran out.
-pub fn adopt_orphans() {
-    // SAFETY: prctl with an integer argument; affects only this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
-    }
-}
-
-/// Reaps every child that has exited (adopted orphans; the agent itself is reaped by its waiter).
-fn reap_orphans() {
-    // SAFETY: waitpid with WNOHANG on any child; a null status pointer is allowed.
-    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
-}
-
-/// How [`stop_group`] ended a process group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    /// There was nobody left to stop.
-    AlreadyGone,
-    /// SIGTERM was enough.
-    Terminated,
-    /// The grace ran out; SIGKILL.
-    Killed,
-}
-
-/// Stops whatever is left in a process group: SIGTERM, a grace, then SIGKILL. Used for the
-/// agent's leftovers here and by `seqctl cancel`.
-#[allow(clippy::must_use_candidate)] // the runner stops leftovers whatever they were
-pub fn stop_group(pgid: u32) -> Stopped {
-    if !signal_group(pgid, libc::SIGTERM) {
-        return Stopped::AlreadyGone; // the common case, and it costs one syscall
-    }
-    let deadline = Instant::now() + GRACE;
-    while Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(5));
-        reap_orphans();
-        if !signal_group(pgid, 0) {
-            return Stopped::Terminated;
-        }
-    }
-    signal_group(pgid, libc::SIGKILL);
-    thread::sleep(Duration::from_millis(5));
-    reap_orphans();
-    Stopped::Killed
-}
-
-/// Stops what the agent left running outside its process group (a `setsid` helper, a daemon).
-/// As subreaper the runner becomes their parent once their own parents exit, so they are found
-/// among its children; it has no others once the agent is reaped. One left alive would keep the
-/// inherited run lease, and the plan "in flight", for as long as it lived.
-fn stop_adopted() {
-    reap_orphans();
-    if !has_children() {
-        return; // the common case: one syscall
-    }
-    let deadline = Instant::now() + GRACE;
-    while has_children() && Instant::now() < deadline {
-        // Signalled each round: a process orphaned meanwhile is a new child.
-        signal_children(libc::SIGTERM);
-        thread::sleep(Duration::from_millis(5));
-        reap_orphans();
-    }
-    while has_children() {
-        signal_children(libc::SIGKILL);
-        thread::sleep(Duration::from_millis(5));
-        reap_orphans();
-    }
-}
-
-/// Whether this process has any child, alive or not yet reaped.
-fn has_children() -> bool {
-    // SAFETY: WNOHANG never blocks; it returns -1 (ECHILD) only when there are no children.
-    // A child that has exited is reaped here, which is what the callers want anyway.
-    unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) != -1 }
-}
-
-/// Sends `signal` to every child of this process (and the group it leads, if it leads one).
-fn signal_children(signal: libc::c_int) {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<libc::pid_t>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so read after the last `)`.
-        let parent = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.split(' ').nth(1));
-        if parent == Some(me.as_str()) && pid > 1 {
-            // SAFETY: plain kill of our own child, and of the group it leads (ESRCH if none).
-            unsafe {
-                libc::kill(-pid, signal);
-                libc::kill(pid, signal);
-            }
-        }
-    }
-}
-
-/// Sends a signal to a process group; false if the group no longer exists.
-fn signal_group(pgid: u32, signal: libc::c_int) -> bool {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
-        return false;
-    };
-    // SAFETY: plain syscall; a negative pid addresses the group, and pgid > 1 is checked so
-    // that we can never signal every process we may (-1) or our own group (0).
-    pgid > 1 && unsafe { libc::kill(-pgid, signal) } == 0
 }
 
 /// In the child, between fork and exec.

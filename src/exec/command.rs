@@ -11,8 +11,8 @@ use std::{env, fs};
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::exec::openclaw;
-use crate::exec::policy;
+use super::openclaw;
+use super::policy;
 
 /// The variable that names the agent command.
 pub const VAR: &str = "STEP_AGENT_CMD";
@@ -37,29 +37,10 @@ pub struct AgentCommand {
 }
 
 impl AgentCommand {
-    /// Reads and checks `STEP_AGENT_CMD`; relative program paths are taken from `workspace`,
-    /// where the agent will run. Under OpenClaw's exec marker (see `openclaw`), a command that
-    /// cannot work there is refused now rather than failing every try.
-    pub fn from_env(workspace: &Path) -> Result<Self> {
-        let raw = env::var_os(VAR);
-        let raw = raw
-            .as_deref()
-            .map(|v| {
-                v.to_str()
-                    .ok_or_else(|| anyhow!("{VAR} is not valid UTF-8"))
-            })
-            .transpose()?;
-        let (marker, value) = openclaw::EXEC_MARKER;
-        let under_exec_marker = env::var_os(marker).is_some_and(|v| v == value);
-        Self::parse(
-            raw,
-            env::var_os("PATH").as_deref(),
-            workspace,
-            under_exec_marker,
-        )
-    }
-
-    /// Checks a command line; `under_exec_marker` says whether OpenClaw's exec marker is set.
+    /// Checks a command line (`None`: the variable is unset); relative program paths are taken
+    /// from `workspace`, where the agent will run. `under_exec_marker` says whether OpenClaw's
+    /// exec marker is set: a command that cannot work there is refused now rather than
+    /// failing every try.
     pub fn parse(
         raw: Option<&str>,
         path: Option<&OsStr>,

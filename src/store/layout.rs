@@ -1,21 +1,87 @@
-//! Where an attempt's output is kept: `<state>.seq/logs/<step>.<attempt>.log`.
+//! Where everything that belongs to a state file lives: one folder beside it, named after it
+//! (`state.json` has `state.json.seq/`), so two plans in one workspace never collide. Every
+//! file name in it is spelled here and nowhere else.
 //!
-//! Step ids come from an untrusted file, so the name is derived, never taken as given: bytes
-//! outside `[A-Za-z0-9_-]` are %-escaped (so `../x` cannot climb out and distinct ids never
-//! share a file), and a long id is shortened with a hash to stay within file-name limits.
+//! Step ids come from an untrusted file, so a log's name is derived, never taken as given:
+//! bytes outside `[A-Za-z0-9_-]` are %-escaped (so `../x` cannot climb out and distinct ids
+//! never share a file), and a long id is shortened with a hash to stay within file-name limits.
 
+use std::ffi::OsString;
 use std::fmt::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::store::Store;
+/// The state lock: every read-modify-write of the state holds an exclusive flock on it.
+pub const LOCK: &str = "lock";
+/// The run lease (see `lease`).
+pub const LEASE: &str = "lease";
+/// The event log (see `events`), and its older generation.
+pub const EVENTS: &str = "events.jsonl";
+/// What detached runners print.
+pub const RUNNER_LOG: &str = "runner.log";
+/// Attempts' logs and prompt files.
+pub const LOGS: &str = "logs";
+/// Temp files of a save: `state.XXXXXX.tmp`.
+pub const TEMP_PREFIX: &str = "state.";
+pub const TEMP_SUFFIX: &str = ".tmp";
 
-/// The log file of one attempt of one step.
+/// The sidecar folder of a state file at `path` (in the same directory).
 #[must_use]
-pub fn attempt_log(store: &Store, step: &str, attempt: u32) -> PathBuf {
-    store
-        .sidecar()
-        .join("logs")
-        .join(format!("{}.{attempt}.log", file_stem(step)))
+pub fn sidecar_of(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(OsString::from).unwrap_or_default();
+    name.push(".seq");
+    path.with_file_name(name)
+}
+
+/// The sidecar's paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    #[must_use]
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The sidecar folder itself.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    #[must_use]
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The log folder.
+    #[must_use]
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join(LOGS)
+    }
+
+    /// The log file of one attempt of one step.
+    #[must_use]
+    pub fn attempt_log(&self, step: &str, attempt: u32) -> PathBuf {
+        self.logs()
+            .join(format!("{}.{attempt}.log", file_stem(step)))
+    }
+
+    /// The file holding an attempt's prompt, for `{prompt_file}`.
+    #[must_use]
+    pub fn prompt_file(&self, step: &str, attempt: u32) -> PathBuf {
+        self.logs()
+            .join(format!("{}.{attempt}.prompt", file_stem(step)))
+    }
+
+    /// The older generation of a rotated file (`events.jsonl.1`, `runner.log.1`).
+    #[must_use]
+    pub fn rotated(path: &Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".1");
+        name.into()
+    }
 }
 
 /// A file-name-safe, collision-free stem for a step id.
@@ -57,5 +123,26 @@ mod tests {
         let stem = file_stem(&long);
         assert!(stem.len() <= 100 && stem.starts_with("xxxx"), "{stem}");
         assert_ne!(stem, file_stem(&"x".repeat(199)));
+    }
+
+    #[test]
+    fn every_file_is_in_the_sidecar() {
+        assert_eq!(
+            sidecar_of(Path::new("/w/state.json")),
+            Path::new("/w/state.json.seq")
+        );
+        let layout = Layout::new(PathBuf::from("/w/state.json.seq"));
+        assert_eq!(
+            layout.attempt_log("a b", 2),
+            Path::new("/w/state.json.seq/logs/a%20b.2.log")
+        );
+        assert_eq!(
+            layout.prompt_file("a", 1),
+            Path::new("/w/state.json.seq/logs/a.1.prompt")
+        );
+        assert_eq!(
+            Layout::rotated(Path::new("/x/events.jsonl")),
+            Path::new("/x/events.jsonl.1")
+        );
     }
 }

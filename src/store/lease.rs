@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::store::Store;
+use super::layout;
+use super::Store;
 
 /// What the holder of the lease says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,13 +61,11 @@ pub struct Lease {
     holder: Holder,
 }
 
-const LEASE_FILE: &str = "lease";
-
 impl Lease {
     /// Takes the lease, retrying briefly: a check probing it holds it for microseconds, and a
     /// runner it has just started must not mistake that probe for a rival runner.
     pub fn acquire(store: &Store, patience: Duration) -> Result<Option<Self>> {
-        let file = store.open_sidecar_file(LEASE_FILE)?;
+        let file = store.open_sidecar_file(layout::LEASE)?;
         let deadline = Instant::now() + patience;
         loop {
             match file.try_lock() {
@@ -92,7 +91,7 @@ impl Lease {
 
     /// Looks at the lease: takes and drops it at once if free, else reads the holder's note.
     pub fn probe(store: &Store) -> Result<LeaseState> {
-        let mut file = store.open_sidecar_file(LEASE_FILE)?;
+        let mut file = store.open_sidecar_file(layout::LEASE)?;
         match file.try_lock() {
             Ok(()) => Ok(LeaseState::Free),
             Err(TryLockError::WouldBlock) => Ok(LeaseState::Held(read_holder(&mut file))),

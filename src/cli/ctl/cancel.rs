@@ -7,7 +7,7 @@
 //! 2. then the agent's process group (from the lease note) gets SIGTERM, and SIGKILL after a
 //!    grace.
 //!
-//! When the runner then tries to record the agent's death, `schedule::record` finds the try no
+//! When the runner then reports the agent's death, the core (`Input::Finished`) finds the try no
 //! longer IN_PROGRESS and leaves the person's record alone. Signalling first would race: the
 //! runner could record an ordinary failure and even start the next try before the mark landed.
 //! The group is signalled only while the lease is held, i.e. while the agent (which inherits
@@ -18,15 +18,12 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
-use chrono::Utc;
+use anyhow::Result;
 use serde_json::json;
 
 use super::{change, Output};
-use crate::exec::attempt::{self, Stopped};
-use crate::format::schema::StepStatus;
-use crate::format::timefmt;
-use crate::store::events::Kind;
+use crate::core::{Event, Input, TryState};
+use crate::exec::process::{self, Stopped};
 use crate::store::lease::{Lease, LeaseState};
 use crate::store::Store;
 
@@ -35,50 +32,41 @@ const START_PATIENCE: Duration = Duration::from_secs(2);
 
 pub fn run(path: &Path) -> Result<Output> {
     let store = super::existing(path)?;
-    let (step, attempt, pgid) = change(&store, |state, lease| {
-        let step = state.current_id().map(str::to_owned);
-        let running = step
-            .as_deref()
-            .filter(|id| state.run_of(id).status == StepStatus::InProgress);
-        let holder = match (running, lease) {
-            (Some(_), LeaseState::Held(holder)) => holder.clone(),
-            (Some(id), LeaseState::Free) => bail!(
-                "step {id} shows IN_PROGRESS but no runner holds the lease: it already stopped, \
-                 and the next heartbeat records it as interrupted"
-            ),
-            (None, _) => {
-                bail!("nothing is in flight; `seqctl pause` stops new tries from starting")
+    let done = change(
+        &store,
+        |plan, lease| {
+            // The group to signal, only if the lease note names this very try: a stale note
+            // must not aim the signal at a reused process id.
+            let running = plan.current().and_then(|s| match s.run.state() {
+                TryState::Running { attempt, .. } => Some((s.id.as_str(), attempt)),
+                _ => None,
+            });
+            let agent_pgid = match (running, lease) {
+                (Some((step, attempt)), LeaseState::Held(Some(h)))
+                    if h.step.as_deref() == Some(step) && h.attempt == Some(attempt) =>
+                {
+                    h.agent_pgid
+                }
+                _ => None,
+            };
+            Input::Cancel {
+                by: format!("seqctl (pid {})", std::process::id()),
+                agent_pgid,
             }
-        };
-        let id = running.unwrap_or_default().to_owned();
-        let now = Utc::now();
-        let run = state.run_mut(&id);
-        let attempt = run.tries;
-        let pgid = holder
-            .filter(|h| h.step.as_deref() == Some(&id) && h.attempt == Some(attempt))
-            .and_then(|h| h.agent_pgid);
-        run.status = StepStatus::Failed;
-        run.error = Some(format!(
-            "cancelled by seqctl (pid {}) at {}",
-            std::process::id(),
-            timefmt::format(now)
-        ));
-        run.duration_ms = run
-            .started_iso
-            .as_deref()
-            .and_then(timefmt::parse)
-            .map(|t| super::text::between(t, now));
-        run.finished_iso = Some(timefmt::format(now));
-        state.paused = true;
-        let event = Kind::Cancelled {
-            step: id.clone(),
-            attempt,
-            agent_pgid: pgid,
-        };
-        Ok(((id, attempt, pgid), vec![event]))
-    })?;
-    let pgid = pgid.or_else(|| wait_for_agent(&store, &step, attempt));
-    let stopped = pgid.map(attempt::stop_group);
+        },
+        |_, _| {},
+    )?;
+    let Some(Event::Cancelled {
+        step,
+        attempt,
+        agent_pgid,
+    }) = done.events.into_iter().next()
+    else {
+        anyhow::bail!("nothing was cancelled");
+    };
+    let step = step.to_string();
+    let pgid = agent_pgid.or_else(|| wait_for_agent(&store, &step, attempt));
+    let stopped = pgid.map(process::stop_group);
     let how = match (pgid, stopped) {
         (Some(g), Some(Stopped::Terminated)) => {
             format!("its agent (process group {g}) stopped on SIGTERM")

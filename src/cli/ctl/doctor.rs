@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use super::install_skill;
 use super::Output;
 use crate::cli::config::Config;
+use crate::cli::exit::Exit;
 use crate::exec::command::{self, AgentCommand};
 use crate::exec::openclaw::{self, AgentRoute};
 use crate::store::Store;
@@ -66,15 +67,19 @@ const SKILL: &str = "agent-step-sequencer";
 const OPENCLAW_PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn run(path: &Path) -> Result<Output> {
+    let config = Config::or_default();
     let mut findings = agent_findings(
-        std::env::var("STEP_AGENT_CMD").ok().as_deref(),
-        std::env::var_os("PATH").as_deref(),
+        config.agent_text(),
+        config.path_var(),
         &std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
-        exec_marker_set(),
+        config.exec_marker(),
     );
     findings.extend(settings_findings(Config::from_env().err()));
-    let path_var = std::env::var_os("PATH");
-    findings.extend(binary_findings(path_var.as_deref()));
+    let path_var = config.path_var().map(ToOwned::to_owned);
+    findings.extend(binary_findings(
+        path_var.as_deref(),
+        config.runner.as_deref(),
+    ));
     let workspace = state_findings(path, &mut findings);
     findings.extend(skill_findings(&installed_skills(workspace.as_deref())));
     if let Some(openclaw) = command::find_program("openclaw", path_var.as_deref(), Path::new("/")) {
@@ -88,13 +93,8 @@ pub fn run(path: &Path) -> Result<Output> {
     Ok(Output {
         text: render(&findings),
         json,
-        code: u8::from(problems > 0),
+        code: Exit::attention_if(problems > 0),
     })
-}
-
-fn exec_marker_set() -> bool {
-    let (name, value) = openclaw::EXEC_MARKER;
-    std::env::var_os(name).is_some_and(|v| v == value)
 }
 
 /// The findings as lines: `ok`, `warning` or `problem`, the text, then the fix indented.
@@ -212,7 +212,7 @@ fn settings_findings(error: Option<anyhow::Error>) -> Vec<Finding> {
 
 /// The three binaries, where OpenClaw looks for them (`requires.bins`: on PATH), and the runner
 /// the check would start.
-fn binary_findings(path: Option<&std::ffi::OsStr>) -> Vec<Finding> {
+fn binary_findings(path: Option<&std::ffi::OsStr>, runner: Option<&Path>) -> Vec<Finding> {
     let mine = env!("CARGO_PKG_VERSION");
     let mut out = Vec::new();
     for bin in ["seq-check", "seq-runner", "seqctl"] {
@@ -239,7 +239,7 @@ fn binary_findings(path: Option<&std::ffi::OsStr>) -> Vec<Finding> {
             ),
         }
     }
-    if let Some(runner) = std::env::var_os("STEP_RUNNER").filter(|r| !r.is_empty()) {
+    if let Some(runner) = runner {
         out.push(
             finding(
                 Level::Warning,
@@ -247,7 +247,7 @@ fn binary_findings(path: Option<&std::ffi::OsStr>) -> Vec<Finding> {
                 format!(
                     "STEP_RUNNER={} replaces the seq-runner beside seq-check; a runner that \
                      takes no run lease (the Python one) would run beside the next",
-                    PathBuf::from(runner).display()
+                    runner.display()
                 ),
             )
             .fix("unset STEP_RUNNER"),

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::text;
+use crate::report::text;
 use crate::store::events;
 use crate::store::follow;
 

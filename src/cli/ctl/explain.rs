@@ -5,15 +5,14 @@ use std::path::Path;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-#[cfg(test)]
-use super::picture::picture;
-use super::picture::{look, Picture};
-use super::{text, Output};
-use crate::format::schema::{State, StepStatus};
+use super::{look, Output};
+use crate::core::{Plan, TryState};
+use crate::report::picture::{Picture, Status};
+use crate::report::text;
 
 pub fn run(path: &Path) -> Result<Output> {
-    let (_, state, picture, now) = look(path)?;
-    let sentence = explain(&state, &picture, now);
+    let (_, plan, picture, now) = look(path)?;
+    let sentence = explain(&plan, &picture, now);
     let json = serde_json::json!({
         "status": picture.status,
         "step": picture.current_step,
@@ -24,16 +23,18 @@ pub fn run(path: &Path) -> Result<Output> {
 
 /// The explanation, from the picture and the state it was made of.
 #[must_use]
-pub fn explain(state: &State, p: &Picture, now: DateTime<Utc>) -> String {
+pub fn explain(plan: &Plan, p: &Picture, now: DateTime<Utc>) -> String {
     let step = p.current_step.as_deref().unwrap_or("?");
-    let run = state.run_of(step);
+    let (tries, error) = plan
+        .step(step)
+        .map_or((0, None), |s| (s.run.tries(), s.run.error()));
     match p.status {
-        "success" => format!(
+        Status::Success => format!(
             "The plan is done: all {} steps finished{}. Nothing more will run.",
             p.total,
             if p.skipped > 0 { format!(" ({} skipped)", p.skipped) } else { String::new() }
         ),
-        "running" => {
+        Status::Running => {
             let Some(f) = p.in_flight.as_ref() else {
                 return format!("Step {step} is running.");
             };
@@ -48,26 +49,26 @@ pub fn explain(state: &State, p: &Picture, now: DateTime<Utc>) -> String {
                 f.attempt
             )
         }
-        "blocked" => format!(
+        Status::Blocked => format!(
             "Step {step} is blocked after {} failed tries; last error: {}. It runs again only \
              after `seqctl retry {step}` (optionally with --note) or `seqctl skip {step}`.",
-            run.tries,
-            text::clip(run.error.as_deref().unwrap_or("(none recorded)"), 300)
+            tries,
+            text::clip(error.unwrap_or("(none recorded)"), 300)
         ),
-        "failed" => format!(
+        Status::Failed => format!(
             "The plan is paused after step {step} try {} failed: {}. `seqctl resume` retries \
              it; `seqctl retry {step}` starts its tries afresh; `seqctl skip {step}` passes it over.",
-            run.tries,
-            text::clip(run.error.as_deref().unwrap_or("(none recorded)"), 300)
+            tries,
+            text::clip(error.unwrap_or("(none recorded)"), 300)
         ),
-        "paused" => format!(
+        Status::Paused => format!(
             "The plan is paused (`seqctl pause`): step {step} will not start until `seqctl resume`."
         ),
-        _ => waiting(state, p, now, step),
+        Status::Waiting => waiting(plan, p, now, step),
     }
 }
 
-fn waiting(state: &State, p: &Picture, now: DateTime<Utc>, step: &str) -> String {
+fn waiting(plan: &Plan, p: &Picture, now: DateTime<Utc>, step: &str) -> String {
     let Some(next) = &p.next else {
         return format!("Step {step} is waiting.");
     };
@@ -75,7 +76,10 @@ fn waiting(state: &State, p: &Picture, now: DateTime<Utc>, step: &str) -> String
         " The next heartbeat (seq-check) starts a runner for it.".to_owned(),
         |r| format!(" Runner pid {} holds the lease and starts it then.", r.pid),
     );
-    let interrupted = if state.run_of(step).status == StepStatus::InProgress {
+    let in_progress = plan
+        .step(step)
+        .is_some_and(|s| matches!(s.run.state(), TryState::Running { .. }));
+    let interrupted = if in_progress {
         format!(
             "Step {step} try {} was interrupted (no runner holds the lease). ",
             next.attempt - 1
@@ -110,21 +114,22 @@ fn waiting(state: &State, p: &Picture, now: DateTime<Utc>, step: &str) -> String
         next.attempt,
         next.due,
         text::relative(next.due_at, now),
-        state.delay_minutes()
+        plan.delay().num_milliseconds() as f64 / 60_000.0
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::schedule::Limits;
+    use crate::core::Limits;
     use crate::format::{timefmt, validate};
+    use crate::report::picture::picture;
     use crate::store::lease::{Holder, LeaseState};
 
     fn say(state: &str, now: &str, lease: &LeaseState) -> String {
-        let state = validate::parse(state.as_bytes()).unwrap();
+        let plan = Plan::of(&validate::parse(state.as_bytes()).unwrap());
         let now = timefmt::parse(now).unwrap();
-        explain(&state, &picture(&state, now, Limits::default(), lease), now)
+        explain(&plan, &picture(&plan, now, Limits::default(), lease), now)
     }
 
     const TWO: &str = r#""plan":{"steps":{"a":{"instruction":"x"},"b":{"instruction":"y"}}},"stepQueue":["a","b"]"#;

@@ -5,19 +5,19 @@
 //! written: under the state lock, atomically, and without replacing a plan that is still
 //! running unless told to (`--force`). A plan a runner is working on is never replaced.
 
-use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Number, Value};
 
 use super::Output;
+use crate::core::Event;
 use crate::format::schema::{PlanStatus, State};
 use crate::format::validate;
-use crate::store::events::{self, By, Kind};
+use crate::store::events::{self, By};
 use crate::store::lease::{Lease, LeaseState};
-use crate::store::{Store, MAX_STATE_BYTES};
+use crate::store::read::read_stream;
+use crate::store::{read::read_bounded, Store, MAX_STATE_BYTES};
 
 /// What to create.
 #[derive(Debug, Clone, Default)]
@@ -41,14 +41,11 @@ pub fn run(path: &Path, init: &Init) -> Result<Output> {
     } else {
         locked.create(&state)?;
     }
-    events::emit(
-        &store,
-        By::Seqctl,
-        Kind::PlanCreated {
-            steps: state.step_queue.len(),
-            replaced,
-        },
-    );
+    let created = Event::PlanCreated {
+        steps: state.step_queue.len(),
+        replaced,
+    };
+    events::emit(&store, By::Seqctl, [&created]);
     drop(locked);
     let first = state.step_queue.first().map_or("-", String::as_str);
     let text = format!(
@@ -97,15 +94,15 @@ pub fn build(init: &Init) -> Result<State> {
 }
 
 fn from_file(file: &Path) -> Result<State> {
-    let mut bytes = Vec::new();
-    let read = if file == Path::new("-") {
-        std::io::stdin()
-            .take(MAX_STATE_BYTES)
-            .read_to_end(&mut bytes)
+    let bytes = if file == Path::new("-") {
+        let mut bytes = Vec::new();
+        read_stream(std::io::stdin(), MAX_STATE_BYTES, &mut bytes)
+            .context("stdin: cannot read the plan")?;
+        bytes
     } else {
-        fs::File::open(file).and_then(|f| f.take(MAX_STATE_BYTES).read_to_end(&mut bytes))
+        read_bounded(file, MAX_STATE_BYTES)
+            .with_context(|| format!("{}: cannot read the plan", file.display()))?
     };
-    read.with_context(|| format!("{}: cannot read the plan", file.display()))?;
     validate::parse(&bytes).with_context(|| format!("{}: invalid plan", file.display()))
 }
 

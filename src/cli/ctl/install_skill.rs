@@ -3,14 +3,13 @@
 //! SKILL.md and its reference are compiled in (`include_str!`), so the instructions an agent
 //! reads always describe the programs it runs; installing a new version rewrites them.
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::Output;
+use crate::store::write;
 
 /// The skill's files: path inside the skill folder, and contents.
 pub const FILES: &[(&str, &str)] = &[
@@ -43,7 +42,8 @@ pub fn run(dir: Option<&Path>) -> Result<Output> {
     let mut written = Vec::new();
     for (name, text) in FILES {
         let path = dir.join(name);
-        write_atomic(&path, text.as_bytes())?;
+        // Atomic and durable: an agent reading the skill meanwhile sees the old file or the new.
+        write::replace_beside(&path, text.as_bytes(), 0o644, "skill file")?;
         written.push(path.display().to_string());
     }
     let text = format!(
@@ -57,23 +57,4 @@ pub fn run(dir: Option<&Path>) -> Result<Output> {
         "files": written,
     });
     Ok(Output::ok(text, json))
-}
-
-/// Temp file beside the target, then a rename: an agent reading the skill meanwhile sees the
-/// old file or the new one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("a skill file has no folder")?;
-    fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".skill.")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create a temp file", dir.display()))?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    temp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("{}: cannot replace", path.display()))?;
-    Ok(())
 }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use crate::format::schema::StepStatus;
+use crate::core::apply::find;
+use crate::core::{Plan, TryState};
 use crate::store::follow;
-use crate::store::layout;
 use crate::store::lease::Lease;
 use crate::store::Store;
 
@@ -62,9 +62,8 @@ pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
 
 /// The attempt meant and its log file.
 fn locate(store: &Store, args: &Logs) -> Result<(u32, PathBuf)> {
-    let state = store.read()?;
-    super::position(&state, args.step)?;
-    let tries = state.run_of(args.step).tries;
+    let plan = Plan::of(&store.read()?);
+    let tries = find(&plan, args.step)?.run.tries();
     let attempt = args.attempt.unwrap_or(tries);
     if attempt == 0 {
         bail!("step {} has not run yet", args.step);
@@ -75,7 +74,7 @@ fn locate(store: &Store, args: &Logs) -> Result<(u32, PathBuf)> {
             args.step
         );
     }
-    Ok((attempt, layout::attempt_log(store, args.step, attempt)))
+    Ok((attempt, store.layout().attempt_log(args.step, attempt)))
 }
 
 /// Whether this try is still running: the state says so and someone holds the lease.
@@ -83,8 +82,7 @@ fn in_flight(store: &Store, step: &str, attempt: u32) -> bool {
     let Ok(state) = store.read() else {
         return true; // a passing read error: look again next time
     };
-    let run = state.run_of(step);
-    run.status == StepStatus::InProgress
-        && run.tries == attempt
-        && Lease::probe(store).is_ok_and(|l| l.is_held())
+    Plan::of(&state).step(step).is_some_and(
+        |s| matches!(s.run.state(), TryState::Running { attempt: a, .. } if a == attempt),
+    ) && Lease::probe(store).is_ok_and(|l| l.is_held())
 }

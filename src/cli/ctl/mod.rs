@@ -3,7 +3,7 @@
 //! Each command is a function from its arguments to an [`Output`]: the lines a person reads,
 //! the JSON object a program reads, and the exit code. The binary only parses arguments and
 //! prints. Commands that change the plan go through [`change`]: the state lock, a fresh load,
-//! the change, one atomic save, then the events, exactly as the check and the runner do.
+//! the core's `apply`, one atomic save, then the events, exactly as the check and the runner do.
 
 pub mod cancel;
 pub mod doctor;
@@ -13,22 +13,22 @@ pub mod init;
 pub mod install_skill;
 pub mod logs;
 pub mod pause;
-pub mod picture;
 pub mod retry;
 pub mod skip;
 pub mod status;
-pub mod text;
 pub mod validate;
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
+use chrono::Utc;
 use serde_json::Value;
 
-use crate::cli::config::Config;
-use crate::core::schedule::Limits;
-use crate::format::schema::State;
-use crate::store::events::{By, Kind};
+use super::config::Config;
+use super::exit::Exit;
+use crate::core::{apply, Context, Event, Input, Liveness, Plan};
+use crate::report::picture::{picture, Picture};
+use crate::store::events::{self as log, By};
 use crate::store::lease::{Lease, LeaseState};
 use crate::store::Store;
 
@@ -39,7 +39,7 @@ pub struct Output {
     pub text: String,
     /// For programs: printed with `--json`.
     pub json: Value,
-    pub code: u8,
+    pub code: Exit,
 }
 
 impl Output {
@@ -48,7 +48,7 @@ impl Output {
         Self {
             text,
             json,
-            code: crate::cli::exit::OK,
+            code: Exit::Ok,
         }
     }
 }
@@ -63,45 +63,65 @@ pub fn existing(path: &Path) -> Result<Store> {
     })
 }
 
-/// The attempt limits as the check and the runner see them; a bad `STEP_MAX_RETRIES` is their
-/// error to report, so a read-only view falls back to the default.
+/// Who is alive for the plan, as the run lease says.
 #[must_use]
-pub fn limits() -> Limits {
-    Config::from_env().map(|c| c.limits).unwrap_or_default()
+pub fn liveness(lease: &LeaseState) -> Liveness {
+    if lease.is_held() {
+        Liveness::held()
+    } else {
+        Liveness::free()
+    }
 }
 
-/// One locked read-modify-write by a person: `apply` gets the fresh state and the run lease as
-/// it is now, changes the state (or refuses, changing nothing) and names the events. The state
-/// is saved only if it changed; the events are appended after the save, under the lock, so the
-/// log orders them after every earlier writer's.
-pub fn change<T>(
+/// What a change did: its events, and the plan as saved.
+pub struct Changed {
+    pub events: Vec<Event>,
+    pub plan: Plan,
+    pub lease: LeaseState,
+}
+
+/// One locked read-modify-write by a person: `input` is made from the fresh plan and the run
+/// lease as it is now, and applied by the core (a refusal changes nothing). `applied` runs
+/// under the lock after a successful apply, before the save. The state is saved only if
+/// something happened; the events are appended after the save, under the lock, so the log
+/// orders them after every earlier writer's.
+pub fn change(
     store: &Store,
-    apply: impl FnOnce(&mut State, &LeaseState) -> Result<(T, Vec<Kind>)>,
-) -> Result<T> {
+    input: impl FnOnce(&Plan, &LeaseState) -> Input,
+    applied: impl FnOnce(&Plan, &[Event]),
+) -> Result<Changed> {
     let locked = store.lock()?;
     let mut state = locked.load()?;
-    let before = state.clone();
+    let mut plan = Plan::take(&mut state);
     let lease = Lease::probe(store)?;
-    let (result, news) = apply(&mut state, &lease)?;
-    if state != before {
+    let live = liveness(&lease);
+    let ctx = Context {
+        now: Utc::now(),
+        live: &live,
+        limits: Config::or_default().limits,
+    };
+    let input = input(&plan, &lease);
+    let events = apply(&mut plan, input, &ctx)?;
+    applied(&plan, &events);
+    let result = plan.clone();
+    plan.put_back(&mut state);
+    if !events.is_empty() {
         locked.save(&state)?;
     }
-    for kind in news {
-        crate::store::events::emit(store, By::Seqctl, kind);
-    }
-    Ok(result)
+    log::emit(store, By::Seqctl, &events);
+    Ok(Changed {
+        events,
+        plan: result,
+        lease,
+    })
 }
 
-/// The queue position of a step, or an error listing the steps there are.
-pub fn position(state: &State, step: &str) -> Result<usize> {
-    state
-        .step_queue
-        .iter()
-        .position(|id| id == step)
-        .with_context(|| {
-            format!(
-                "no step `{step}` in stepQueue (steps: {})",
-                state.step_queue.join(", ")
-            )
-        })
+/// Reads a plan and draws its picture now, for the read-only commands (`status`, `explain`).
+pub fn look(path: &Path) -> Result<(Store, Plan, Picture, chrono::DateTime<Utc>)> {
+    let store = existing(path)?;
+    let plan = Plan::of(&store.read()?);
+    let lease = Lease::probe(&store)?;
+    let now = Utc::now();
+    let picture = picture(&plan, now, Config::or_default().limits, &lease);
+    Ok((store, plan, picture, now))
 }

@@ -6,31 +6,24 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::json;
 
-use super::{change, Output};
-use crate::format::schema::{PlanStatus, StepStatus};
-use crate::store::events::Kind;
+use super::{change, liveness, Output};
+use crate::core::{Input, TryState};
 
 /// Sets the plan's `paused` flag to `paused`.
 pub fn run(path: &Path, paused: bool) -> Result<Output> {
     let store = super::existing(path)?;
-    let (changed, running) = change(&store, |state, lease| {
-        if state.status == PlanStatus::Done && paused {
-            bail!("the plan is DONE; there is nothing to pause");
-        }
-        let running = state
-            .current_id()
-            .filter(|id| state.run_of(id).status == StepStatus::InProgress && lease.is_held())
-            .map(str::to_owned);
-        if state.paused == paused {
-            return Ok(((false, running), Vec::new()));
-        }
-        state.paused = paused;
-        let event = if paused { Kind::Paused } else { Kind::Resumed };
-        Ok(((true, running), vec![event]))
-    })?;
+    let input = if paused { Input::Pause } else { Input::Resume };
+    let done = change(&store, |_, _| input, |_, _| {})?;
+    let changed = !done.events.is_empty();
+    let live = liveness(&done.lease);
+    let running = done
+        .plan
+        .current()
+        .filter(|s| matches!(s.run.state(), TryState::Running { .. }) && live.alive(&s.id))
+        .map(|s| s.id.to_string());
     let text = match (paused, changed) {
         (true, false) => "already paused".to_owned(),
         (false, false) => "not paused; nothing to resume".to_owned(),

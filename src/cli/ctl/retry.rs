@@ -5,7 +5,7 @@
 //! the prompt picks it up and the next start clears it. Only the current step or an earlier
 //! one can be retried: a later step runs in its turn anyway. Retrying an earlier step moves
 //! `currentStep` back to it; the steps after it that are DONE are then passed over again, not
-//! re-run (retry them one by one if they must be).
+//! re-run (retry them one by one if they must be). The rules are the core's (`core::apply`).
 //!
 //! Tries are numbered afresh from 1, and a try's log is named by its number, so the logs of the
 //! tries before the retry are first renamed to `<step>.<n>.before-retry-<time>.log`: the output
@@ -14,54 +14,35 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::json;
 
-use super::{change, position, Output};
-use crate::core::schedule;
-use crate::format::schema::{PlanStatus, StepStatus};
-use crate::store::events::Kind;
-use crate::store::layout;
+use super::{change, Output};
+use crate::core::{Event, Input};
 use crate::store::Store;
 
 pub fn run(path: &Path, step: &str, note: Option<&str>) -> Result<Output> {
     let store = super::existing(path)?;
     let note = note.map(str::trim).filter(|n| !n.is_empty());
-    let (previous, paused) = change(&store, |state, lease| {
-        let index = position(state, step)?;
-        let current = usize::try_from(state.current_step).unwrap_or(usize::MAX);
-        if index > current && state.status != PlanStatus::Done {
-            bail!(
-                "step {step} is not reached yet (the plan is at {}); it runs in its turn",
-                state.current_id().unwrap_or("the end")
-            );
-        }
-        let run = state.run_of(step);
-        if run.status == StepStatus::InProgress && lease.is_held() {
-            bail!(
-                "step {step} try {} is in flight; stop it with `seqctl cancel` first",
-                run.tries
-            );
-        }
-        // Under the lock, so no new try 1 can have started writing its log yet.
-        keep_old_logs(&store, step, run.tries);
-        if let Some(blockers) = state.blockers.as_mut() {
-            blockers.retain(|line| !schedule::is_blocker_for(line, step));
-        }
-        let fresh = state.run_mut(step);
-        fresh.status = StepStatus::Pending;
-        fresh.tries = 0;
-        fresh.error = None;
-        fresh.note = note.map(str::to_owned);
-        state.current_step = index as u64;
-        state.status = PlanStatus::InProgress;
-        let event = Kind::Retried {
-            step: step.to_owned(),
-            previous_tries: run.tries,
-            note: note.map(str::to_owned),
-        };
-        Ok(((run.tries, state.paused), vec![event]))
-    })?;
+    let input = Input::Retry {
+        step: step.into(),
+        note: note.map(str::to_owned),
+    };
+    let changed = change(
+        &store,
+        |_, _| input,
+        |_, events| {
+            // Under the lock, so no new try 1 can have started writing its log yet.
+            if let Some(Event::Retried { previous_tries, .. }) = events.first() {
+                keep_old_logs(&store, step, *previous_tries);
+            }
+        },
+    )?;
+    let previous = match changed.events.first() {
+        Some(Event::Retried { previous_tries, .. }) => *previous_tries,
+        _ => 0,
+    };
+    let paused = changed.plan.is_paused();
     let mut text = format!(
         "step {step}: tries reset (it had {previous}); it runs again at the next heartbeat{}",
         if note.is_some() {
@@ -82,7 +63,7 @@ pub fn run(path: &Path, step: &str, note: Option<&str>) -> Result<Output> {
 fn keep_old_logs(store: &Store, step: &str, tries: u32) {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
     for attempt in 1..=tries {
-        let log = layout::attempt_log(store, step, attempt);
+        let log = store.layout().attempt_log(step, attempt);
         let kept = log.with_extension(format!("before-retry-{stamp}.log"));
         if log.exists() {
             if let Err(e) = fs::rename(&log, &kept) {

@@ -4,40 +4,16 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::json;
 
-use super::{change, position, Output};
-use crate::core::schedule;
-use crate::format::schema::{PlanStatus, StepStatus};
-use crate::store::events::Kind;
+use super::{change, Output};
+use crate::core::Input;
 
 pub fn run(path: &Path, step: &str) -> Result<Output> {
     let store = super::existing(path)?;
-    let changed = change(&store, |state, lease| {
-        position(state, step)?;
-        if state.status == PlanStatus::Done {
-            bail!("the plan is DONE; there is nothing left to skip");
-        }
-        let run = state.run_of(step);
-        match run.status {
-            StepStatus::Done => bail!("step {step} is already DONE"),
-            StepStatus::Skipped => return Ok((false, Vec::new())),
-            StepStatus::InProgress if lease.is_held() => bail!(
-                "step {step} try {} is in flight; stop it with `seqctl cancel` first",
-                run.tries
-            ),
-            _ => {}
-        }
-        state.run_mut(step).status = StepStatus::Skipped;
-        if let Some(blockers) = state.blockers.as_mut() {
-            blockers.retain(|line| !schedule::is_blocker_for(line, step));
-        }
-        let event = Kind::Skipped {
-            step: step.to_owned(),
-        };
-        Ok((true, vec![event]))
-    })?;
+    let input = Input::Skip { step: step.into() };
+    let changed = !change(&store, |_, _| input, |_, _| {})?.events.is_empty();
     let text = if changed {
         format!("step {step}: skipped; the plan moves past it at the next heartbeat")
     } else {

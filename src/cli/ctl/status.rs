@@ -7,11 +7,10 @@ use std::path::Path;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-#[cfg(test)]
-use super::picture::picture;
-use super::picture::{look, Picture};
-use super::{text, Output};
+use super::{look, Output};
 use crate::format::timefmt;
+use crate::report::picture::{Picture, Status};
+use crate::report::text;
 
 pub fn run(path: &Path) -> Result<Output> {
     let (store, _, picture, now) = look(path)?;
@@ -32,7 +31,7 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
     let _ = writeln!(
         out,
         "plan {}: {}/{} done{skipped}",
-        p.status,
+        status_word(p.status),
         p.done + p.skipped,
         p.total
     );
@@ -42,7 +41,7 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
     for row in &p.steps {
         let current = p.current_step.as_deref() == Some(row.step.as_str());
         rows.push(vec![
-            if current && p.status != "success" {
+            if current && p.status != Status::Success {
                 ">"
             } else {
                 ""
@@ -50,7 +49,7 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
             .to_owned(),
             text::clip(&row.step, 24),
             text::clip(row.title.as_deref().unwrap_or("-"), 36),
-            row.status.to_owned(),
+            row.status.as_str().to_owned(),
             row.tries.to_string(),
             time(row.when.as_deref()),
             row.duration_ms.map_or("-".into(), text::duration_ms),
@@ -98,7 +97,11 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
         });
         let _ = writeln!(out, "blocked: {}{error}", text::clip(&b.text, 200));
     }
-    if let Some(f) = p.failed_step.as_ref().filter(|_| p.status == "failed") {
+    if let Some(f) = p
+        .failed_step
+        .as_ref()
+        .filter(|_| p.status == Status::Failed)
+    {
         let error = f
             .error
             .as_deref()
@@ -108,10 +111,18 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
     for note in &p.notes {
         let _ = writeln!(out, "note: {note}");
     }
-    if p.status == "success" && !p.artifacts.is_empty() {
+    if p.status == Status::Success && !p.artifacts.is_empty() {
         let _ = writeln!(out, "artifacts: {}", p.artifacts.join(", "));
     }
     out
+}
+
+/// The status as `--json` spells it.
+fn status_word(status: Status) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn time(iso: Option<&str>) -> String {
@@ -122,8 +133,9 @@ fn time(iso: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::schedule::Limits;
+    use crate::core::{Limits, Plan};
     use crate::format::validate;
+    use crate::report::picture::picture;
     use crate::store::lease::{Holder, LeaseState};
 
     const MID_RUN: &str = r#"{
@@ -146,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_step_in_flight_reads_at_a_glance() {
-        let state = validate::parse(MID_RUN.as_bytes()).unwrap();
+        let state = Plan::of(&validate::parse(MID_RUN.as_bytes()).unwrap());
         let lease = LeaseState::Held(Some(Holder {
             pid: 4242,
             since: "2026-02-07T12:00:00.000Z".into(),
@@ -171,9 +183,9 @@ in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease
 
     #[test]
     fn without_its_runner_the_step_is_shown_as_interrupted_and_due() {
-        let state = validate::parse(MID_RUN.as_bytes()).unwrap();
+        let state = Plan::of(&validate::parse(MID_RUN.as_bytes()).unwrap());
         let p = picture(&state, now(), Limits::default(), &LeaseState::Free);
-        assert_eq!(p.status, "waiting");
+        assert_eq!(p.status, Status::Waiting);
         let text = render(&p, now());
         assert!(
             text.contains("next: pull-b try 3 is due at 2026-02-07T12:07:12.000Z (in 2m 00s)"),
@@ -187,14 +199,16 @@ in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease
 
     #[test]
     fn a_blocked_plan_names_its_blocker_once_with_the_error() {
-        let state = validate::parse(
-            br#"{"plan":{"steps":{"s":{"instruction":"x"}}},"stepQueue":["s"],
+        let state = Plan::of(
+            &validate::parse(
+                br#"{"plan":{"steps":{"s":{"instruction":"x"}}},"stepQueue":["s"],
                 "stepRuns":{"s":{"status":"FAILED","tries":3,"error":"no\nnetwork"}},
                 "blockers":["s: max retries (3) exceeded","s: max retries (3) exceeded"]}"#,
-        )
-        .unwrap();
+            )
+            .unwrap(),
+        );
         let p = picture(&state, now(), Limits::default(), &LeaseState::Free);
-        assert_eq!(p.status, "blocked");
+        assert_eq!(p.status, Status::Blocked);
         assert_eq!(p.failed_step.as_ref().unwrap().tries, 3);
         let text = render(&p, now());
         assert_eq!(

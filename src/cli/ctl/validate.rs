@@ -1,31 +1,20 @@
 //! `seqctl validate`: every check the engine applies to a state (or plan) file, plus warnings
 //! about plans that are valid but will not do what their author meant.
 
-use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use super::Output;
-use crate::cli::exit;
+use crate::cli::exit::Exit;
 use crate::format::schema::State;
 use crate::format::validate;
+use crate::store::read::read_bounded;
 use crate::store::MAX_STATE_BYTES;
 
 pub fn run(path: &Path) -> Result<Output> {
-    let meta = fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if !meta.is_file() {
-        anyhow::bail!("{}: not a regular file", path.display());
-    }
-    if meta.len() > MAX_STATE_BYTES {
-        anyhow::bail!(
-            "{}: larger than {} MiB",
-            path.display(),
-            MAX_STATE_BYTES >> 20
-        );
-    }
-    let bytes = fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = read_bounded(path, MAX_STATE_BYTES)?;
     Ok(match validate::parse(&bytes) {
         Ok(state) => {
             let warnings = warnings(&state);
@@ -41,7 +30,7 @@ pub fn run(path: &Path) -> Result<Output> {
         Err(invalid) => Output {
             text: format!("invalid: {invalid}"),
             json: json!({ "valid": false, "field": invalid.field, "error": invalid.problem }),
-            code: exit::INVALID,
+            code: Exit::Invalid,
         },
     })
 }
