@@ -44,7 +44,7 @@ pub struct State {
     pub paused: bool,
     /// Everything else the agent wrote, kept as it was.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extras,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ pub struct Plan {
     #[serde(deserialize_with = "unique_keys")]
     pub steps: IndexMap<String, Step>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extras,
 }
 
 /// One step as the agent planned it.
@@ -80,7 +80,7 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extras,
 }
 
 impl Step {
@@ -130,7 +130,7 @@ pub struct StepRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extras,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +201,112 @@ impl State {
     #[must_use]
     pub fn artifacts(&self) -> &[String] {
         self.artifacts.as_deref().unwrap_or_default()
+    }
+}
+
+/// The fields of an object this project does not know, kept in their order and written back
+/// as they were. A key written twice is refused, at any depth: serde_json would keep the last
+/// without a word, and the next save would silently drop the first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Extras(Map<String, Value>);
+
+impl std::ops::Deref for Extras {
+    type Target = Map<String, Value>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Extras {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Extras {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_map(UniqueValue)? {
+            Value::Object(map) => Ok(Self(map)),
+            _ => Err(serde::de::Error::custom("expected an object")),
+        }
+    }
+}
+
+/// Builds a JSON value like serde_json does, refusing a key written twice in any object.
+struct UniqueValue;
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueValue {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(value) = seq.next_element_seed(UniqueValue)? {
+            out.push(value);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "field `{key}` is written twice"
+                )));
+            }
+            let value = map.next_value_seed(UniqueValue)?;
+            out.insert(key, value);
+        }
+        // serde_json hands arbitrary-precision and raw numbers as a one-key map: none here.
+        Ok(Value::Object(out))
     }
 }
 

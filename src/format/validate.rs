@@ -258,6 +258,41 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_unknown_fields_are_refused_at_any_depth() {
+        // Kept as the last value, the next save would silently drop the first.
+        for (text, field) in [
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x","foo":1,"foo":2}}},"stepQueue":["a"]}"#,
+                "plan.steps.a",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"mine":{"k":1,"k":2}}"#,
+                "",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}},"n":[{"z":1,"z":1}]},"stepQueue":["a"]}"#,
+                "plan",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"stepRuns":{"a":{"q":0,"q":0}}}"#,
+                "stepRuns.a",
+            ),
+        ] {
+            let e = err(text);
+            assert!(e.contains("is written twice"), "{text}: {e}");
+            assert!(e.starts_with(field), "{text}: {e}");
+        }
+        // Distinct keys, nested values of every kind, and floats are kept exactly.
+        let text = r#"{"plan":{"steps":{"a":{"instruction":"x","o":{"k":[1,-2,0.1,1e300,"s",null,true]}}}},"stepQueue":["a"]}"#;
+        let state = parse(text.as_bytes()).unwrap();
+        let plain: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            state.plan.steps["a"].extra["o"], plain["plan"]["steps"]["a"]["o"],
+            "read exactly as serde_json reads it"
+        );
+    }
+
+    #[test]
     fn references_and_ranges_are_checked() {
         let cases = [
             (
