@@ -442,6 +442,13 @@ fn step_runner_is_honoured_and_a_missing_runner_changes_nothing() {
     let run = ws.run(check.to_str().unwrap(), &[]);
     run.expect(2).stderr_has("the runner beside seq-check");
     ws.assert_untouched(&before, "no seq-runner beside seq-check");
+    // `--wait` runs the steps itself and never starts a runner: a missing one is no matter.
+    ws.run(check.to_str().unwrap(), &["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
+    ws.set_state(&state);
+    ws.set("STEP_RUNNER", "/no/such/runner");
+    ws.check(&["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
 }
 
 #[test]
