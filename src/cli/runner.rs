@@ -7,12 +7,11 @@
 //! Every try's start and finish, and every change, goes to the event log.
 //! Delays are slept through here, so a plan completes without waiting for heartbeats.
 
-use std::fs;
 use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use chrono::Utc;
 
 use super::config::Config;
@@ -95,9 +94,7 @@ pub fn run(
                     .layout()
                     .attempt_log(launch.step.as_str(), launch.attempt);
                 // Before the try is marked started: a folder that cannot be made costs no try.
-                let logs = store.layout().logs();
-                fs::create_dir_all(&logs)
-                    .with_context(|| format!("{}: cannot create", logs.display()))?;
+                store.ensure_logs()?;
                 let started = Input::Started {
                     step: launch.step.clone(),
                     attempt: launch.attempt,
@@ -165,9 +162,6 @@ fn try_once(
 ) -> TryOutcome {
     let (step, attempt) = (launch.step.as_str(), launch.attempt);
     let log_path = store.layout().attempt_log(step, attempt);
-    // The lease note is for people and `seqctl cancel`: failing to write it must neither
-    // cost a try that never ran nor lose the result of one that did.
-    drop(lease.set_step(Some((step, attempt)), None));
     let lease_fd = lease.fd();
     let prompt_file = store.layout().prompt_file(step, attempt);
     let report = attempt::run(
@@ -185,6 +179,8 @@ fn try_once(
             log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
         },
         |pgid| {
+            // The lease note is for people and `seqctl cancel`: failing to write it must
+            // neither cost a try that never ran nor lose the result of one that did.
             drop(lease.set_step(Some((step, attempt)), Some(pgid)));
             let spawned = Event::StepStarted {
                 step: launch.step.clone(),

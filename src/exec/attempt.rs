@@ -9,17 +9,15 @@
 //! step is over, and a straggler would overlap the next step's agent.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
-use std::thread;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::capture::{self, CappedLog, Tail};
+use super::capture::CappedLog;
 use super::command::AgentCommand;
+use super::pipes::{self, Pipes};
 use super::process::{signal_group, stop_adopted, stop_group, GRACE};
 use crate::core::verdict::Ending;
 
@@ -79,8 +77,8 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
         Ok(args) => args,
         Err(reason) => return not_started(reason),
     };
-    let log = match CappedLog::create(a.log_path, a.log_cap.0, a.log_cap.1) {
-        Ok(log) => Arc::new(log),
+    let mut log = match CappedLog::create(a.log_path, a.log_cap.0, a.log_cap.1) {
+        Ok(log) => log,
         Err(e) => return not_started(format!("cannot create {}: {e}", a.log_path.display())),
     };
     let mut command = Command::new(a.agent.program());
@@ -113,45 +111,19 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
     };
     let pgid = child.id();
     on_start(pgid);
-
-    let (tails_tx, tails_rx) = mpsc::channel();
-    let streams = [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn io::Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn io::Read + Send>),
-    ];
-    for (index, stream) in streams.into_iter().enumerate() {
-        let (log, tx) = (Arc::clone(&log), tails_tx.clone());
-        if let Some(stream) = stream {
-            thread::spawn(move || {
-                let tail = capture::pump(stream, &log);
-                let _ = tx.send((index, tail));
-            });
+    let mut pipes = match Pipes::new(child.stdout.take(), child.stderr.take()) {
+        Ok(pipes) => pipes,
+        Err(e) => {
+            stop_group(pgid);
+            let _ = child.wait();
+            return not_started(format!("cannot read the agent's output: {e}"));
         }
-    }
-    drop(tails_tx);
-
-    let (exit_tx, exit_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = exit_tx.send(child.wait());
-    });
-    let (status, timed_out) = wait_bounded(&exit_rx, pgid, a.timeout);
+    };
+    let (status, timed_out) = watch(&mut child, &mut pipes, &mut log, pgid, started + a.timeout);
     stop_group(pgid);
     stop_adopted();
     let duration = started.elapsed();
-
-    let mut tails = [Tail::default(), Tail::default()];
-    let drain_until = Instant::now() + DRAIN;
-    while let Ok((index, tail)) =
-        tails_rx.recv_timeout(drain_until.saturating_duration_since(Instant::now()))
-    {
-        tails[index] = tail;
-    }
+    pipes.finish(&mut log, Instant::now() + DRAIN);
     let (printed, _) = log.finish();
     let ending = match (timed_out, status) {
         (true, _) => Ending::TimedOut(a.timeout),
@@ -161,35 +133,48 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
     Report {
         ending,
         duration,
-        stdout: tails[0].text(TAIL_CHARS),
-        stderr: tails[1].text(TAIL_CHARS),
+        stdout: pipes.tails[0].text(TAIL_CHARS),
+        stderr: pipes.tails[1].text(TAIL_CHARS),
         printed,
     }
 }
 
-/// Waits for the agent; past the timeout, stops its group. Returns its status and whether it
-/// timed out.
-fn wait_bounded(
-    exit: &mpsc::Receiver<io::Result<ExitStatus>>,
+/// Copies the agent's output as it comes until the agent exits; past `deadline`, stops its
+/// group (SIGTERM, then SIGKILL after the grace). Returns its status and whether it timed out.
+fn watch(
+    child: &mut Child,
+    pipes: &mut Pipes,
+    log: &mut CappedLog,
     pgid: u32,
-    timeout: Duration,
+    deadline: Instant,
 ) -> (io::Result<ExitStatus>, bool) {
-    match exit.recv_timeout(timeout) {
-        Ok(status) => return (status, false),
-        Err(RecvTimeoutError::Disconnected) => {
-            return (Err(io::Error::other("waiter vanished")), false)
+    let exit_fd = pipes::exit_fd(pgid);
+    let exit_raw = exit_fd.as_ref().map(AsRawFd::as_raw_fd);
+    let mut timed_out = false;
+    let mut kill_at = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return (Ok(status), timed_out),
+            Ok(None) => {}
+            Err(e) => return (Err(e), timed_out),
         }
-        Err(RecvTimeoutError::Timeout) => {}
+        let now = Instant::now();
+        if !timed_out && now >= deadline {
+            timed_out = true;
+            signal_group(pgid, libc::SIGTERM);
+            kill_at = Some(now + GRACE);
+        }
+        if kill_at.is_some_and(|at| now >= at) {
+            signal_group(pgid, libc::SIGKILL);
+            kill_at = None;
+        }
+        let wait = pipes::next_wait(
+            now,
+            &[(!timed_out).then_some(deadline), kill_at],
+            exit_raw.is_some(),
+        );
+        pipes.pump(log, exit_raw, wait);
     }
-    signal_group(pgid, libc::SIGTERM);
-    let status = exit.recv_timeout(GRACE).or_else(|_| {
-        signal_group(pgid, libc::SIGKILL);
-        exit.recv().map_err(|_| ())
-    });
-    (
-        status.unwrap_or_else(|()| Err(io::Error::other("waiter vanished"))),
-        true,
-    )
 }
 
 /// In the child, between fork and exec.

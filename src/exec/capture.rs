@@ -1,16 +1,15 @@
-//! Capturing an agent's output in flat memory, whatever it prints.
+//! Keeping an agent's output in flat memory, whatever it prints.
 //!
 //! Output streams straight to a per-attempt log file, so nothing is lost if the runner dies.
 //! The log is capped: the first `head` bytes go to the log as they come; later bytes go to a
 //! ring file of `tail` bytes beside it (written in place, never held in memory); when the try
 //! ends the ring is appended in order, after a line saying how much was cut. Memory use is one
-//! copy buffer per stream plus a few KiB of tail for the state file's `stdout` and `error`.
+//! read buffer (see `pipes`) plus a few KiB of tail for the state file's `stdout` and `error`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// Bytes of each stream kept in memory for `stdout` / `error` (500 characters need at most 2000).
 pub const TAIL_KEEP: usize = 2048;
@@ -18,14 +17,9 @@ pub const TAIL_KEEP: usize = 2048;
 pub const HEAD_BYTES: u64 = 4 << 20;
 pub const TAIL_BYTES: u64 = 4 << 20;
 
-/// A log file capped at `head + tail` bytes, shared by the threads that read the agent's pipes.
+/// A log file capped at `head + tail` bytes.
 #[derive(Debug)]
 pub struct CappedLog {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
     log: File,
     ring_path: PathBuf,
     ring: Option<File>,
@@ -49,24 +43,18 @@ impl CappedLog {
         let mut ring_path = path.as_os_str().to_owned();
         ring_path.push(".tail");
         Ok(Self {
-            inner: Mutex::new(Inner {
-                log,
-                ring_path: ring_path.into(),
-                ring: None,
-                head,
-                tail,
-                total: 0,
-                error: None,
-            }),
+            log,
+            ring_path: ring_path.into(),
+            ring: None,
+            head,
+            tail,
+            total: 0,
+            error: None,
         })
     }
 
-    pub fn write(&self, mut data: &[u8]) {
-        let mut inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let inner = &mut *inner;
+    pub fn write(&mut self, mut data: &[u8]) {
+        let inner = self;
         if inner.total < inner.head {
             let room = (inner.head - inner.total).min(data.len() as u64) as usize;
             if let Err(e) = inner.log.write_all(&data[..room]) {
@@ -87,11 +75,8 @@ impl CappedLog {
 
     /// Puts the ring's bytes in order at the end of the log and removes the ring file.
     /// Returns the total bytes the agent printed and the first write error, if any.
-    pub fn finish(&self) -> (u64, Option<String>) {
-        let mut inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn finish(&mut self) -> (u64, Option<String>) {
+        let inner = self;
         if let Err(e) = inner.unwind_ring() {
             inner.error.get_or_insert(e.to_string());
         }
@@ -102,7 +87,7 @@ impl CappedLog {
     }
 }
 
-impl Inner {
+impl CappedLog {
     fn write_ring(&mut self, mut data: &[u8]) -> io::Result<()> {
         if self.ring.is_none() {
             self.ring = Some(
@@ -195,23 +180,6 @@ pub fn last_chars(bytes: &[u8], chars: usize) -> String {
     text.chars().skip(count.saturating_sub(chars)).collect()
 }
 
-/// Copies a stream into the log until it ends, keeping its tail.
-pub fn pump(mut from: impl Read, log: &CappedLog) -> Tail {
-    let mut buf = vec![0; 64 * 1024];
-    let mut tail = Tail::default();
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) => return tail,
-            Ok(n) => {
-                log.write(&buf[..n]);
-                tail.push(&buf[..n]);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return tail,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,7 +187,7 @@ mod tests {
     fn logged(chunks: &[&[u8]], head: u64, tail: u64) -> (Vec<u8>, u64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
-        let log = CappedLog::create(&path, head, tail).unwrap();
+        let mut log = CappedLog::create(&path, head, tail).unwrap();
         for chunk in chunks {
             log.write(chunk);
         }

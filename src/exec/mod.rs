@@ -7,5 +7,6 @@ pub mod capture;
 pub mod command;
 pub mod openclaw;
 pub mod outputs;
+pub mod pipes;
 pub mod policy;
 pub mod process;

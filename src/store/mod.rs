@@ -38,8 +38,9 @@ pub struct Store {
     path: PathBuf,
     workspace: PathBuf,
     layout: Layout,
-    /// The sidecar folder is known to exist (made or checked once).
+    /// The sidecar folder is known to exist (made or checked once), and its log folder.
     sidecar_ready: Cell<bool>,
+    logs_ready: Cell<bool>,
     /// The state lock's file, opened once.
     lock_file: OnceCell<File>,
     /// The workspace folder, opened once, to fsync after each rename.
@@ -62,6 +63,7 @@ impl Store {
             path,
             workspace,
             sidecar_ready: Cell::new(false),
+            logs_ready: Cell::new(false),
             lock_file: OnceCell::new(),
             workspace_dir: OnceCell::new(),
             swept: Cell::new(false),
@@ -156,6 +158,22 @@ impl Store {
         }
         self.sidecar_ready.set(true);
         Ok(dir)
+    }
+
+    /// Creates the folder for attempts' logs if it is missing.
+    pub fn ensure_logs(&self) -> Result<()> {
+        if self.logs_ready.get() {
+            return Ok(());
+        }
+        self.ensure_sidecar()?;
+        let logs = self.layout.logs();
+        match fs::DirBuilder::new().mode(0o700).create(&logs) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && logs.is_dir() => {}
+            Err(e) => return Err(e).with_context(|| format!("{}: cannot create", logs.display())),
+        }
+        self.logs_ready.set(true);
+        Ok(())
     }
 
     /// Opens (creating) a file in the sidecar folder, for locks.
