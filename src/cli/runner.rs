@@ -189,6 +189,8 @@ fn try_once(
             };
             say(spawned.to_string());
             events::emit(store, By::Runner, [&spawned]);
+            // While the agent runs: the next save's temp file, off the path between tries.
+            store.prepare_save();
         },
     );
     drop(lease.set_step(None, None));

@@ -17,10 +17,12 @@ pub const TAIL_KEEP: usize = 2048;
 pub const HEAD_BYTES: u64 = 4 << 20;
 pub const TAIL_BYTES: u64 = 4 << 20;
 
-/// A log file capped at `head + tail` bytes.
+/// A log file capped at `head + tail` bytes, created when the agent first prints (a try that
+/// prints nothing leaves no file: creating one costs an inode for nothing).
 #[derive(Debug)]
 pub struct CappedLog {
-    log: File,
+    path: PathBuf,
+    log: Option<File>,
     ring_path: PathBuf,
     ring: Option<File>,
     head: u64,
@@ -32,18 +34,18 @@ pub struct CappedLog {
 }
 
 impl CappedLog {
-    /// Creates (truncating) the log file, owner-only: agents print secrets too.
+    /// A log to be written at `path`; whatever an earlier try of that number left there (a
+    /// plan reset by hand) is removed now, so the file, if any, is this try's.
     pub fn create(path: &Path, head: u64, tail: u64) -> io::Result<Self> {
-        let log = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)?;
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut ring_path = path.as_os_str().to_owned();
         ring_path.push(".tail");
         Ok(Self {
-            log,
+            path: path.to_path_buf(),
+            log: None,
             ring_path: ring_path.into(),
             ring: None,
             head,
@@ -53,11 +55,29 @@ impl CappedLog {
         })
     }
 
+    /// The log file, created (owner-only: agents print secrets too) on first use.
+    fn file(&mut self) -> io::Result<&mut File> {
+        if self.log.is_none() {
+            self.log = Some(
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&self.path)?,
+            );
+        }
+        Ok(self.log.as_mut().expect("just opened"))
+    }
+
     pub fn write(&mut self, mut data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
         let inner = self;
         if inner.total < inner.head {
             let room = (inner.head - inner.total).min(data.len() as u64) as usize;
-            if let Err(e) = inner.log.write_all(&data[..room]) {
+            if let Err(e) = inner.file().and_then(|log| log.write_all(&data[..room])) {
                 inner.error.get_or_insert(e.to_string());
             }
             inner.total += room as u64;
@@ -80,7 +100,9 @@ impl CappedLog {
         if let Err(e) = inner.unwind_ring() {
             inner.error.get_or_insert(e.to_string());
         }
-        let _ = inner.log.flush();
+        if let Some(log) = inner.log.as_mut() {
+            let _ = log.flush();
+        }
         inner.head = inner.total; // later writes (a straggler) go nowhere harmful
         inner.tail = 0;
         (inner.total, inner.error.clone())
@@ -121,22 +143,22 @@ impl CappedLog {
         let Some(mut ring) = self.ring.take() else {
             return Ok(());
         };
-        let in_ring = self.total - self.head;
-        if in_ring > self.tail {
-            let cut = in_ring - self.tail;
+        let (head, tail, in_ring) = (self.head, self.tail, self.total - self.head);
+        let log = self.file()?;
+        if in_ring > tail {
+            let cut = in_ring - tail;
             writeln!(
-                self.log,
-                "\n[seq-runner: {cut} bytes cut here; the log keeps the first {} and the last {} bytes]",
-                self.head, self.tail
+                log,
+                "\n[seq-runner: {cut} bytes cut here; the log keeps the first {head} and the last {tail} bytes]"
             )?;
-            let start = in_ring % self.tail;
+            let start = in_ring % tail;
             ring.seek(SeekFrom::Start(start))?;
-            io::copy(&mut (&mut ring).take(self.tail - start), &mut self.log)?;
+            io::copy(&mut (&mut ring).take(tail - start), log)?;
             ring.seek(SeekFrom::Start(0))?;
-            io::copy(&mut (&mut ring).take(start), &mut self.log)?;
+            io::copy(&mut (&mut ring).take(start), log)?;
         } else {
             ring.seek(SeekFrom::Start(0))?;
-            io::copy(&mut (&mut ring).take(in_ring), &mut self.log)?;
+            io::copy(&mut (&mut ring).take(in_ring), log)?;
         }
         drop(ring);
         fs::remove_file(&self.ring_path)
@@ -198,6 +220,17 @@ mod tests {
             "ring file left behind"
         );
         (fs::read(&path).unwrap(), total)
+    }
+
+    #[test]
+    fn a_silent_try_leaves_no_file_and_clears_a_stale_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        fs::write(&path, "an earlier try's output").unwrap();
+        let mut log = CappedLog::create(&path, 8, 8).unwrap();
+        assert!(!path.exists(), "the stale log is gone at once");
+        assert_eq!(log.finish(), (0, None));
+        assert!(!path.exists());
     }
 
     #[test]

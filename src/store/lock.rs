@@ -19,6 +19,31 @@ use crate::format::validate;
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Store {
+    /// How the state file is replaced: a temp file in the sidecar, with the file's mode.
+    fn replacing(&self, new: bool) -> Result<Replace<'_>> {
+        let mode = fs::metadata(&self.path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        Ok(Replace {
+            temp_dir: self.ensure_sidecar()?,
+            temp_prefix: TEMP_PREFIX,
+            temp_suffix: TEMP_SUFFIX,
+            mode,
+            new,
+            what: "state",
+        })
+    }
+
+    /// Makes the temp file of the next save now, while there is time to spare (a runner while
+    /// its agent runs), so the save itself does not wait for an inode. Best effort: a save
+    /// without one makes its own.
+    pub fn prepare_save(&self) {
+        if self.spare.borrow().is_some() {
+            return;
+        }
+        if let Ok(temp) = self.replacing(false).and_then(|how| write::temp_file(&how)) {
+            *self.spare.borrow_mut() = Some(temp);
+        }
+    }
+
     /// Takes the state lock, waiting up to ten seconds for another writer to finish.
     pub fn lock(&self) -> Result<Locked<'_>> {
         let file = self.lock_file()?;
@@ -138,20 +163,23 @@ impl Locked<'_> {
 
     fn write_bytes(&self, bytes: &[u8], new: bool) -> Result<()> {
         let store = self.store;
-        let mode = fs::metadata(&store.path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
         let sidecar = store.ensure_sidecar()?;
         if !store.swept.replace(true) {
-            remove_stale_temps(sidecar);
+            let spare = store
+                .spare
+                .borrow()
+                .as_ref()
+                .map(|t| t.path().to_path_buf());
+            remove_stale_temps(sidecar, spare.as_deref());
         }
-        let how = Replace {
-            temp_dir: sidecar,
-            temp_prefix: TEMP_PREFIX,
-            temp_suffix: TEMP_SUFFIX,
-            mode,
-            new,
-            what: "state",
-        };
-        write::replace(&store.path, bytes, how, store.workspace_dir()?)
+        let how = store.replacing(new)?;
+        write::replace(
+            &store.path,
+            bytes,
+            &how,
+            store.spare.take(),
+            store.workspace_dir()?,
+        )
     }
 }
 
@@ -166,14 +194,17 @@ fn serialise(state: &State) -> Result<Vec<u8>> {
 /// Only the holder of the state lock writes temp files, so any found while holding it is
 /// stale; without this, every kill during a save would leave one behind for good. Once per
 /// process: a killed writer is another process, whose leftovers the next one sweeps.
-fn remove_stale_temps(sidecar: &Path) {
+fn remove_stale_temps(sidecar: &Path, ours: Option<&Path>) {
     let Ok(entries) = fs::read_dir(sidecar) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+        if name.starts_with(TEMP_PREFIX)
+            && name.ends_with(TEMP_SUFFIX)
+            && Some(entry.path().as_path()) != ours
+        {
             let _ = fs::remove_file(entry.path());
         }
     }

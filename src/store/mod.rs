@@ -9,7 +9,7 @@
 //! A [`Store`] keeps the handles it opened (the lock file, the workspace folder to fsync) for
 //! as long as it lives, so a runner does not reopen them for every step.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -47,6 +47,8 @@ pub struct Store {
     workspace_dir: OnceCell<File>,
     /// Temp files of killed saves were swept (once per process: see `lock`).
     swept: Cell<bool>,
+    /// The temp file of the next save, made ahead (see [`Store::prepare_save`]).
+    spare: RefCell<Option<tempfile::NamedTempFile>>,
 }
 
 /// A copy for another thread or owner: the same file, with handles of its own.
@@ -67,6 +69,7 @@ impl Store {
             lock_file: OnceCell::new(),
             workspace_dir: OnceCell::new(),
             swept: Cell::new(false),
+            spare: RefCell::new(None),
         }
     }
 

@@ -6,11 +6,12 @@
 //! A reader, or a machine that loses power, sees the old file or the new one, never a mix.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use tempfile::NamedTempFile;
 
 /// How to replace a file.
 #[derive(Debug, Clone, Copy)]
@@ -27,15 +28,41 @@ pub struct Replace<'a> {
     pub what: &'a str,
 }
 
-/// Replaces `target` with `bytes`; the open folder handle `dir` (the target's folder) is fsynced
-/// after the rename.
-pub fn replace(target: &Path, bytes: &[u8], how: Replace, dir: &File) -> Result<()> {
-    let mut temp = tempfile::Builder::new()
+/// A fresh, empty temp file for a replacement. Making one allocates an inode, which on ext4
+/// costs as much as the rest of a small save: a writer with time to spare (a runner while its
+/// agent runs) makes the next one ahead (see `Store::prepare_save`).
+pub fn temp_file(how: &Replace) -> Result<NamedTempFile> {
+    tempfile::Builder::new()
         .prefix(how.temp_prefix)
         .suffix(how.temp_suffix)
         .permissions(fs::Permissions::from_mode(how.mode))
         .tempfile_in(how.temp_dir)
-        .with_context(|| format!("{}: cannot create a temp file", how.temp_dir.display()))?;
+        .with_context(|| format!("{}: cannot create a temp file", how.temp_dir.display()))
+}
+
+/// Replaces `target` with `bytes` through `temp` (made by [`temp_file`]); `dir`, the target's
+/// open folder, is fsynced after the rename. A `temp` someone removed meanwhile (a sweep of
+/// stale temp files) is replaced by a fresh one.
+pub fn replace(
+    target: &Path,
+    bytes: &[u8],
+    how: &Replace,
+    temp: Option<NamedTempFile>,
+    dir: &File,
+) -> Result<()> {
+    let temp = match temp {
+        Some(temp) if temp.path().exists() => temp,
+        _ => temp_file(how)?,
+    };
+    if temp
+        .as_file()
+        .metadata()
+        .is_ok_and(|m| m.permissions().mode() & 0o7777 != how.mode)
+    {
+        fs::set_permissions(temp.path(), fs::Permissions::from_mode(how.mode))
+            .with_context(|| format!("{}: cannot set the mode", temp.path().display()))?;
+    }
+    let mut temp = temp;
     temp.write_all(bytes)
         .and_then(|()| temp.as_file().sync_all())
         .with_context(|| format!("{}: cannot write the new {}", target.display(), how.what))?;
@@ -47,12 +74,16 @@ pub fn replace(target: &Path, bytes: &[u8], how: Replace, dir: &File) -> Result<
     persisted
         .map_err(|e| e.error)
         .with_context(|| format!("{}: cannot replace the {}", target.display(), how.what))?;
-    dir.sync_all().with_context(|| {
+    sync_dir(dir).with_context(|| {
         format!(
             "{}: cannot fsync the folder",
             target.parent().unwrap_or(Path::new(".")).display()
         )
     })
+}
+
+fn sync_dir(dir: &File) -> io::Result<()> {
+    dir.sync_all()
 }
 
 /// Replaces `target` (creating its folder if needed) with a temp file beside it.
@@ -68,5 +99,5 @@ pub fn replace_beside(target: &Path, bytes: &[u8], mode: u32, what: &str) -> Res
         new: false,
         what,
     };
-    replace(target, bytes, how, &handle)
+    replace(target, bytes, &how, None, &handle)
 }

@@ -38,14 +38,25 @@ pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
             &mut || in_flight(&store, step, attempt),
         );
     }
-    let bytes = fs::read(&log).with_context(|| {
-        format!(
-            "no log for step {} try {attempt} at {} (tries run by the Python version, or \
-             before this version, have none)",
-            args.step,
-            log.display()
-        )
-    })?;
+    let bytes = match fs::read(&log) {
+        Ok(bytes) => bytes,
+        // A try that printed nothing leaves no file (see `exec::capture`).
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound && ran_here(&store, args.step, attempt) =>
+        {
+            Vec::new()
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "no log for step {} try {attempt} at {} (tries run by the Python version, or \
+                     before this version, have none)",
+                    args.step,
+                    log.display()
+                )
+            })
+        }
+    };
     if args.json {
         let value = json!({
             "step": args.step,
@@ -75,6 +86,17 @@ fn locate(store: &Store, args: &Logs) -> Result<(u32, PathBuf)> {
         );
     }
     Ok((attempt, store.layout().attempt_log(args.step, attempt)))
+}
+
+/// Whether the try was run by this version (its record names its log), so a missing log means
+/// it printed nothing.
+fn ran_here(store: &Store, step: &str, attempt: u32) -> bool {
+    store.read().is_ok_and(|state| {
+        state
+            .step_runs
+            .get(step)
+            .is_some_and(|run| run.tries == attempt && run.log_file.is_some())
+    })
 }
 
 /// Whether this try is still running: the state says so and someone holds the lease.
