@@ -21,14 +21,16 @@ use anyhow::{bail, Context as _, Result};
 use chrono::Utc;
 
 use super::config::Config;
+use super::live::liveness;
 use super::runner;
 use crate::core::event::Launched;
-use crate::core::{apply, settle, Context, Event, Input, Liveness, Next, Plan};
+use crate::core::{apply, settle, Context, Event, Input, Next, Plan};
 use crate::exec::command::AgentCommand;
+use crate::exec::process;
 use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
 use crate::store::events::{self, By};
 use crate::store::layout::{self, Layout};
-use crate::store::lease::{self, Lease, LeaseState};
+use crate::store::lease::{Lease, LeaseState};
 use crate::store::Store;
 
 /// `runner.log` is started afresh past this size (the previous one kept as `runner.log.1`).
@@ -94,11 +96,7 @@ fn beat(
     } else {
         Lease::probe(store)?
     };
-    let live = if lease.is_held() {
-        Liveness::held()
-    } else {
-        Liveness::free()
-    };
+    let live = liveness(&plan, &lease, None);
     let ctx = Context {
         now: Utc::now(),
         live: &live,
@@ -165,7 +163,7 @@ fn holding(lease: &LeaseState) -> Holding {
     };
     Holding {
         pid,
-        alive: pid.is_some_and(lease::pid_alive),
+        alive: pid.is_some_and(process::pid_alive),
     }
 }
 

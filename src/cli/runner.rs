@@ -16,15 +16,14 @@ use chrono::Utc;
 
 use super::config::Config;
 use super::exit::Exit;
-use crate::core::{
-    apply, settle, verdict, Context, Event, Input, Launch, Liveness, Next, Plan, TryOutcome,
-};
+use super::live::liveness;
+use crate::core::{apply, settle, verdict, Context, Event, Input, Launch, Next, Plan, TryOutcome};
 use crate::exec::attempt::{self, Attempt};
 use crate::exec::command::AgentCommand;
 use crate::exec::{capture, outputs, process};
 use crate::format::timefmt;
 use crate::store::events::{self, By};
-use crate::store::lease::Lease;
+use crate::store::lease::{Lease, LeaseState};
 use crate::store::Store;
 
 /// How long a runner waits for a lease that a check is only probing.
@@ -66,7 +65,7 @@ pub fn run(
         });
     };
     process::adopt_orphans();
-    let live = Liveness::free();
+    let me = process::me();
     let mut ended: Option<Input> = None;
     let mut last_try_failed = false;
     let mut tries_run = 0;
@@ -75,8 +74,19 @@ pub fn run(
     let mut known = None;
     loop {
         let locked = store.lock()?;
+        if !lease.keep_named(store)? {
+            // Someone deleted the lease under this runner, and another runner took the new
+            // one: the plan is that runner's now.
+            say("another runner holds the lease now; leaving the plan to it".into());
+            return Ok(RunSummary {
+                end: Next::Busy,
+                last_try_failed,
+                tries_run,
+            });
+        }
         let (mut state, read) = locked.reload(known.take())?.into_parts();
         let mut plan = Plan::take(&mut state);
+        let live = liveness(&plan, &LeaseState::Free, me);
         let ctx = Context {
             now: Utc::now(),
             live: &live,
@@ -99,6 +109,7 @@ pub fn run(
                     step: launch.step.clone(),
                     attempt: launch.attempt,
                     agent: launch.agent.clone(),
+                    runner: me,
                     log_file: Some(shown(store, &log_path)),
                 };
                 news.extend(apply(&mut plan, started, &ctx)?);

@@ -15,6 +15,7 @@ use super::event::{Ended, Event};
 use super::model::{
     blocker_text, is_blocker_for, AgentRef, Plan, Step, StepId, TryOutcome, TryState,
 };
+use crate::format::schema::RunnerId;
 use crate::format::timefmt;
 
 /// A heartbeat later than this after the previous one is a `heartbeat_gap` event: OpenClaw
@@ -44,6 +45,8 @@ pub enum Input {
         step: StepId,
         attempt: u32,
         agent: AgentRef,
+        /// The runner itself, so that the try's liveness can be told without the sidecar.
+        runner: Option<RunnerId>,
         log_file: Option<String>,
     },
     /// The try's agent is running, in this process group.
@@ -139,6 +142,7 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             step,
             attempt,
             agent: _,
+            runner,
             log_file,
         } => {
             let run = &mut found(plan, &step)?.run;
@@ -149,7 +153,7 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             if !due {
                 return Err(Refusal::NotDue { step, attempt });
             }
-            run.start(now, log_file);
+            run.start(now, runner, log_file);
             Ok(Vec::new())
         }
         Input::Spawned {
@@ -438,6 +442,7 @@ mod tests {
             step: step.into(),
             attempt,
             agent: AgentRef::Default,
+            runner: None,
             log_file: Some(format!("logs/{step}.{attempt}.log")),
         };
         apply(p, input, &ctx(&Liveness::free()))
@@ -464,7 +469,7 @@ mod tests {
             "in flight"
         );
         assert!(
-            matches!(p.step("a").unwrap().run.state(), TryState::Running { attempt: 1, since: Some(s) } if s == t(NOW))
+            matches!(p.step("a").unwrap().run.state(), TryState::Running { attempt: 1, since: Some(s), .. } if s == t(NOW))
         );
         let spawned = Input::Spawned {
             step: "a".into(),

@@ -38,14 +38,16 @@ impl Default for Limits {
     }
 }
 
-/// Who is alive to run the plan's tries, as the caller found the run leases.
+/// Who is alive to run the plan's tries, as the caller found the run lease and the runners
+/// the tries name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Liveness {
-    /// Another runner (or a process it started) holds the plan: it owns every try, and this
-    /// caller changes nothing.
+    /// Another runner (or a process it started) holds the plan's lease: it owns every try,
+    /// and this caller changes nothing.
     pub held_elsewhere: bool,
-    /// Tries this caller is running itself (a runner deciding while its agents run).
-    pub mine: Vec<StepId>,
+    /// Tries in flight with someone alive to finish them: the caller's own, or another
+    /// runner's that is still running (even if the sidecar's lease file was deleted).
+    pub alive: Vec<StepId>,
 }
 
 impl Liveness {
@@ -60,14 +62,14 @@ impl Liveness {
     pub fn held() -> Self {
         Self {
             held_elsewhere: true,
-            mine: Vec::new(),
+            alive: Vec::new(),
         }
     }
 
     /// Whether someone is alive to finish a try of this step.
     #[must_use]
     pub fn alive(&self, step: &StepId) -> bool {
-        self.held_elsewhere || self.mine.contains(step)
+        self.held_elsewhere || self.alive.contains(step)
     }
 }
 
@@ -446,13 +448,14 @@ mod tests {
             next_of(&mut p, NOW, &Liveness::free()).1,
             Next::Blocked { tries: 3, .. }
         ));
-        // A runner's own try in flight is not interrupted.
+        // A try someone is alive for is not interrupted: a runner's own, or another runner's
+        // whose lease file was deleted under it.
         let mut p = plan("0", r#""a":{"status":"IN_PROGRESS","tries":1}"#);
-        let mine = Liveness {
+        let alive = Liveness {
             held_elsewhere: false,
-            mine: vec!["a".into()],
+            alive: vec!["a".into()],
         };
-        assert_eq!(next_of(&mut p, NOW, &mine), (vec![], Next::Busy));
+        assert_eq!(next_of(&mut p, NOW, &alive), (vec![], Next::Busy));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::format::schema::{PlanStatus, State, StepRun, StepStatus};
+use crate::format::schema::{PlanStatus, RunnerId, State, StepRun, StepStatus};
 use crate::format::timefmt;
 
 /// A step id as the plan names it (a key of `plan.steps`, a word of `stepQueue`).
@@ -95,6 +95,8 @@ pub enum TryState<'a> {
     Running {
         attempt: u32,
         since: Option<DateTime<Utc>>,
+        /// The runner that runs it, if the record names one (the Python version's do not).
+        runner: Option<RunnerId>,
     },
     Done {
         attempt: u32,
@@ -128,6 +130,7 @@ pub struct Run {
     signal: Option<i32>,
     log_file: Option<String>,
     note: Option<String>,
+    runner: Option<RunnerId>,
 }
 
 /// How a finished try came out, as the runner judged it.
@@ -155,6 +158,7 @@ impl Run {
             StepStatus::InProgress => TryState::Running {
                 attempt: tries,
                 since: parse_time(self.started_iso.as_deref().or(self.last_run_iso.as_deref())),
+                runner: self.runner,
             },
             StepStatus::Done => TryState::Done {
                 attempt: tries,
@@ -225,8 +229,15 @@ impl Run {
         self.duration_ms
     }
 
-    /// Marks a try started: IN_PROGRESS, one more try, when, and where its output goes.
-    pub(crate) fn start(&mut self, now: DateTime<Utc>, log_file: Option<String>) {
+    /// Marks a try started: IN_PROGRESS, one more try, when, by which runner, and where its
+    /// output goes.
+    pub(crate) fn start(
+        &mut self,
+        now: DateTime<Utc>,
+        runner: Option<RunnerId>,
+        log_file: Option<String>,
+    ) {
+        self.runner = runner;
         let stamp = timefmt::format(now);
         self.status = StepStatus::InProgress;
         self.tries = self.tries.saturating_add(1);
@@ -243,6 +254,7 @@ impl Run {
     /// Records how the try in flight ended.
     pub(crate) fn finish(&mut self, now: DateTime<Utc>, outcome: &TryOutcome) {
         let stamp = timefmt::format(now);
+        self.runner = None;
         self.last_run_iso = Some(stamp.clone());
         self.finished_iso = Some(stamp);
         self.duration_ms = Some(outcome.duration_ms);
@@ -263,6 +275,7 @@ impl Run {
     /// why. `timed`: the try was stopped now (cancelled), so its duration is known; an
     /// interrupted try's end is unknown, only when it was noticed.
     pub(crate) fn fail(&mut self, now: DateTime<Utc>, error: String, timed: bool) {
+        self.runner = None;
         self.status = StepStatus::Failed;
         self.error = Some(error);
         if timed {
@@ -300,6 +313,7 @@ impl Run {
             signal: record.signal.take(),
             log_file: record.log_file.take(),
             note: record.note.take(),
+            runner: record.runner.take(),
         }
     }
 
@@ -316,6 +330,7 @@ impl Run {
         record.signal = self.signal;
         record.log_file = self.log_file;
         record.note = self.note;
+        record.runner = self.runner;
     }
 }
 
@@ -573,12 +588,14 @@ mod tests {
         assert_eq!(plan.steps[1].run.state(), TryState::Pending { tries: 0 });
         let now = timefmt::parse("2026-03-01T10:00:00Z").unwrap();
         let b = &mut plan.steps[1].run;
-        b.start(now, Some("log".into()));
+        let runner = RunnerId { pid: 7, start: 99 };
+        b.start(now, Some(runner), Some("log".into()));
         assert_eq!(
             b.state(),
             TryState::Running {
                 attempt: 1,
-                since: Some(now)
+                since: Some(now),
+                runner: Some(runner)
             }
         );
         b.fail(now + TimeDelta::seconds(2), "gone".into(), true);

@@ -41,8 +41,8 @@ pub struct Store {
     /// The sidecar folder is known to exist (made or checked once), and its log folder.
     sidecar_ready: Cell<bool>,
     logs_ready: Cell<bool>,
-    /// The state lock's file, opened once.
-    lock_file: OnceCell<File>,
+    /// The state lock's file, kept open while it is still the file of that name.
+    lock_file: RefCell<Option<File>>,
     /// The workspace folder, opened once, to fsync after each rename.
     workspace_dir: OnceCell<File>,
     /// Temp files of killed saves were swept (once per process: see `lock`).
@@ -66,7 +66,7 @@ impl Store {
             workspace,
             sidecar_ready: Cell::new(false),
             logs_ready: Cell::new(false),
-            lock_file: OnceCell::new(),
+            lock_file: RefCell::new(None),
             workspace_dir: OnceCell::new(),
             swept: Cell::new(false),
             spare: RefCell::new(None),
@@ -192,13 +192,17 @@ impl Store {
             .with_context(|| format!("{}: cannot open", path.display()))
     }
 
-    /// The state lock's file, opened on first use and kept.
-    fn lock_file(&self) -> Result<&File> {
-        if let Some(file) = self.lock_file.get() {
-            return Ok(file);
-        }
-        let file = self.open_sidecar_file(layout::LOCK)?;
-        Ok(self.lock_file.get_or_init(|| file))
+    /// Forgets what is known about the sidecar (its folders exist, the lock file is the one
+    /// named `lock`): someone removed or replaced it, and it is made afresh.
+    pub(crate) fn forget_sidecar(&self) {
+        self.forget_folders();
+        self.lock_file.borrow_mut().take();
+    }
+
+    /// Forgets that the sidecar's folders exist (they are checked, and made, again).
+    pub(crate) fn forget_folders(&self) {
+        self.sidecar_ready.set(false);
+        self.logs_ready.set(false);
     }
 
     /// The workspace folder, opened on first use and kept, for the fsync after a rename.

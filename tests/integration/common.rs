@@ -396,6 +396,26 @@ impl Workspace {
         }
     }
 
+    /// Waits (up to `limit`) until the file `name` contains `text`; returns the file.
+    pub fn wait_file_has(&self, name: &str, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let now = self.read(name);
+            if now.contains(text) {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {text:?} in {name}:
+{now}
+files:
+{}",
+                self.listing()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The run lease's note (`{pid, since, step, attempt, agentPgid}`).
     pub fn lease_note(&self) -> Value {
         serde_json::from_slice(&fs::read(self.sidecar().join("lease")).expect("lease file"))

@@ -418,6 +418,7 @@ proptest! {
                             step: launch.step.clone(),
                             attempt: launch.attempt,
                             agent: AgentRef::Default,
+                            runner: None,
                             log_file: None,
                         };
                         prop_assert!(apply(&mut plan, started, &ctx(&free)).is_ok());
