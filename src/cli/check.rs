@@ -8,9 +8,8 @@
 //! With `--wait` it stays in the foreground instead, running the steps itself, until the plan
 //! is finished, blocked or paused.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,6 +30,7 @@ use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
 use crate::store::events::{self, By};
 use crate::store::layout::{self, Layout};
 use crate::store::lease::{Lease, LeaseState};
+use crate::store::safe::Access;
 use crate::store::Store;
 
 /// `runner.log` is started afresh past this size (the previous one kept as `runner.log.1`).
@@ -205,12 +205,7 @@ fn spawn_detached(runner: &Path, store: &Store) -> Result<u32> {
     if fs::metadata(&log_path).is_ok_and(|m| m.len() > RUNNER_LOG_CAP) {
         let _ = fs::rename(&log_path, Layout::rotated(&log_path));
     }
-    let log = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&log_path)
-        .with_context(|| format!("{}: cannot open", log_path.display()))?;
+    let log = store.open_kept(layout::RUNNER_LOG, Access::Append)?;
     let mut command = Command::new(runner);
     command
         .arg(store.path())

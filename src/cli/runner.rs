@@ -24,6 +24,7 @@ use crate::exec::{capture, outputs, process};
 use crate::format::timefmt;
 use crate::store::events::{self, By};
 use crate::store::lease::{Lease, LeaseState};
+use crate::store::Layout;
 use crate::store::Store;
 
 /// How long a runner waits for a lease that a check is only probing.
@@ -104,7 +105,7 @@ pub fn run(
                     .layout()
                     .attempt_log(launch.step.as_str(), launch.attempt);
                 // Before the try is marked started: a folder that cannot be made costs no try.
-                store.ensure_logs()?;
+                store.logs_dir()?;
                 let started = Input::Started {
                     step: launch.step.clone(),
                     attempt: launch.attempt,
@@ -172,7 +173,12 @@ fn try_once(
     say: &mut dyn FnMut(String),
 ) -> TryOutcome {
     let (step, attempt) = (launch.step.as_str(), launch.attempt);
-    let log_path = store.layout().attempt_log(step, attempt);
+    let logs = match store.logs_dir() {
+        Ok(logs) => logs,
+        Err(e) => return unrecorded(&format!("{e:#}")),
+    };
+    let log_name = Layout::attempt_log_name(step, attempt);
+    let prompt_name = Layout::prompt_name(step, attempt);
     let lease_fd = lease.fd();
     let prompt_file = store.layout().prompt_file(step, attempt);
     let report = attempt::run(
@@ -184,7 +190,9 @@ fn try_once(
             workspace: store.workspace(),
             state_file: store.path(),
             timeout: launch.timeout,
-            log_path: &log_path,
+            logs: &logs,
+            log_name: &log_name,
+            prompt_name: &prompt_name,
             prompt_path: &prompt_file,
             lease_fd: Some(lease_fd),
             log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
@@ -222,6 +230,18 @@ fn try_once(
         exit_code,
         signal,
         duration_ms: report.duration.as_millis() as u64,
+    }
+}
+
+/// The outcome of a try whose agent could not be started.
+fn unrecorded(why: &str) -> TryOutcome {
+    let ending = verdict::Ending::NotStarted(why.to_owned());
+    TryOutcome {
+        verdict: verdict::verdict(&ending, "", "", &[]),
+        stdout_tail: String::new(),
+        exit_code: None,
+        signal: None,
+        duration_ms: 0,
     }
 }
 

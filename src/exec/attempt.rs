@@ -8,7 +8,7 @@
 //! When the agent exits, whatever it left running in its group is stopped the same way: the
 //! step is over, and a straggler would overlap the next step's agent.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -20,6 +20,7 @@ use super::command::AgentCommand;
 use super::pipes::{self, Pipes};
 use super::process::{signal_group, stop_adopted, stop_group, GRACE};
 use crate::core::verdict::Ending;
+use crate::store::safe::Dir;
 
 /// How long to wait for output pipes to close after the agent's group is gone (a process that
 /// left the group may hold them open; we stop listening rather than wait on it).
@@ -35,8 +36,11 @@ pub struct Attempt<'a> {
     pub workspace: &'a Path,
     pub state_file: &'a Path,
     pub timeout: Duration,
-    pub log_path: &'a Path,
-    /// Where the prompt is written when the command takes `{prompt_file}`.
+    /// The log folder, and the names of this try's log and prompt file in it.
+    pub logs: &'a Dir,
+    pub log_name: &'a str,
+    pub prompt_name: &'a str,
+    /// The prompt file's path as the agent is told it, for `{prompt_file}`.
     pub prompt_path: &'a Path,
     /// The run lease's descriptor, for the agent to inherit.
     pub lease_fd: Option<RawFd>,
@@ -69,7 +73,11 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
         printed: 0,
     };
     if a.agent.wants_prompt_file() {
-        if let Err(e) = write_private(a.prompt_path, a.prompt.as_bytes()) {
+        let written = a
+            .logs
+            .create_new(a.prompt_name, false)
+            .and_then(|mut file| file.write_all(a.prompt.as_bytes()));
+        if let Err(e) = written {
             return not_started(format!("cannot write {}: {e}", a.prompt_path.display()));
         }
     }
@@ -77,9 +85,13 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
         Ok(args) => args,
         Err(reason) => return not_started(reason),
     };
-    let mut log = match CappedLog::create(a.log_path, a.log_cap.0, a.log_cap.1) {
+    let logs = match a.logs.try_clone() {
+        Ok(logs) => logs,
+        Err(e) => return not_started(format!("cannot open the log folder: {e}")),
+    };
+    let mut log = match CappedLog::create(logs, a.log_name, a.log_cap.0, a.log_cap.1) {
         Ok(log) => log,
-        Err(e) => return not_started(format!("cannot create {}: {e}", a.log_path.display())),
+        Err(e) => return not_started(format!("cannot prepare the log {}: {e}", a.log_name)),
     };
     let mut command = Command::new(a.agent.program());
     command
@@ -205,16 +217,4 @@ fn ending_of(status: ExitStatus) -> Ending {
         (None, Some(signal)) => Ending::Signaled(signal),
         (None, None) => Ending::NotStarted(format!("ended with unknown status {status}")),
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(bytes)
 }

@@ -69,3 +69,70 @@ fn a_runner_whose_lease_was_deleted_while_it_slept_leaves_the_plan_to_the_new_on
     ws.wait_idle(LONG);
     assert_once_each(&ws, &["s1", "s2", "s3"]);
 }
+
+#[test]
+fn links_planted_in_the_sidecar_are_never_written_through_or_printed() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = |n: u32| outside.path().join(format!("secret{n}"));
+    for n in 1..=6 {
+        fs::write(secret(n), format!("secret {n}\n")).unwrap();
+    }
+    let mut ws = Workspace::with_state(&plan(2, ""));
+    let side = ws.sidecar();
+    // Step s1's agent plants links where the runner writes next; s2's prints 9 MB, so its log
+    // is cut through the `.tail` ring.
+    let plant = format!(
+        r#"if [ "$STEP_ID" = s1 ]; then
+  ln -sf {s1} {side}/logs/s2.1.log
+  ln -f {s2} {side}/logs/s2.1.prompt
+  ln -sf {s3} {side}/events.jsonl
+  ln -f {s4} {side}/runner.log 2>/dev/null || true
+  ln -sf {s5} {side}/lease
+  ln -sf {s6} {side}/logs/s2.1.log.tail
+  echo planted
+else
+  head -c 9000000 /dev/zero | tr '\0' x
+fi"#,
+        s1 = secret(1).display(),
+        s2 = secret(2).display(),
+        s3 = secret(3).display(),
+        s4 = secret(4).display(),
+        s5 = secret(5).display(),
+        s6 = secret(6).display(),
+        side = side.display()
+    );
+    ws.script("agent.sh", &plant);
+    let agent = format!("{} {{prompt_file}}", ws.path().join("agent.sh").display());
+    ws.set("STEP_AGENT_CMD", &agent);
+    ws.check(&["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
+    // A heartbeat on the finished plan, and one more run through runner.log and events.
+    ws.check(&[]).expect(0);
+    for n in 1..=6 {
+        assert_eq!(
+            fs::read_to_string(secret(n)).unwrap(),
+            format!("secret {n}\n"),
+            "secret{n} was written through a planted link"
+        );
+    }
+    // The runner made its own files in their place.
+    let log = fs::symlink_metadata(side.join("logs/s2.1.log")).unwrap();
+    assert!(log.file_type().is_file() && log.len() > 8 << 20, "{log:?}");
+    assert!(!fs::symlink_metadata(side.join("events.jsonl"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A log replaced by a link after the fact is not printed.
+    fs::remove_file(side.join("logs/s1.1.log")).unwrap();
+    std::os::unix::fs::symlink(secret(1), side.join("logs/s1.1.log")).unwrap();
+    let run = ws.seqctl(&["logs", "s1"]);
+    run.expect(2)
+        .stderr_has("is a link or not a file seq-runner wrote");
+    assert!(!run.stdout().contains("secret 1"));
+    fs::remove_file(side.join("logs/s1.1.log")).unwrap();
+    fs::hard_link(secret(1), side.join("logs/s1.1.log")).unwrap();
+    assert!(!ws.seqctl(&["logs", "s1"]).stdout().contains("secret 1"));
+    fs::remove_file(side.join("events.jsonl")).unwrap();
+    std::os::unix::fs::symlink(secret(3), side.join("events.jsonl")).unwrap();
+    assert!(!ws.seqctl(&["events"]).stdout().contains("secret 3"));
+}
