@@ -25,7 +25,7 @@ use super::runner;
 use crate::core::event::Launched;
 use crate::core::{apply, settle, Context, Event, Input, Next, Plan};
 use crate::exec::command::AgentCommand;
-use crate::exec::process;
+use crate::exec::{process, signals};
 use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
 use crate::store::events::{self, By};
 use crate::store::layout::{self, Layout};
@@ -38,6 +38,14 @@ const RUNNER_LOG_CAP: u64 = 1 << 20;
 /// How long a check waits, lock held, for the runner it started to take the run lease.
 const RUNNER_START_PATIENCE: Duration = Duration::from_secs(2);
 
+/// What a check ended with: the last heartbeat's report, and the signal that stopped a
+/// `--wait` (the try it was running stopped and recorded as not counting).
+#[derive(Debug)]
+pub struct Checked {
+    pub heartbeat: Heartbeat,
+    pub signal: Option<i32>,
+}
+
 /// Runs one heartbeat for the state file at `path`; with `wait`, stays until the plan rests.
 /// `say` gets progress lines while waiting.
 pub fn run(
@@ -45,15 +53,17 @@ pub fn run(
     config: &Config,
     wait: bool,
     say: &mut dyn FnMut(String),
-) -> Result<Heartbeat> {
+) -> Result<Checked> {
+    let done = |heartbeat, signal| Ok(Checked { heartbeat, signal });
     let Some(store) = Store::locate(path)? else {
-        return Ok(Heartbeat::default());
+        return done(Heartbeat::default(), None);
     };
     if !wait {
         // Found before the state lock is taken: a stat of the runner is no work to do under it.
         let runner = runner_path(config);
-        return Ok(beat(&store, config, Some(&runner))?.0);
+        return done(beat(&store, config, Some(&runner))?.0, None);
     }
+    signals::install();
     let mut last_busy = None;
     loop {
         let (beat, agent) = beat(&store, config, None)?;
@@ -62,19 +72,25 @@ pub fn run(
                 say(change.to_string());
             }
             let summary = runner::run(&store, config, &agent, say)?;
+            if summary.signal.is_some() {
+                return done(beat, summary.signal);
+            }
             if summary.end == Next::Busy {
-                thread::sleep(Duration::from_millis(500));
+                signals::sleep(Duration::from_millis(500));
             }
             continue;
         }
         if beat.result != BeatResult::InFlight {
-            return Ok(beat);
+            return done(beat, None);
         }
         if last_busy.as_ref() != Some(&beat) {
             say(beat.line().unwrap_or_default());
-            last_busy = Some(beat);
+            last_busy = Some(beat.clone());
         }
-        thread::sleep(Duration::from_secs(1));
+        if !signals::sleep(Duration::from_secs(1)) {
+            // Another runner owns the plan: nothing of ours to stop or record.
+            return done(beat, signals::received());
+        }
     }
 }
 

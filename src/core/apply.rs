@@ -61,6 +61,14 @@ pub enum Input {
         attempt: u32,
         outcome: TryOutcome,
     },
+    /// The runner stopped the try because it was told to stop (a signal): the try is taken
+    /// back, not counted against the retry limit (a kill or crash, which it cannot see,
+    /// still counts).
+    Stopped {
+        step: StepId,
+        attempt: u32,
+        outcome: TryOutcome,
+    },
     /// A person gives a step a fresh set of tries, with an optional note for the next prompt.
     Retry {
         step: StepId,
@@ -170,6 +178,11 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             attempt,
             outcome,
         } => Ok(vec![finished(plan, step, attempt, &outcome, ctx)]),
+        Input::Stopped {
+            step,
+            attempt,
+            outcome,
+        } => Ok(vec![stopped(plan, step, attempt, &outcome, ctx)]),
         Input::Retry { step, note } => retry(plan, step, note, ctx),
         Input::Skip { step } => skip(plan, step, ctx),
         Input::Cancel { by, agent_pgid } => cancel(plan, &by, agent_pgid, ctx),
@@ -317,6 +330,36 @@ fn finished(
         duration_ms: outcome.duration_ms,
         error: outcome.verdict.as_ref().err().cloned(),
         recorded: in_flight,
+        stopped: outcome.stopped,
+    }
+}
+
+/// Takes back a try its runner stopped on a signal, if the plan still shows it in flight.
+fn stopped(
+    plan: &mut Plan,
+    step: StepId,
+    attempt: u32,
+    outcome: &TryOutcome,
+    ctx: &Context,
+) -> Event {
+    let in_flight = plan.step(step.as_str()).is_some_and(
+        |s| matches!(s.run.state(), TryState::Running { attempt: a, .. } if a == attempt),
+    );
+    if in_flight {
+        if let Some(s) = plan.step_mut(step.as_str()) {
+            s.run.uncount(ctx.now);
+        }
+    }
+    Event::StepFinished {
+        step,
+        attempt,
+        status: Ended::Stopped,
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        duration_ms: outcome.duration_ms,
+        error: outcome.verdict.as_ref().err().cloned(),
+        recorded: in_flight,
+        stopped: outcome.stopped,
     }
 }
 
@@ -434,6 +477,7 @@ mod tests {
             exit_code: Some(0),
             signal: None,
             duration_ms: 5,
+            stopped: None,
         }
     }
 

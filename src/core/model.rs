@@ -142,6 +142,8 @@ pub struct TryOutcome {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub duration_ms: u64,
+    /// How the runner stopped the agent, if it did (a cancel, a timeout, a signal).
+    pub stopped: Option<crate::core::verdict::Stopped>,
 }
 
 fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
@@ -282,6 +284,19 @@ impl Run {
             self.duration_ms = parse_time(self.started_iso.as_deref())
                 .map(|started| (now - started).num_milliseconds().max(0) as u64);
         }
+        self.finished_iso = Some(timefmt::format(now));
+    }
+
+    /// Takes back the try in flight, as if it had not started: it was stopped by a signal to
+    /// its runner, which is no failure of the step's. Its error stays the earlier try's.
+    pub(crate) fn uncount(&mut self, now: DateTime<Utc>) {
+        self.runner = None;
+        self.tries = self.tries.saturating_sub(1);
+        self.status = if self.tries > 0 {
+            StepStatus::Failed
+        } else {
+            StepStatus::Pending
+        };
         self.finished_iso = Some(timefmt::format(now));
     }
 

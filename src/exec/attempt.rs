@@ -19,7 +19,7 @@ use super::capture::CappedLog;
 use super::command::AgentCommand;
 use super::pipes::{self, Pipes};
 use super::process::{signal_group, stop_adopted, stop_group, GRACE};
-use crate::core::verdict::Ending;
+use crate::core::verdict::{Ending, StopWhy, Stopped};
 use crate::store::safe::Dir;
 
 /// How long to wait for output pipes to close after the agent's group is gone (a process that
@@ -59,11 +59,16 @@ pub struct Report {
     pub printed: u64,
 }
 
+/// How often, at most, a running try looks whether it must stop (a person cancelled it).
+pub const STOP_CHECK: Duration = Duration::from_secs(1);
+
 /// Characters of stdout and stderr kept for the state file.
 pub const TAIL_CHARS: usize = 500;
 
-/// Runs the try to its end. `on_start` gets the agent's process group id once it runs.
-pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
+/// Runs the try to its end. `on_start` gets the agent's process group id once it runs; `stop`
+/// is asked, every time the watch wakes and at least every [`STOP_CHECK`], whether the try
+/// must be stopped now, and why.
+pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<StopWhy>) -> Report {
     let started = Instant::now();
     let not_started = |reason: String| Report {
         ending: Ending::NotStarted(reason),
@@ -131,16 +136,24 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
             return not_started(format!("cannot read the agent's output: {e}"));
         }
     };
-    let (status, timed_out) = watch(&mut child, &mut pipes, &mut log, pgid, started + a.timeout);
+    let (status, cut) = watch(
+        &mut child,
+        &mut pipes,
+        &mut log,
+        pgid,
+        started + a.timeout,
+        stop,
+    );
     stop_group(pgid);
     stop_adopted();
     let duration = started.elapsed();
     pipes.finish(&mut log, Instant::now() + DRAIN);
     let (printed, _) = log.finish();
-    let ending = match (timed_out, status) {
-        (true, _) => Ending::TimedOut(a.timeout),
-        (false, Ok(status)) => ending_of(status),
-        (false, Err(e)) => Ending::NotStarted(format!("lost track of the agent: {e}")),
+    let ending = match (cut, status) {
+        (Some((Cut::TimedOut, _)), _) => Ending::TimedOut(a.timeout),
+        (Some((Cut::Stopped(why), how)), _) => Ending::Stopped { why, how },
+        (None, Ok(status)) => ending_of(status),
+        (None, Err(e)) => Ending::NotStarted(format!("lost track of the agent: {e}")),
     };
     Report {
         ending,
@@ -151,38 +164,61 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
     }
 }
 
-/// Copies the agent's output as it comes until the agent exits; past `deadline`, stops its
-/// group (SIGTERM, then SIGKILL after the grace). Returns its status and whether it timed out.
+/// Why the runner cut a try short, if it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    TimedOut,
+    Stopped(StopWhy),
+}
+
+/// Copies the agent's output as it comes until the agent exits. Past `deadline`, or once
+/// `stop` says why it must, stops the agent's group (SIGTERM, then SIGKILL after the grace).
+/// Returns its status, and why and how it was cut short if it was.
 fn watch(
     child: &mut Child,
     pipes: &mut Pipes,
     log: &mut CappedLog,
     pgid: u32,
     deadline: Instant,
-) -> (io::Result<ExitStatus>, bool) {
+    stop: &dyn Fn() -> Option<StopWhy>,
+) -> (io::Result<ExitStatus>, Option<(Cut, Stopped)>) {
     let exit_fd = pipes::exit_fd(pgid);
     let exit_raw = exit_fd.as_ref().map(AsRawFd::as_raw_fd);
-    let mut timed_out = false;
+    let mut cut: Option<(Cut, Stopped)> = None;
     let mut kill_at = None;
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return (Ok(status), timed_out),
+            Ok(Some(status)) => return (Ok(status), cut),
             Ok(None) => {}
-            Err(e) => return (Err(e), timed_out),
+            Err(e) => return (Err(e), cut),
         }
         let now = Instant::now();
-        if !timed_out && now >= deadline {
-            timed_out = true;
-            signal_group(pgid, libc::SIGTERM);
-            kill_at = Some(now + GRACE);
+        if cut.is_none() {
+            let why = if now >= deadline {
+                Some(Cut::TimedOut)
+            } else {
+                stop().map(Cut::Stopped)
+            };
+            if let Some(why) = why {
+                signal_group(pgid, libc::SIGTERM);
+                cut = Some((why, Stopped::Terminated));
+                kill_at = Some(now + GRACE);
+            }
         }
         if kill_at.is_some_and(|at| now >= at) {
             signal_group(pgid, libc::SIGKILL);
+            if let Some((_, how)) = cut.as_mut() {
+                *how = Stopped::Killed;
+            }
             kill_at = None;
         }
         let wait = pipes::next_wait(
             now,
-            &[(!timed_out).then_some(deadline), kill_at],
+            &[
+                cut.is_none().then_some(deadline),
+                kill_at,
+                cut.is_none().then_some(now + STOP_CHECK),
+            ],
             exit_raw.is_some(),
         );
         pipes.pump(log, exit_raw, wait);

@@ -27,16 +27,7 @@ fn reap_orphans() {
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
 }
 
-/// How [`stop_group`] ended a process group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    /// There was nobody left to stop.
-    AlreadyGone,
-    /// SIGTERM was enough.
-    Terminated,
-    /// The grace ran out; SIGKILL.
-    Killed,
-}
+pub use crate::core::verdict::Stopped;
 
 /// Stops whatever is left in a process group: SIGTERM, a grace, then SIGKILL. Used for the
 /// agent's leftovers here and by `seqctl cancel`.

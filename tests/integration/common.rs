@@ -337,6 +337,11 @@ pub struct Spawned {
 }
 
 impl Spawned {
+    /// The process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for it and returns what it printed.
     pub fn finish(self, ws: &Workspace) -> Run {
         let output = self.child.wait_with_output().expect("wait");

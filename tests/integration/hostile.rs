@@ -136,3 +136,97 @@ fi"#,
     std::os::unix::fs::symlink(secret(3), side.join("events.jsonl")).unwrap();
     assert!(!ws.seqctl(&["events"]).stdout().contains("secret 3"));
 }
+
+/// Sends `signal` to `pid`.
+fn send(pid: u32, signal: libc::c_int) {
+    // SAFETY: a plain signal to a process the test started.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+}
+
+#[test]
+fn cancel_never_signals_a_process_group_named_by_the_agent() {
+    // A stranger: a process group of its own that the agent knows the number of.
+    let mut stranger = std::process::Command::new("setsid")
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let stranger_pid = stranger.id();
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    let forge = format!(
+        r#"sleep 60 &
+echo $! > child.pid
+sleep 0.3
+printf '{{"pid":%d,"since":"x","step":"s1","attempt":1,"agentPgid":{stranger_pid}}}' $$ > state.json.seq/lease
+echo forged > forged
+sleep 60"#
+    );
+    ws.agent(&forge);
+    ws.check(&[]).expect(0).stdout_has("started: step s1");
+    ws.wait_file("forged", LONG);
+    let child: u32 = ws.read("child.pid").trim().parse().unwrap();
+    ws.seqctl(&["cancel"])
+        .expect(0)
+        .stdout_has("cancelled step s1 try 1: its agent");
+    // The real agent and its child are stopped; the stranger lives on.
+    ws.wait_pid(u64::from(child), Duration::from_secs(5));
+    ws.wait_idle(LONG);
+    assert!(
+        stranger.try_wait().unwrap().is_none(),
+        "cancel signalled a process group the agent named"
+    );
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+    let run = &ws.state()["stepRuns"]["s1"];
+    assert!(run["error"].as_str().unwrap().starts_with("cancelled by seqctl"), "{run}");
+}
+
+#[test]
+fn a_signalled_runner_stops_its_agent_and_the_try_does_not_count() {
+    for (signal, code) in [(libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        let mut ws = Workspace::with_state(&plan(1, ""));
+        // Behind a wrapper, as `timeout 600 agent` is: the wrapper must not outlive the runner.
+        ws.script("slow.sh", "echo $$ > agent.pid\nsleep 60 &\necho $! > child.pid\nwait");
+        let agent = format!("timeout 600 {}", ws.path().join("slow.sh").display());
+        ws.set("STEP_AGENT_CMD", &agent).set("STEP_MAX_RETRIES", "1");
+        let runner = ws.spawn(crate::common::RUNNER, &[]);
+        ws.wait_file("child.pid", LONG);
+        let agent_pid: u64 = ws.read("agent.pid").trim().parse().unwrap();
+        let child: u64 = ws.read("child.pid").trim().parse().unwrap();
+        send(runner.pid(), signal);
+        let run = runner.finish(&ws);
+        run.expect(code);
+        ws.wait_pid(agent_pid, Duration::from_secs(5));
+        ws.wait_pid(child, Duration::from_secs(5));
+        ws.wait_idle(LONG);
+        let state = ws.state();
+        let record = &state["stepRuns"]["s1"];
+        assert_eq!(record["status"], "PENDING", "{record}");
+        assert_eq!(record["tries"], 0, "the stopped try does not count: {record}");
+        // With one try allowed, the next heartbeat still runs the step, to the end.
+        ws.agent("exit 0").set("STEP_MAX_RETRIES", "1");
+        ws.check(&["--wait"]).expect(0);
+        assert_eq!(ws.state()["status"], "DONE");
+    }
+}
+
+#[test]
+fn ctrl_c_on_wait_twice_is_no_blocker() {
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.script("slow.sh", "echo $$ >> agent.pids\nsleep 60");
+    let agent = ws.path().join("slow.sh").display().to_string();
+    ws.set("STEP_AGENT_CMD", &agent).set("STEP_MAX_RETRIES", "2");
+    for round in 1..=2 {
+        let check = ws.spawn(crate::common::CHECK, &["--wait"]);
+        ws.wait_for(LONG, "the try started", |s| s["stepRuns"]["s1"]["status"] == "IN_PROGRESS");
+        ws.wait_file_has("agent.pids", "\n", LONG);
+        send(check.pid(), libc::SIGINT);
+        check.finish(&ws).expect(130).stderr_has("stopped by signal 2");
+        ws.wait_idle(LONG);
+        assert_eq!(ws.state()["stepRuns"]["s1"]["tries"], 0, "round {round}");
+        fs::remove_file(ws.path().join("agent.pids")).unwrap();
+    }
+    assert!(ws.state()["blockers"].as_array().is_none_or(Vec::is_empty));
+    ws.agent("exit 0");
+    ws.check(&["--wait"]).expect(0);
+    assert_eq!(ws.state()["stepRuns"]["s1"]["tries"], 1);
+}

@@ -339,6 +339,7 @@ fn outcome(ok: bool) -> TryOutcome {
         exit_code: Some(i32::from(!ok)),
         signal: None,
         duration_ms: 1,
+        stopped: None,
     }
 }
 
