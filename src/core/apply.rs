@@ -33,6 +33,9 @@ pub enum Auto {
     Interrupt(StepId),
     /// The step used all its tries: record its blocker.
     Block(StepId),
+    /// A blocker line names a step that is not blocked (reset by hand, or finished): it goes,
+    /// so that the blockers and the steps never disagree.
+    Unblock(StepId),
 }
 
 /// A change from outside the core.
@@ -251,6 +254,12 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
                 step: id.clone(),
                 tries,
             }]
+        }
+        Auto::Unblock(id) => {
+            if let Some(blockers) = plan.blockers.as_mut() {
+                blockers.retain(|line| !is_blocker_for(line, id.as_str()));
+            }
+            Vec::new()
         }
     }
 }

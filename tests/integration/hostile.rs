@@ -177,7 +177,13 @@ sleep 60"#
     stranger.kill().unwrap();
     stranger.wait().unwrap();
     let run = &ws.state()["stepRuns"]["s1"];
-    assert!(run["error"].as_str().unwrap().starts_with("cancelled by seqctl"), "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cancelled by seqctl"),
+        "{run}"
+    );
 }
 
 #[test]
@@ -185,9 +191,13 @@ fn a_signalled_runner_stops_its_agent_and_the_try_does_not_count() {
     for (signal, code) in [(libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
         let mut ws = Workspace::with_state(&plan(1, ""));
         // Behind a wrapper, as `timeout 600 agent` is: the wrapper must not outlive the runner.
-        ws.script("slow.sh", "echo $$ > agent.pid\nsleep 60 &\necho $! > child.pid\nwait");
+        ws.script(
+            "slow.sh",
+            "echo $$ > agent.pid\nsleep 60 &\necho $! > child.pid\nwait",
+        );
         let agent = format!("timeout 600 {}", ws.path().join("slow.sh").display());
-        ws.set("STEP_AGENT_CMD", &agent).set("STEP_MAX_RETRIES", "1");
+        ws.set("STEP_AGENT_CMD", &agent)
+            .set("STEP_MAX_RETRIES", "1");
         let runner = ws.spawn(crate::common::RUNNER, &[]);
         ws.wait_file("child.pid", LONG);
         let agent_pid: u64 = ws.read("agent.pid").trim().parse().unwrap();
@@ -201,7 +211,10 @@ fn a_signalled_runner_stops_its_agent_and_the_try_does_not_count() {
         let state = ws.state();
         let record = &state["stepRuns"]["s1"];
         assert_eq!(record["status"], "PENDING", "{record}");
-        assert_eq!(record["tries"], 0, "the stopped try does not count: {record}");
+        assert_eq!(
+            record["tries"], 0,
+            "the stopped try does not count: {record}"
+        );
         // With one try allowed, the next heartbeat still runs the step, to the end.
         ws.agent("exit 0").set("STEP_MAX_RETRIES", "1");
         ws.check(&["--wait"]).expect(0);
@@ -214,13 +227,19 @@ fn ctrl_c_on_wait_twice_is_no_blocker() {
     let mut ws = Workspace::with_state(&plan(1, ""));
     ws.script("slow.sh", "echo $$ >> agent.pids\nsleep 60");
     let agent = ws.path().join("slow.sh").display().to_string();
-    ws.set("STEP_AGENT_CMD", &agent).set("STEP_MAX_RETRIES", "2");
+    ws.set("STEP_AGENT_CMD", &agent)
+        .set("STEP_MAX_RETRIES", "2");
     for round in 1..=2 {
         let check = ws.spawn(crate::common::CHECK, &["--wait"]);
-        ws.wait_for(LONG, "the try started", |s| s["stepRuns"]["s1"]["status"] == "IN_PROGRESS");
+        ws.wait_for(LONG, "the try started", |s| {
+            s["stepRuns"]["s1"]["status"] == "IN_PROGRESS"
+        });
         ws.wait_file_has("agent.pids", "\n", LONG);
         send(check.pid(), libc::SIGINT);
-        check.finish(&ws).expect(130).stderr_has("stopped by signal 2");
+        check
+            .finish(&ws)
+            .expect(130)
+            .stderr_has("stopped by signal 2");
         ws.wait_idle(LONG);
         assert_eq!(ws.state()["stepRuns"]["s1"]["tries"], 0, "round {round}");
         fs::remove_file(ws.path().join("agent.pids")).unwrap();
@@ -229,4 +248,35 @@ fn ctrl_c_on_wait_twice_is_no_blocker() {
     ws.agent("exit 0");
     ws.check(&["--wait"]).expect(0);
     assert_eq!(ws.state()["stepRuns"]["s1"]["tries"], 1);
+}
+
+#[test]
+fn a_blocker_holds_whatever_the_environment_and_never_outlives_its_step() {
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent("echo no >&2; exit 3").set("STEP_MAX_RETRIES", "1");
+    ws.check(&["--wait"])
+        .expect(1)
+        .stdout_has("blocked: step s1 failed 1 tries");
+    // A heartbeat from a shell without the gateway's STEP_MAX_RETRIES=1.
+    ws.env.retain(|(name, _)| name != "STEP_MAX_RETRIES");
+    let before = ws.state()["stepRuns"].clone();
+    ws.check(&[]).expect(1).stdout_has("blocked: step s1");
+    assert_eq!(ws.state()["stepRuns"], before, "nothing started");
+    let status = ws.seqctl(&["status", "--json"]).expect(0).json();
+    assert_eq!(status["status"], "blocked");
+    assert!(
+        status["next"].is_null(),
+        "blocked and due at once: {status:#}"
+    );
+    // A person resets the step by hand and leaves the blocker line: once the plan succeeds,
+    // the line is gone, and the status says success without a blocker.
+    let mut state = ws.state();
+    state["stepRuns"]["s1"] = serde_json::json!({"status": "PENDING", "tries": 0});
+    ws.set_state(&state);
+    ws.agent("exit 0");
+    ws.check(&["--wait"]).expect(0);
+    let status = ws.seqctl(&["status", "--json"]).expect(0).json();
+    assert_eq!(status["status"], "success");
+    assert_eq!(status["blockers"], serde_json::json!([]), "{status:#}");
+    assert_eq!(ws.state()["blockers"], serde_json::json!([]));
 }
