@@ -118,11 +118,11 @@ fn beat(
         live: &live,
         limits: config.limits,
     };
-    let unreported = was_done && plan.finish_unreported();
-    let mut news = apply(&mut plan, Input::Beat, &ctx)?;
     let (changes, next) = settle(&mut plan, &ctx);
-    // The first heartbeat since the finish tells of it: this one, if it finished the plan.
-    let newly_done = unreported || (!was_done && plan.is_done());
+    // The first heartbeat since the finish tells of it (this one, if it finished the plan),
+    // and the beat records that it did.
+    let newly_done = plan.is_done() && plan.finish_unreported(ctx.now);
+    let mut news = apply(&mut plan, Input::Beat, &ctx)?;
     let launch = matches!(next, Next::Run(_) | Next::Wait { .. });
     // Checked before the save: bad configuration changes nothing.
     let agent = if launch {
@@ -138,7 +138,7 @@ fn beat(
     plan.put_back(&mut state);
     // A finished plan is written only by the first heartbeat after it finished; later ones,
     // and plans the Python version finished, are left byte for byte.
-    if !was_done || unreported {
+    if !was_done || newly_done {
         locked.save(&state)?;
     }
     news.extend(changes);

@@ -209,6 +209,7 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
     match auto {
         Auto::Finish => {
             plan.done = true;
+            plan.finish_reported = false;
             plan.finished_iso = Some(timefmt::format(ctx.now));
             vec![Event::PlanDone]
         }
@@ -283,8 +284,9 @@ fn found<'p>(plan: &'p mut Plan, step: &StepId) -> Result<&'p mut Step, Refusal>
 fn beat(plan: &mut Plan, ctx: &Context) -> Vec<Event> {
     let stamp = Some(timefmt::format(ctx.now));
     if plan.done {
-        if plan.finish_unreported() {
+        if plan.finish_unreported(ctx.now) {
             plan.last_heartbeat_iso = stamp;
+            plan.finish_reported = true;
         }
         return Vec::new();
     }
@@ -412,6 +414,7 @@ fn retry(
     }
     plan.cursor = index;
     plan.done = false;
+    plan.finish_reported = false;
     Ok(vec![Event::Retried {
         step,
         previous_tries,
@@ -627,7 +630,7 @@ mod tests {
             r#","status":"DONE","finishedIso":"2026-03-01T09:00:00Z","lastHeartbeatIso":"2026-03-01T08:00:00Z""#,
         ));
         apply(&mut p, Input::Beat, &ctx(&free)).unwrap();
-        assert!(!p.finish_unreported());
+        assert!(!p.finish_unreported(t(NOW)));
         let stamped = p.clone();
         apply(&mut p, Input::Beat, &at("2026-03-01T11:00:00Z", &free)).unwrap();
         assert_eq!(p, stamped, "later heartbeats write nothing");

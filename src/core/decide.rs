@@ -311,7 +311,7 @@ mod tests {
         );
         assert!(p.is_done());
         assert_eq!(p.cursor(), 2);
-        assert!(p.finish_unreported());
+        assert!(p.finish_unreported(t(NOW)));
         let after = p.clone();
         assert_eq!(
             next_of(&mut p, NOW, &Liveness::free()),

@@ -375,6 +375,7 @@ pub struct Plan {
     pub(crate) paused: bool,
     pub(crate) done: bool,
     pub(crate) finished_iso: Option<String>,
+    pub(crate) finish_reported: bool,
     pub(crate) blockers: Option<Vec<String>>,
     pub(crate) artifacts: Option<Vec<String>>,
     pub(crate) last_heartbeat_iso: Option<String>,
@@ -418,6 +419,7 @@ impl Plan {
             paused: state.paused,
             done: state.status == PlanStatus::Done,
             finished_iso: state.finished_iso.clone(),
+            finish_reported: state.finish_reported,
             blockers: state.blockers.clone(),
             artifacts: state.artifacts.clone(),
             last_heartbeat_iso: state.last_heartbeat_iso.clone(),
@@ -452,6 +454,7 @@ impl Plan {
             PlanStatus::InProgress
         };
         state.finished_iso = self.finished_iso;
+        state.finish_reported = self.finish_reported;
         state.blockers = self.blockers;
         state.artifacts = self.artifacts;
         state.last_heartbeat_iso = self.last_heartbeat_iso;
@@ -539,13 +542,19 @@ impl Plan {
             .filter(|s| s.run.status == StepStatus::InProgress)
     }
 
-    /// Whether a DONE plan finished after the last heartbeat, so that heartbeat should tell.
+    /// Whether no heartbeat has told of the plan's finish yet, as of `now`. Exactly once: a
+    /// heartbeat that tells records it (`finishReported`). Files without that record (the
+    /// previous version's) are judged by the times, a heartbeat stamped in the future counting
+    /// for none (a clock set back, or a hand edit, must not keep the news from the user).
     #[must_use]
-    pub fn finish_unreported(&self) -> bool {
+    pub fn finish_unreported(&self, now: DateTime<Utc>) -> bool {
+        if self.finish_reported {
+            return false;
+        }
         let finished = parse_time(self.finished_iso.as_deref());
-        let heartbeat = parse_time(self.last_heartbeat_iso.as_deref());
+        let heartbeat = parse_time(self.last_heartbeat_iso.as_deref()).filter(|h| *h <= now);
         match (finished, heartbeat) {
-            (Some(finished), Some(heartbeat)) => finished > heartbeat,
+            (Some(finished), Some(heartbeat)) => finished.min(now) > heartbeat,
             (Some(_), None) => true,
             (None, _) => false,
         }

@@ -42,6 +42,10 @@ pub struct State {
     /// New in this project: a paused plan starts nothing new (`seqctl pause`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// New in this project: a heartbeat has told of the finish (so none tells of it again,
+    /// whatever the clock or a hand edit did to `finishedIso` and `lastHeartbeatIso`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finish_reported: bool,
     /// Everything else the agent wrote, kept as it was.
     #[serde(flatten)]
     pub extra: Extras,

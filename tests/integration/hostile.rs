@@ -280,3 +280,47 @@ fn a_blocker_holds_whatever_the_environment_and_never_outlives_its_step() {
     assert_eq!(status["blockers"], serde_json::json!([]), "{status:#}");
     assert_eq!(ws.state()["blockers"], serde_json::json!([]));
 }
+
+#[test]
+fn timestamps_from_the_future_neither_delay_a_step_nor_repeat_or_hide_the_news() {
+    use serde_json::json;
+    let mut ws = Workspace::with_state(&plan(2, r#""stepDelayMinutes": 1,"#));
+    ws.agent("exit 0").set("STEP_RUNNER", "/bin/true");
+    // The previous step "finished" in the year 9999: the next is due one delay from now.
+    let mut state = ws.state();
+    state["currentStep"] = json!(1);
+    state["stepRuns"]["s1"] =
+        json!({"status": "DONE", "tries": 1, "finishedIso": "9999-12-31T23:59:59Z"});
+    ws.set_state(&state);
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert_eq!(beat["result"], "waiting", "{beat}");
+    let until =
+        agent_step_sequencer::format::timefmt::parse(beat["until"].as_str().unwrap()).unwrap();
+    assert!(
+        until <= chrono::Utc::now() + chrono::Duration::seconds(61),
+        "{until}"
+    );
+    // A plan finished "in the future" is reported once, not at every heartbeat.
+    state["stepRuns"]["s2"] = json!({"status": "DONE", "tries": 1});
+    state["currentStep"] = json!(2);
+    state["status"] = json!("DONE");
+    state["finishedIso"] = json!("2999-01-01T00:00:00Z");
+    state["lastHeartbeatIso"] = json!("2026-01-01T00:00:00Z");
+    ws.set_state(&state);
+    ws.check(&[])
+        .expect(0)
+        .stdout_has("done: all 2 steps finished");
+    for _ in 0..2 {
+        ws.check(&[])
+            .expect(0)
+            .stdout_has("nothing to do: the plan is done");
+    }
+    // A heartbeat stamped in the future does not hide a finish from the user.
+    state["finishedIso"] = json!("2026-11-01T00:00:00Z");
+    state["lastHeartbeatIso"] = json!("2999-01-01T00:00:00Z");
+    ws.set_state(&state);
+    ws.check(&[])
+        .expect(0)
+        .stdout_has("done: all 2 steps finished");
+    ws.check(&[]).expect(0).stdout_has("nothing to do");
+}
