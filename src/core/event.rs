@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::model::StepId;
+use crate::format::text::printable;
 
 /// How a try ended, in the file's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,7 +164,8 @@ impl fmt::Display for Event {
                 gap_seconds,
             } => write!(
                 f,
-                "the previous heartbeat was {gap_seconds} s ago ({previous})"
+                "the previous heartbeat was {gap_seconds} s ago ({})",
+                printable(previous)
             ),
             Self::StepStarted { step, attempt, .. } => {
                 write!(f, "step {step}: try {attempt} started")
@@ -189,7 +191,7 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "step {step}: try {attempt} FAILED: {}",
-                error.as_deref().unwrap_or_default()
+                printable(error.as_deref().unwrap_or_default())
             ),
             Self::StepFinished {
                 step,
@@ -200,7 +202,7 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "step {step}: try {attempt} {}; it does not count as a try",
-                error.as_deref().unwrap_or("stopped")
+                printable(error.as_deref().unwrap_or("stopped"))
             ),
             Self::StepFinished {
                 step,
@@ -223,7 +225,8 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "step {step}: try {attempt} ended, but its runner could not record the result \
-                 ({error}); it does not count as a try and runs again"
+                 ({}); it does not count as a try and runs again",
+                printable(error)
             ),
             Self::Retried { step, .. } => write!(f, "step {step}: tries reset"),
             Self::Blocked { step, tries } => write!(

@@ -398,3 +398,38 @@ fn a_log_that_cannot_be_written_says_so_and_logs_stay_within_their_limit() {
     assert_eq!(fs::metadata(logs.join("s4.1.log")).unwrap().len(), 600_000);
     assert!(!logs.join("s1.1.log").exists());
 }
+
+#[test]
+fn bytes_from_the_agent_are_made_safe_where_they_go() {
+    // A NUL and terminal controls on stderr: the next try still starts, the terminal shows
+    // them escaped, JSON carries them as they are.
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent(r"printf 'real error\0\r\033[Kall is well' >&2; exit 1")
+        .set("STEP_MAX_RETRIES", "2");
+    let run = ws.check(&["--wait"]);
+    run.expect(1);
+    let out = run.stdout();
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\r'),
+        "raw controls printed: {out:?}"
+    );
+    assert!(out.contains(r"\r\u{1b}[Kall is well"), "{out}");
+    let record = &ws.state()["stepRuns"]["s1"];
+    assert_eq!(
+        record["tries"], 2,
+        "the second try started despite the NUL: {record}"
+    );
+    assert!(!record["error"].as_str().unwrap().contains('\0'));
+    let beat = ws.check(&["--json"]).expect(1).json();
+    assert!(
+        beat["error"].as_str().unwrap().contains("\r\u{1b}[K"),
+        "{beat}"
+    );
+    // A step id with a right-to-left override is refused before anything runs.
+    let ws = Workspace::with_state(
+        r#"{"plan":{"steps":{"a\u202Eb":{"instruction":"x"}}},"stepQueue":["a\u202Eb"]}"#,
+    );
+    ws.check(&[])
+        .expect(2)
+        .stderr_has("contains a bidirectional control character");
+}
