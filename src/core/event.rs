@@ -106,6 +106,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         agent_pgid: Option<u32>,
     },
+    StepAdded {
+        step: StepId,
+    },
+    StepEdited {
+        step: StepId,
+    },
+    StepRemoved {
+        step: StepId,
+    },
     /// The cursor moved past a finished step: bookkeeping, not logged (its finish was the event).
     Advanced {
         step: StepId,
@@ -239,6 +248,9 @@ impl fmt::Display for Event {
             Self::Cancelled { step, attempt, .. } => {
                 write!(f, "step {step}: try {attempt} cancelled")
             }
+            Self::StepAdded { step } => write!(f, "step {step}: added"),
+            Self::StepEdited { step } => write!(f, "step {step}: changed"),
+            Self::StepRemoved { step } => write!(f, "step {step}: removed"),
             Self::Advanced { step } => write!(f, "advanced past finished step {step}"),
             Self::PlanDone => f.write_str("plan finished"),
         }

@@ -433,3 +433,89 @@ fn bytes_from_the_agent_are_made_safe_where_they_go() {
         .expect(2)
         .stderr_has("contains a bidirectional control character");
 }
+
+#[test]
+fn edits_through_seqctl_are_never_lost_under_running_heartbeats() {
+    let mut ws = Workspace::with_state(&plan(2, ""));
+    ws.agent("sleep 0.05");
+    // Heartbeats keep writing the file while 100 steps are added.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let beats = {
+        let (stop, env, dir) = (stop.clone(), ws.env.clone(), ws.path().to_path_buf());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = std::process::Command::new(crate::common::CHECK)
+                    .current_dir(&dir)
+                    .envs(env.iter().map(|(n, v)| (n, v)))
+                    .output();
+            }
+        })
+    };
+    for i in 0..100 {
+        ws.seqctl(&[
+            "add-step",
+            &format!("extra-{i}"),
+            "--instruction",
+            &format!("do extra {i}"),
+        ])
+        .expect(0);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    beats.join().unwrap();
+    let state = ws.state();
+    let queue = state["stepQueue"].as_array().unwrap();
+    assert_eq!(queue.len(), 102, "edits were lost: {queue:?}");
+    for i in 0..100 {
+        assert_eq!(
+            state["plan"]["steps"][format!("extra-{i}")]["instruction"],
+            format!("do extra {i}")
+        );
+    }
+    agent_step_sequencer::format::validate::parse(&ws.bytes()).expect("a valid plan");
+}
+
+#[test]
+fn step_edits_refuse_what_would_break_a_try_in_flight() {
+    let mut ws = Workspace::with_state(&plan(3, ""));
+    ws.agent("if [ \"$STEP_ID\" = s2 ]; then sleep 30; fi");
+    ws.check(&[]).expect(0);
+    ws.wait_for(LONG, "s2 running", |s| {
+        s["stepRuns"]["s2"]["status"] == "IN_PROGRESS"
+    });
+    let before = ws.bytes();
+    ws.seqctl(&["edit-step", "s2", "--instruction", "other"])
+        .expect(2)
+        .stderr_has("in flight");
+    ws.seqctl(&["remove-step", "s2"])
+        .expect(2)
+        .stderr_has("in flight");
+    ws.seqctl(&["add-step", "x", "--after", "s1", "--instruction", "y"])
+        .expect(2)
+        .stderr_has("never run");
+    ws.seqctl(&["retry", "s1"])
+        .expect(2)
+        .stderr_has("in flight");
+    ws.seqctl(&["add-step", "--instruction", ""])
+        .expect(2)
+        .stderr_has("instruction");
+    assert!(ws.bytes() == before, "a refused edit changed the file");
+    // What does not touch the running try is fine.
+    ws.seqctl(&[
+        "edit-step",
+        "s3",
+        "--instruction",
+        "do s3 well",
+        "--outputs",
+        "a.md,b.md",
+    ])
+    .expect(0);
+    ws.seqctl(&["add-step", "--title", "Last", "--instruction", "do last"])
+        .expect(0)
+        .stdout_has("step step-1: added, as step 4 of 4");
+    let state = ws.state();
+    assert_eq!(
+        state["plan"]["steps"]["s3"]["requiredOutputs"],
+        serde_json::json!(["a.md", "b.md"])
+    );
+    ws.seqctl(&["cancel"]).expect(0);
+}

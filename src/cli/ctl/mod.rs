@@ -7,6 +7,7 @@
 
 pub mod cancel;
 pub mod doctor;
+pub mod edit;
 pub mod events;
 pub mod explain;
 pub mod init;
@@ -28,6 +29,7 @@ use super::config::Config;
 use super::exit::Exit;
 use super::live::seen_from_outside;
 use crate::core::{apply, Context, Event, Input, Plan};
+use crate::format::validate as file_check;
 use crate::report::picture::{picture, Picture};
 use crate::store::events::{self as log, By};
 use crate::store::lease::{Lease, LeaseState};
@@ -96,6 +98,9 @@ pub fn change(
     applied(&plan, &events);
     let result = plan.clone();
     plan.put_back(&mut state);
+    // Checked as a whole file is: a change that would make the plan invalid writes nothing.
+    file_check::check(&state)
+        .context("the plan would be invalid after this change; nothing was written")?;
     if !events.is_empty() {
         locked.save(&state)?;
     }
