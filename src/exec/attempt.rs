@@ -68,15 +68,17 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
         stderr: String::new(),
         printed: 0,
     };
+    // The arguments first: a prompt the command cannot take (too long, or read as an option)
+    // is refused before anything is written or started.
+    let args = match a.agent.args(a.prompt, Some(a.prompt_path)) {
+        Ok(args) => args,
+        Err(reason) => return not_started(reason),
+    };
     if a.agent.wants_prompt_file() {
         if let Err(e) = write_private(a.prompt_path, a.prompt.as_bytes()) {
             return not_started(format!("cannot write {}: {e}", a.prompt_path.display()));
         }
     }
-    let args = match a.agent.args(a.prompt, Some(a.prompt_path)) {
-        Ok(args) => args,
-        Err(reason) => return not_started(reason),
-    };
     let mut log = match CappedLog::create(a.log_path, a.log_cap.0, a.log_cap.1) {
         Ok(log) => log,
         Err(e) => return not_started(format!("cannot create {}: {e}", a.log_path.display())),

@@ -22,6 +22,7 @@ use crate::cli::config::Config;
 use crate::cli::exit::Exit;
 use crate::exec::command::{self, AgentCommand};
 use crate::exec::openclaw::{self, AgentRoute};
+use crate::exec::policy::Trust;
 use crate::store::Store;
 
 /// How bad a finding is.
@@ -73,6 +74,7 @@ pub fn run(path: &Path) -> Result<Output> {
         config.path_var(),
         &std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         config.exec_marker(),
+        config.trust(),
     );
     findings.extend(settings_findings(Config::from_env().err()));
     let path_var = config.path_var().map(ToOwned::to_owned);
@@ -136,9 +138,10 @@ pub fn agent_findings(
     path: Option<&std::ffi::OsStr>,
     workspace: &Path,
     under_exec_marker: bool,
+    trust: &Trust,
 ) -> Vec<Finding> {
     let recommended = format!("STEP_AGENT_CMD='{}'", openclaw::RECOMMENDED_AGENT);
-    let command = match AgentCommand::parse(raw, path, workspace, under_exec_marker) {
+    let command = match AgentCommand::parse(raw, path, workspace, under_exec_marker, trust) {
         Ok(command) => command,
         Err(e) => {
             return vec![finding(Level::Problem, "agent", format!("{e:#}")).fix(recommended)];
@@ -522,6 +525,7 @@ mod tests {
             Some(OsStr::new("/usr/bin:/bin")),
             Path::new("/"),
             marker,
+            &Trust::default(),
         )
     }
 
@@ -552,7 +556,13 @@ mod tests {
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
         let path = OsString::from(dir.path());
         let judge = |raw: &str, marker: bool| {
-            agent_findings(Some(raw), Some(&path), Path::new("/"), marker)
+            agent_findings(
+                Some(raw),
+                Some(&path),
+                Path::new("/"),
+                marker,
+                &Trust::default(),
+            )
         };
         let gateway = "openclaw agent --session-key s --message";
         let f = judge(gateway, false);
