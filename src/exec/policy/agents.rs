@@ -335,8 +335,9 @@ impl Agent {
             return Err(rejection(
                 self.name,
                 format!(
-                    "`{} {other}` takes no prompt: the prompt would be its operand; if `{other}` \
-                     is an option's value, write it as `--option={other}`",
+                    "with `{other}` takes no prompt: the prompt would be an operand of `{} \
+                     {other}`; if `{other}` is an option's value, write it as \
+                     `--option={other}`",
                     self.name
                 ),
             ));
