@@ -4,4 +4,5 @@ pub mod check;
 pub mod config;
 pub mod ctl;
 pub mod exit;
+pub mod live;
 pub mod runner;

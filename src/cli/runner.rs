@@ -7,24 +7,27 @@
 //! Every try's start and finish, and every change, goes to the event log.
 //! Delays are slept through here, so a plan completes without waiting for heartbeats.
 
+use std::cell::Cell;
+use std::fs;
 use std::path::Path;
-use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::Utc;
 
 use super::config::Config;
 use super::exit::Exit;
-use crate::core::{
-    apply, settle, verdict, Context, Event, Input, Launch, Liveness, Next, Plan, TryOutcome,
-};
+use super::live::liveness;
+use crate::core::verdict::{Ending, StopWhy};
+use crate::core::TryState;
+use crate::core::{apply, settle, verdict, Context, Event, Input, Launch, Next, Plan, TryOutcome};
 use crate::exec::attempt::{self, Attempt};
 use crate::exec::command::AgentCommand;
-use crate::exec::{capture, outputs, process};
+use crate::exec::{capture, outputs, process, signals};
 use crate::format::timefmt;
 use crate::store::events::{self, By};
-use crate::store::lease::Lease;
+use crate::store::lease::{Lease, LeaseState};
+use crate::store::Layout;
 use crate::store::Store;
 
 /// How long a runner waits for a lease that a check is only probing.
@@ -33,19 +36,26 @@ const LEASE_PATIENCE: Duration = Duration::from_secs(2);
 const SLEEP_SLICE: Duration = Duration::from_secs(30);
 
 /// The runner's result: where the plan rested (`Busy`: another runner holds it, and this one
-/// did nothing), and whether the last try it ran failed.
+/// did nothing), whether the last try it ran failed, and the signal that stopped it, if one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSummary {
     pub end: Next,
     pub last_try_failed: bool,
     pub tries_run: u32,
+    pub signal: Option<i32>,
 }
 
 impl RunSummary {
-    /// 0 when the last step ended DONE or there was nothing to do; 1 when a step FAILED.
+    /// 0 when the last step ended DONE or there was nothing to do; 1 when a step FAILED;
+    /// 128 + the signal when one stopped the runner.
     #[must_use]
     pub fn exit(&self) -> Exit {
-        Exit::attention_if(self.last_try_failed || matches!(self.end, Next::Blocked { .. }))
+        match self.signal {
+            Some(signal) => Exit::Signal(signal),
+            None => {
+                Exit::attention_if(self.last_try_failed || matches!(self.end, Next::Blocked { .. }))
+            }
+        }
     }
 }
 
@@ -57,26 +67,34 @@ pub fn run(
     agent: &AgentCommand,
     say: &mut dyn FnMut(String),
 ) -> Result<RunSummary> {
+    let mut summary = RunSummary {
+        end: Next::Busy,
+        last_try_failed: false,
+        tries_run: 0,
+        signal: None,
+    };
     let Some(mut lease) = Lease::acquire(store, LEASE_PATIENCE)? else {
         say("another runner holds the lease; leaving the plan to it".into());
-        return Ok(RunSummary {
-            end: Next::Busy,
-            last_try_failed: false,
-            tries_run: 0,
-        });
+        return Ok(summary);
     };
     process::adopt_orphans();
-    let live = Liveness::free();
+    signals::install();
+    let me = process::me();
     let mut ended: Option<Input> = None;
-    let mut last_try_failed = false;
-    let mut tries_run = 0;
     let mut announced_wait = None;
     // The file as this runner last wrote it: unchanged, it needs no parsing (see `Snapshot`).
     let mut known = None;
     loop {
         let locked = store.lock()?;
+        if !lease.keep_named(store)? {
+            // Someone deleted the lease under this runner, and another runner took the new
+            // one: the plan is that runner's now.
+            say("another runner holds the lease now; leaving the plan to it".into());
+            return Ok(summary);
+        }
         let (mut state, read) = locked.reload(known.take())?.into_parts();
         let mut plan = Plan::take(&mut state);
+        let live = liveness(&plan, &LeaseState::Free, me);
         let ctx = Context {
             now: Utc::now(),
             live: &live,
@@ -86,34 +104,40 @@ pub fn run(
         if let Some(finished) = ended.take() {
             news.extend(apply(&mut plan, finished, &ctx)?);
         }
-        let (changes, next) = settle(&mut plan, &ctx);
-        news.extend(changes);
+        let next = if let Some(signal) = signals::received() {
+            // Told to stop: the try it was running (if any) is recorded, nothing new starts.
+            say(format!("stopped by {}", signals::name(signal)));
+            summary.signal = Some(signal);
+            Next::Busy
+        } else {
+            let (changes, next) = settle(&mut plan, &ctx);
+            news.extend(changes);
+            next
+        };
         match next {
             Next::Run(launch) => {
-                let log_path = store
-                    .layout()
-                    .attempt_log(launch.step.as_str(), launch.attempt);
-                // Before the try is marked started: a folder that cannot be made costs no try.
-                store.ensure_logs()?;
-                let started = Input::Started {
-                    step: launch.step.clone(),
-                    attempt: launch.attempt,
-                    agent: launch.agent.clone(),
-                    log_file: Some(shown(store, &log_path)),
-                };
-                news.extend(apply(&mut plan, started, &ctx)?);
+                news.extend(mark_started(store, &mut plan, &launch, me, &ctx)?);
                 plan.put_back(&mut state);
                 known = Some(locked.save_snapshot(state)?);
                 tell(store, &news, say);
                 drop(locked);
-                let outcome = try_once(store, agent, &launch, &mut lease, say);
-                last_try_failed = outcome.verdict.is_err();
-                ended = Some(Input::Finished {
-                    step: launch.step,
-                    attempt: launch.attempt,
-                    outcome,
+                let (outcome, signalled) = try_once(store, agent, &launch, &mut lease, say);
+                summary.last_try_failed = outcome.verdict.is_err() && !signalled;
+                summary.tries_run += 1;
+                let (step, attempt) = (launch.step, launch.attempt);
+                ended = Some(if signalled {
+                    Input::Stopped {
+                        step,
+                        attempt,
+                        outcome,
+                    }
+                } else {
+                    Input::Finished {
+                        step,
+                        attempt,
+                        outcome,
+                    }
                 });
-                tries_run += 1;
             }
             Next::Wait { step, until, .. } => {
                 plan.put_back(&mut state);
@@ -128,20 +152,39 @@ pub fn run(
                     announced_wait = Some((step, until));
                 }
                 let left = (until - Utc::now()).to_std().unwrap_or_default();
-                thread::sleep(left.min(SLEEP_SLICE) + Duration::from_millis(5));
+                signals::sleep(left.min(SLEEP_SLICE) + Duration::from_millis(5));
             }
             end @ (Next::Blocked { .. } | Next::Finished | Next::Paused | Next::Busy) => {
                 plan.put_back(&mut state);
                 locked.save_if_changed(state, read)?;
                 tell(store, &news, say);
-                return Ok(RunSummary {
-                    end,
-                    last_try_failed,
-                    tries_run,
-                });
+                return Ok(RunSummary { end, ..summary });
             }
         }
     }
+}
+
+/// Marks the launch's try started by this runner, its log folder made first: a folder that
+/// cannot be made costs no try.
+fn mark_started(
+    store: &Store,
+    plan: &mut Plan,
+    launch: &Launch,
+    me: Option<process::ProcessId>,
+    ctx: &Context,
+) -> Result<Vec<Event>> {
+    store.logs_dir()?;
+    let log_path = store
+        .layout()
+        .attempt_log(launch.step.as_str(), launch.attempt);
+    let started = Input::Started {
+        step: launch.step.clone(),
+        attempt: launch.attempt,
+        agent: launch.agent.clone(),
+        runner: me,
+        log_file: Some(shown(store, &log_path)),
+    };
+    Ok(apply(plan, started, ctx)?)
 }
 
 /// A path inside the workspace as the state file shows it: relative to the workspace.
@@ -152,18 +195,25 @@ fn shown(store: &Store, path: &Path) -> String {
         .to_string()
 }
 
-/// Runs one try with only the lease held, and judges it.
+/// Runs one try with only the lease held, and judges it; says whether a signal to this
+/// runner stopped it.
 fn try_once(
     store: &Store,
     agent: &AgentCommand,
     launch: &Launch,
     lease: &mut Lease,
     say: &mut dyn FnMut(String),
-) -> TryOutcome {
+) -> (TryOutcome, bool) {
     let (step, attempt) = (launch.step.as_str(), launch.attempt);
-    let log_path = store.layout().attempt_log(step, attempt);
+    let logs = match store.logs_dir() {
+        Ok(logs) => logs,
+        Err(e) => return (unrecorded(&format!("{e:#}")), false),
+    };
+    let log_name = Layout::attempt_log_name(step, attempt);
+    let prompt_name = Layout::prompt_name(step, attempt);
     let lease_fd = lease.fd();
     let prompt_file = store.layout().prompt_file(step, attempt);
+    let superseded = Superseded::new(store, step, attempt);
     let report = attempt::run(
         &Attempt {
             agent,
@@ -173,7 +223,9 @@ fn try_once(
             workspace: store.workspace(),
             state_file: store.path(),
             timeout: launch.timeout,
-            log_path: &log_path,
+            logs: &logs,
+            log_name: &log_name,
+            prompt_name: &prompt_name,
             prompt_path: &prompt_file,
             lease_fd: Some(lease_fd),
             log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
@@ -192,6 +244,11 @@ fn try_once(
             // While the agent runs: the next save's temp file, off the path between tries.
             store.prepare_save();
         },
+        &|| {
+            signals::received()
+                .map(StopWhy::Signal)
+                .or_else(|| superseded.check().then_some(StopWhy::Superseded))
+        },
     );
     drop(lease.set_step(None, None));
     let facts = outputs::facts(
@@ -200,17 +257,92 @@ fn try_once(
         &[store.path(), store.sidecar()],
     );
     let verdict = verdict::verdict(&report.ending, &report.stdout, &report.stderr, &facts);
-    let (exit_code, signal) = match report.ending {
-        verdict::Ending::Exited(code) => (Some(code), None),
-        verdict::Ending::Signaled(signal) => (None, Some(signal)),
-        verdict::Ending::TimedOut(_) | verdict::Ending::NotStarted(_) => (None, None),
+    let (exit_code, signal, stopped) = match report.ending {
+        Ending::Exited(code) => (Some(code), None, None),
+        Ending::Signaled(signal) => (None, Some(signal), None),
+        Ending::Stopped { how, .. } => (None, None, Some(how)),
+        Ending::TimedOut(_) | Ending::NotStarted(_) => (None, None, None),
     };
-    TryOutcome {
+    let signalled = matches!(
+        report.ending,
+        Ending::Stopped {
+            why: StopWhy::Signal(_),
+            ..
+        }
+    );
+    let outcome = TryOutcome {
         verdict,
         stdout_tail: report.stdout,
         exit_code,
         signal,
         duration_ms: report.duration.as_millis() as u64,
+        stopped,
+    };
+    (outcome, signalled)
+}
+
+/// Whether a person changed the plan under a running try (cancelled or skipped it), so its
+/// runner must stop the agent: the runner stops only what it started itself, never a process
+/// named in a file the agent can write. Looked at once per [`attempt::STOP_CHECK`], and the
+/// state parsed only when the file changed since the runner's own save.
+struct Superseded<'a> {
+    store: &'a Store,
+    step: &'a str,
+    attempt: u32,
+    seen: Cell<Option<FileId>>,
+    next: Cell<Instant>,
+}
+
+/// What tells one version of a file from the next without reading it.
+type FileId = (u64, u64, u64, i64, i64);
+
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+impl<'a> Superseded<'a> {
+    fn new(store: &'a Store, step: &'a str, attempt: u32) -> Self {
+        Self {
+            store,
+            step,
+            attempt,
+            seen: Cell::new(file_id(store.path())),
+            next: Cell::new(Instant::now() + attempt::STOP_CHECK),
+        }
+    }
+
+    fn check(&self) -> bool {
+        let now = Instant::now();
+        if now < self.next.get() {
+            return false;
+        }
+        self.next.set(now + attempt::STOP_CHECK);
+        let id = file_id(self.store.path());
+        if id == self.seen.get() {
+            return false;
+        }
+        self.seen.set(id);
+        // A broken file (a hand edit in progress) is no reason to stop an agent.
+        self.store.read().is_ok_and(|state| {
+            !Plan::of(&state).step(self.step).is_some_and(|s| {
+                matches!(s.run.state(), TryState::Running { attempt, .. } if attempt == self.attempt)
+            })
+        })
+    }
+}
+
+/// The outcome of a try whose agent could not be started.
+fn unrecorded(why: &str) -> TryOutcome {
+    let ending = Ending::NotStarted(why.to_owned());
+    TryOutcome {
+        verdict: verdict::verdict(&ending, "", "", &[]),
+        stdout_tail: String::new(),
+        exit_code: None,
+        signal: None,
+        duration_ms: 0,
+        stopped: None,
     }
 }
 

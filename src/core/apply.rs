@@ -15,6 +15,7 @@ use super::event::{Ended, Event};
 use super::model::{
     blocker_text, is_blocker_for, AgentRef, Plan, Step, StepId, TryOutcome, TryState,
 };
+use crate::format::schema::RunnerId;
 use crate::format::timefmt;
 
 /// A heartbeat later than this after the previous one is a `heartbeat_gap` event: OpenClaw
@@ -32,6 +33,9 @@ pub enum Auto {
     Interrupt(StepId),
     /// The step used all its tries: record its blocker.
     Block(StepId),
+    /// A blocker line names a step that is not blocked (reset by hand, or finished): it goes,
+    /// so that the blockers and the steps never disagree.
+    Unblock(StepId),
 }
 
 /// A change from outside the core.
@@ -44,6 +48,8 @@ pub enum Input {
         step: StepId,
         attempt: u32,
         agent: AgentRef,
+        /// The runner itself, so that the try's liveness can be told without the sidecar.
+        runner: Option<RunnerId>,
         log_file: Option<String>,
     },
     /// The try's agent is running, in this process group.
@@ -54,6 +60,14 @@ pub enum Input {
     },
     /// The try ended, judged.
     Finished {
+        step: StepId,
+        attempt: u32,
+        outcome: TryOutcome,
+    },
+    /// The runner stopped the try because it was told to stop (a signal): the try is taken
+    /// back, not counted against the retry limit (a kill or crash, which it cannot see,
+    /// still counts).
+    Stopped {
         step: StepId,
         attempt: u32,
         outcome: TryOutcome,
@@ -139,6 +153,7 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             step,
             attempt,
             agent: _,
+            runner,
             log_file,
         } => {
             let run = &mut found(plan, &step)?.run;
@@ -149,7 +164,7 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             if !due {
                 return Err(Refusal::NotDue { step, attempt });
             }
-            run.start(now, log_file);
+            run.start(now, runner, log_file);
             Ok(Vec::new())
         }
         Input::Spawned {
@@ -166,6 +181,11 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             attempt,
             outcome,
         } => Ok(vec![finished(plan, step, attempt, &outcome, ctx)]),
+        Input::Stopped {
+            step,
+            attempt,
+            outcome,
+        } => Ok(vec![stopped(plan, step, attempt, &outcome, ctx)]),
         Input::Retry { step, note } => retry(plan, step, note, ctx),
         Input::Skip { step } => skip(plan, step, ctx),
         Input::Cancel { by, agent_pgid } => cancel(plan, &by, agent_pgid, ctx),
@@ -189,6 +209,7 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
     match auto {
         Auto::Finish => {
             plan.done = true;
+            plan.finish_reported = false;
             plan.finished_iso = Some(timefmt::format(ctx.now));
             vec![Event::PlanDone]
         }
@@ -235,6 +256,12 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
                 tries,
             }]
         }
+        Auto::Unblock(id) => {
+            if let Some(blockers) = plan.blockers.as_mut() {
+                blockers.retain(|line| !is_blocker_for(line, id.as_str()));
+            }
+            Vec::new()
+        }
     }
 }
 
@@ -257,8 +284,9 @@ fn found<'p>(plan: &'p mut Plan, step: &StepId) -> Result<&'p mut Step, Refusal>
 fn beat(plan: &mut Plan, ctx: &Context) -> Vec<Event> {
     let stamp = Some(timefmt::format(ctx.now));
     if plan.done {
-        if plan.finish_unreported() {
+        if plan.finish_unreported(ctx.now) {
             plan.last_heartbeat_iso = stamp;
+            plan.finish_reported = true;
         }
         return Vec::new();
     }
@@ -313,6 +341,36 @@ fn finished(
         duration_ms: outcome.duration_ms,
         error: outcome.verdict.as_ref().err().cloned(),
         recorded: in_flight,
+        stopped: outcome.stopped,
+    }
+}
+
+/// Takes back a try its runner stopped on a signal, if the plan still shows it in flight.
+fn stopped(
+    plan: &mut Plan,
+    step: StepId,
+    attempt: u32,
+    outcome: &TryOutcome,
+    ctx: &Context,
+) -> Event {
+    let in_flight = plan.step(step.as_str()).is_some_and(
+        |s| matches!(s.run.state(), TryState::Running { attempt: a, .. } if a == attempt),
+    );
+    if in_flight {
+        if let Some(s) = plan.step_mut(step.as_str()) {
+            s.run.uncount(ctx.now);
+        }
+    }
+    Event::StepFinished {
+        step,
+        attempt,
+        status: Ended::Stopped,
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        duration_ms: outcome.duration_ms,
+        error: outcome.verdict.as_ref().err().cloned(),
+        recorded: in_flight,
+        stopped: outcome.stopped,
     }
 }
 
@@ -356,6 +414,7 @@ fn retry(
     }
     plan.cursor = index;
     plan.done = false;
+    plan.finish_reported = false;
     Ok(vec![Event::Retried {
         step,
         previous_tries,
@@ -430,6 +489,7 @@ mod tests {
             exit_code: Some(0),
             signal: None,
             duration_ms: 5,
+            stopped: None,
         }
     }
 
@@ -438,6 +498,7 @@ mod tests {
             step: step.into(),
             attempt,
             agent: AgentRef::Default,
+            runner: None,
             log_file: Some(format!("logs/{step}.{attempt}.log")),
         };
         apply(p, input, &ctx(&Liveness::free()))
@@ -464,7 +525,7 @@ mod tests {
             "in flight"
         );
         assert!(
-            matches!(p.step("a").unwrap().run.state(), TryState::Running { attempt: 1, since: Some(s) } if s == t(NOW))
+            matches!(p.step("a").unwrap().run.state(), TryState::Running { attempt: 1, since: Some(s), .. } if s == t(NOW))
         );
         let spawned = Input::Spawned {
             step: "a".into(),
@@ -569,7 +630,7 @@ mod tests {
             r#","status":"DONE","finishedIso":"2026-03-01T09:00:00Z","lastHeartbeatIso":"2026-03-01T08:00:00Z""#,
         ));
         apply(&mut p, Input::Beat, &ctx(&free)).unwrap();
-        assert!(!p.finish_unreported());
+        assert!(!p.finish_unreported(t(NOW)));
         let stamped = p.clone();
         apply(&mut p, Input::Beat, &at("2026-03-01T11:00:00Z", &free)).unwrap();
         assert_eq!(p, stamped, "later heartbeats write nothing");

@@ -14,6 +14,8 @@ use super::model::StepId;
 pub enum Ended {
     Done,
     Failed,
+    /// Stopped by a signal to its runner: it does not count as a try.
+    Stopped,
 }
 
 /// What a heartbeat did that is worth a line in the log: it started a runner, for a step due
@@ -68,6 +70,9 @@ pub enum Event {
         error: Option<String>,
         /// False when a person changed the step while it ran (cancel, skip): their word won.
         recorded: bool,
+        /// How the runner stopped the agent, if it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stopped: Option<crate::core::verdict::Stopped>,
     },
     Interrupted {
         step: StepId,
@@ -183,6 +188,17 @@ impl fmt::Display for Event {
             Self::StepFinished {
                 step,
                 attempt,
+                status: Ended::Stopped,
+                error,
+                ..
+            } => write!(
+                f,
+                "step {step}: try {attempt} {}; it does not count as a try",
+                error.as_deref().unwrap_or("stopped")
+            ),
+            Self::StepFinished {
+                step,
+                attempt,
                 recorded: false,
                 ..
             } => write!(
@@ -236,6 +252,7 @@ mod tests {
             duration_ms: 1500,
             error: Some("exit code 3".into()),
             recorded: true,
+            stopped: None,
         };
         let text = serde_json::to_string(&event).unwrap();
         assert_eq!(

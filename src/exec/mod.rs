@@ -11,3 +11,4 @@ pub mod pipes;
 pub mod policy;
 pub mod process;
 pub mod shells;
+pub mod signals;

@@ -99,6 +99,30 @@ impl Lease {
         }
     }
 
+    /// Makes sure the lease still has its name. Someone may have deleted the sidecar (or just
+    /// `lease`): a newcomer would then lock a new file of that name and think the plan free.
+    /// The lease is then taken on the file the name holds now; `false` when another runner
+    /// holds that one (it owns the plan now, and this runner must leave it).
+    pub fn keep_named(&mut self, store: &Store) -> Result<bool> {
+        if super::lock::same_file(&self.file, &store.layout().file(layout::LEASE)) {
+            return Ok(true);
+        }
+        // Called under the state lock, whose file is known to be named: only the folders
+        // (the log folder may be gone) are checked afresh.
+        store.forget_folders();
+        let file = store.open_sidecar_file(layout::LEASE)?;
+        match file.try_lock() {
+            Ok(()) => {
+                // The old file's lock goes with the last process holding it open.
+                self.file = file;
+                self.publish()?;
+                Ok(true)
+            }
+            Err(TryLockError::WouldBlock) => Ok(false),
+            Err(TryLockError::Error(e)) => Err(e).context("cannot lock the run lease"),
+        }
+    }
+
     /// The descriptor an agent must inherit to keep the lease alive while it runs.
     #[must_use]
     pub fn fd(&self) -> RawFd {
@@ -127,17 +151,4 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     let mut note = Vec::new();
     file.take(4096).read_to_end(&mut note).ok()?;
     serde_json::from_slice(&note).ok()
-}
-
-/// Whether a process is alive and not a zombie (for reports only: pids are reused, so nothing
-/// decides on this). A killed runner whose parent is gone can stay a zombie for good where
-/// PID 1 reaps nothing, and `kill(pid, 0)` would call it alive.
-#[must_use]
-pub fn pid_alive(pid: u32) -> bool {
-    pid > 0
-        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            // `pid (comm) state ...`: comm may hold spaces and parentheses.
-            stat.rsplit_once(") ")
-                .is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X']))
-        })
 }

@@ -4,8 +4,7 @@
 //! from the state's `logFile` field: the state is untrusted, and a hand-edited `logFile` must
 //! not turn this command into a way to print any file on the machine.
 
-use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -13,9 +12,14 @@ use serde_json::json;
 
 use crate::core::apply::find;
 use crate::core::{Plan, TryState};
+use crate::exec::capture;
 use crate::store::follow;
 use crate::store::lease::Lease;
+use crate::store::Layout;
 use crate::store::Store;
+
+/// A log is at most 8 MiB and a line (see `exec::capture`); more is not one we wrote.
+const MAX_LOG_BYTES: u64 = (capture::HEAD_BYTES + capture::TAIL_BYTES) + (1 << 20);
 
 /// Which log, and how to show it.
 #[derive(Debug, Clone)]
@@ -30,15 +34,24 @@ pub struct Logs<'a> {
 pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
     let store = super::existing(path)?;
     let (attempt, log) = locate(&store, args)?;
+    let dir = store.logs_dir()?;
+    let name = Layout::attempt_log_name(args.step, attempt);
+    // Never through a link the agent may have put there (see `store::safe`).
+    let open = || dir.read_own(&name);
     if args.follow {
         let step = args.step;
         return follow::follow(
             &log,
+            &open,
             &mut |bytes| out.write_all(bytes).and_then(|()| out.flush()),
             &mut || in_flight(&store, step, attempt),
         );
     }
-    let bytes = match fs::read(&log) {
+    let bytes = match open().and_then(|file| {
+        let mut bytes = Vec::new();
+        file.take(MAX_LOG_BYTES).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }) {
         Ok(bytes) => bytes,
         // A try that printed nothing leaves no file (see `exec::capture`).
         Err(e)

@@ -26,7 +26,8 @@ use serde_json::Value;
 
 use super::config::Config;
 use super::exit::Exit;
-use crate::core::{apply, Context, Event, Input, Liveness, Plan};
+use super::live::liveness;
+use crate::core::{apply, Context, Event, Input, Plan};
 use crate::report::picture::{picture, Picture};
 use crate::store::events::{self as log, By};
 use crate::store::lease::{Lease, LeaseState};
@@ -63,21 +64,11 @@ pub fn existing(path: &Path) -> Result<Store> {
     })
 }
 
-/// Who is alive for the plan, as the run lease says.
-#[must_use]
-pub fn liveness(lease: &LeaseState) -> Liveness {
-    if lease.is_held() {
-        Liveness::held()
-    } else {
-        Liveness::free()
-    }
-}
-
-/// What a change did: its events, and the plan as saved.
+/// What a change did: its events, the plan as saved, and who was alive for it.
 pub struct Changed {
     pub events: Vec<Event>,
     pub plan: Plan,
-    pub lease: LeaseState,
+    pub live: crate::core::Liveness,
 }
 
 /// One locked read-modify-write by a person: `input` is made from the fresh plan and the run
@@ -94,7 +85,7 @@ pub fn change(
     let mut state = locked.load()?;
     let mut plan = Plan::take(&mut state);
     let lease = Lease::probe(store)?;
-    let live = liveness(&lease);
+    let live = liveness(&plan, &lease, None);
     let ctx = Context {
         now: Utc::now(),
         live: &live,
@@ -112,7 +103,7 @@ pub fn change(
     Ok(Changed {
         events,
         plan: result,
-        lease,
+        live,
     })
 }
 
@@ -121,7 +112,8 @@ pub fn look(path: &Path) -> Result<(Store, Plan, Picture, chrono::DateTime<Utc>)
     let store = existing(path)?;
     let plan = Plan::of(&store.read()?);
     let lease = Lease::probe(&store)?;
+    let live = liveness(&plan, &lease, None);
     let now = Utc::now();
-    let picture = picture(&plan, now, Config::or_default().limits, &lease);
+    let picture = picture(&plan, now, Config::or_default().limits, &lease, &live);
     Ok((store, plan, picture, now))
 }
