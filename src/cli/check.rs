@@ -20,7 +20,7 @@ use anyhow::{bail, Context as _, Result};
 use chrono::Utc;
 
 use super::config::Config;
-use super::live::liveness;
+use super::live::seen_from_outside;
 use super::runner;
 use crate::core::event::Launched;
 use crate::core::{apply, settle, Context, Event, Input, Next, Plan};
@@ -112,7 +112,7 @@ fn beat(
     } else {
         Lease::probe(store)?
     };
-    let live = liveness(&plan, &lease, None);
+    let live = seen_from_outside(store, &plan, &lease);
     let ctx = Context {
         now: Utc::now(),
         live: &live,

@@ -6,3 +6,4 @@ pub mod ctl;
 pub mod exit;
 pub mod live;
 pub mod runner;
+pub mod trial;

@@ -31,6 +31,9 @@ pub enum Auto {
     Advance,
     /// The step's try is IN_PROGRESS but nobody is alive for it.
     Interrupt(StepId),
+    /// The step's try ended, but its runner could not record the result (why): it is taken
+    /// back, as if it had not started; no failure of the step's.
+    TakeBack(StepId, String),
     /// The step used all its tries: record its blocker.
     Block(StepId),
     /// A blocker line names a step that is not blocked (reset by hand, or finished): it goes,
@@ -236,6 +239,18 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
             vec![Event::Interrupted {
                 step: id.clone(),
                 attempt,
+            }]
+        }
+        Auto::TakeBack(id, why) => {
+            let Some(step) = plan.step_mut(id.as_str()) else {
+                return Vec::new();
+            };
+            let attempt = step.run.tries();
+            step.run.uncount(ctx.now);
+            vec![Event::ResultLost {
+                step: id.clone(),
+                attempt,
+                error: why.clone(),
             }]
         }
         Auto::Block(id) => {

@@ -48,6 +48,9 @@ pub struct Liveness {
     /// Tries in flight with someone alive to finish them: the caller's own, or another
     /// runner's that is still running (even if the sidecar's lease file was deleted).
     pub alive: Vec<StepId>,
+    /// A try whose runner ended it but could not record its result (a failed state write),
+    /// with the runner's words: it is taken back, not counted as interrupted.
+    pub lost: Option<(StepId, u32, String)>,
 }
 
 impl Liveness {
@@ -62,7 +65,7 @@ impl Liveness {
     pub fn held() -> Self {
         Self {
             held_elsewhere: true,
-            alive: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -153,7 +156,14 @@ pub fn decide(plan: &Plan, ctx: &Context) -> Decision {
     match state {
         TryState::Done { .. } | TryState::Skipped { .. } => return Apply(Auto::Advance),
         TryState::Running { .. } if ctx.live.alive(&step.id) => return Then(Next::Busy),
-        TryState::Running { .. } => return Apply(Auto::Interrupt(step.id.clone())),
+        TryState::Running { attempt, .. } => {
+            return Apply(match &ctx.live.lost {
+                Some((lost, at, why)) if *lost == step.id && *at == attempt => {
+                    Auto::TakeBack(step.id.clone(), why.clone())
+                }
+                _ => Auto::Interrupt(step.id.clone()),
+            })
+        }
         // A recorded blocker holds until a person clears it (retry, skip), whatever limit
         // the caller's environment sets: a plan blocked under STEP_MAX_RETRIES=1 stays blocked
         // for a check run without it.
@@ -472,8 +482,8 @@ mod tests {
         // whose lease file was deleted under it.
         let mut p = plan("0", r#""a":{"status":"IN_PROGRESS","tries":1}"#);
         let alive = Liveness {
-            held_elsewhere: false,
             alive: vec!["a".into()],
+            ..Liveness::default()
         };
         assert_eq!(next_of(&mut p, NOW, &alive), (vec![], Next::Busy));
     }
@@ -517,6 +527,32 @@ mod tests {
         let mut p = Plan::of(&done);
         assert_eq!(next_of(&mut p, NOW, &Liveness::free()).1, Next::Finished);
         assert!(p.blockers().is_empty());
+    }
+
+    #[test]
+    fn a_try_whose_result_was_lost_is_taken_back_not_counted() {
+        let mut p = plan("0", r#""a":{"status":"IN_PROGRESS","tries":1}"#);
+        let lost = Liveness {
+            lost: Some(("a".into(), 1, "disk full".into())),
+            ..Liveness::default()
+        };
+        let (events, next) = next_of(&mut p, NOW, &lost);
+        assert_eq!(
+            events,
+            [Event::ResultLost {
+                step: "a".into(),
+                attempt: 1,
+                error: "disk full".into()
+            }]
+        );
+        assert!(
+            matches!(next, Next::Run(Launch { attempt: 1, .. })),
+            "{next:?}"
+        );
+        // A note about another try does not excuse this one.
+        let mut p = plan("0", r#""a":{"status":"IN_PROGRESS","tries":2}"#);
+        let (events, _) = next_of(&mut p, NOW, &lost);
+        assert!(matches!(events[..], [Event::Interrupted { .. }]));
     }
 
     #[test]

@@ -78,6 +78,12 @@ pub enum Event {
         step: StepId,
         attempt: u32,
     },
+    /// A try ended but its runner could not record the result; it does not count.
+    ResultLost {
+        step: StepId,
+        attempt: u32,
+        error: String,
+    },
     Retried {
         step: StepId,
         previous_tries: u32,
@@ -209,6 +215,15 @@ impl fmt::Display for Event {
                 f,
                 "interrupted: step {step} try {attempt} was cut short (its runner stopped); \
                  recorded as a failed try"
+            ),
+            Self::ResultLost {
+                step,
+                attempt,
+                error,
+            } => write!(
+                f,
+                "step {step}: try {attempt} ended, but its runner could not record the result \
+                 ({error}); it does not count as a try and runs again"
             ),
             Self::Retried { step, .. } => write!(f, "step {step}: tries reset"),
             Self::Blocked { step, tries } => write!(

@@ -57,6 +57,8 @@ pub struct Report {
     pub stderr: String,
     /// Bytes the agent printed in all.
     pub printed: u64,
+    /// Why the log could not be written in full, if it could not (the log says so too).
+    pub log_error: Option<String>,
 }
 
 /// How often, at most, a running try looks whether it must stop (a person cancelled it).
@@ -76,6 +78,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         stdout: String::new(),
         stderr: String::new(),
         printed: 0,
+        log_error: None,
     };
     // The arguments first: a prompt the command cannot take (too long, or read as an option)
     // is refused before anything is written or started.
@@ -150,7 +153,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
     stop_adopted();
     let duration = started.elapsed();
     pipes.finish(&mut log, Instant::now() + DRAIN);
-    let (printed, _) = log.finish();
+    let (printed, log_error) = log.finish();
     let ending = match (cut, status) {
         (Some((Cut::TimedOut, _)), _) => Ending::TimedOut(a.timeout),
         (Some((Cut::Stopped(why), how)), _) => Ending::Stopped { why, how },
@@ -163,6 +166,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         stdout: pipes.tails[0].text(TAIL_CHARS),
         stderr: pipes.tails[1].text(TAIL_CHARS),
         printed,
+        log_error,
     }
 }
 

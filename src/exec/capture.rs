@@ -57,6 +57,9 @@ impl CappedLog {
 
     /// The log file, created (owner-only: agents print secrets too) on first use.
     fn file(&mut self) -> io::Result<&mut File> {
+        if self.error.is_none() && crate::store::faults::injected("log-write") {
+            return Err(io::Error::other("injected fault"));
+        }
         if self.log.is_none() {
             self.log = Some(self.dir.create_new(&self.name, false)?);
         }
@@ -92,6 +95,15 @@ impl CappedLog {
         let inner = self;
         if let Err(e) = inner.unwind_ring() {
             inner.error.get_or_insert(e.to_string());
+        }
+        if let Some(error) = inner.error.clone() {
+            // Say where the log stops being whole (if even this line can be written).
+            if let Ok(log) = inner.file() {
+                let _ = writeln!(
+                    log,
+                    "\n[seq-runner: the log could not be written in full ({error}); output is missing from it]"
+                );
+            }
         }
         if let Some(log) = inner.log.as_mut() {
             let _ = log.flush();

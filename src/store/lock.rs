@@ -200,6 +200,14 @@ impl Locked<'_> {
 
     fn write_bytes(&self, bytes: &[u8], new: bool) -> Result<()> {
         let store = self.store;
+        if super::faults::injected_at("save", store.saves.get() + 1) {
+            store.saves.set(store.saves.get() + 1);
+            anyhow::bail!(
+                "{}: cannot write the new state: injected fault",
+                store.path.display()
+            );
+        }
+        store.saves.set(store.saves.get() + 1);
         let sidecar = store.ensure_sidecar()?;
         if !store.swept.replace(true) {
             let spare = store

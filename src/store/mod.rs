@@ -21,10 +21,12 @@ use crate::format::schema::State;
 use crate::format::validate;
 
 pub mod events;
+pub mod faults;
 pub mod follow;
 pub mod layout;
 pub mod lease;
 pub mod lock;
+pub mod prune;
 pub mod read;
 pub mod safe;
 pub mod write;
@@ -50,6 +52,8 @@ pub struct Store {
     swept: Cell<bool>,
     /// The temp file of the next save, made ahead (see [`Store::prepare_save`]).
     spare: RefCell<Option<tempfile::NamedTempFile>>,
+    /// Saves this process made, for the test suite's injected faults (see `faults`).
+    saves: Cell<u32>,
 }
 
 /// A copy for another thread or owner: the same file, with handles of its own.
@@ -70,6 +74,7 @@ impl Store {
             workspace_dir: OnceCell::new(),
             swept: Cell::new(false),
             spare: RefCell::new(None),
+            saves: Cell::new(0),
         }
     }
 

@@ -324,3 +324,77 @@ fn timestamps_from_the_future_neither_delay_a_step_nor_repeat_or_hide_the_news()
         .stdout_has("done: all 2 steps finished");
     ws.check(&[]).expect(0).stdout_has("nothing to do");
 }
+
+#[test]
+fn a_result_that_cannot_be_recorded_costs_no_try() {
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent("echo working").set("STEP_MAX_RETRIES", "1");
+    // The second save of the runner (recording the try's end) fails; the first (marking it
+    // started) works, so the agent runs.
+    ws.set("SEQ_TEST_FAULTS", "save:2");
+    ws.runner(&[])
+        .expect(2)
+        .stderr_has("cannot write the new state: injected fault");
+    assert_eq!(ws.state()["stepRuns"]["s1"]["status"], "IN_PROGRESS");
+    assert_eq!(ws.lease_note()["lost"]["step"], "s1");
+    // Without the fault, the next heartbeat takes the try back (no 'interrupted' failure
+    // that a one-try limit would turn into a blocker) and runs it again.
+    ws.env.retain(|(name, _)| name != "SEQ_TEST_FAULTS");
+    ws.check(&["--wait"])
+        .expect(0)
+        .stdout_has("could not record the result");
+    let state = ws.state();
+    assert_eq!(state["status"], "DONE", "{state:#}");
+    assert_eq!(state["stepRuns"]["s1"]["tries"], 1);
+    assert!(
+        ws.lease_note()["lost"].is_null(),
+        "the note is cleared once taken back"
+    );
+}
+
+#[test]
+fn a_folder_fsync_failing_after_the_rename_is_a_warning_not_a_lie() {
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent("exit 0").set("STEP_RUNNER", "/bin/true");
+    ws.set("SEQ_TEST_FAULTS", "dir-fsync");
+    let before = ws.bytes();
+    ws.check(&[])
+        .expect(0)
+        .stdout_has("started: step s1")
+        .stderr_has("could not be fsynced");
+    assert_ne!(
+        ws.bytes(),
+        before,
+        "the state did change, and the exit says so"
+    );
+}
+
+#[test]
+fn a_log_that_cannot_be_written_says_so_and_logs_stay_within_their_limit() {
+    // A log write fails: the log says where it stops being whole, and the runner says why.
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent("echo one; sleep 0.2; echo two")
+        .set("SEQ_TEST_FAULTS", "log-write");
+    ws.runner(&[])
+        .expect(0)
+        .stdout_has("its log could not be written in full: injected fault");
+    let log = ws.read("state.json.seq/logs/s1.1.log");
+    assert!(
+        log.contains("[seq-runner: the log could not be written in full"),
+        "{log:?}"
+    );
+    // Logs past STEP_LOGS_MAX_MB (1 MiB here): the oldest go, the newest stay whole.
+    let mut ws = Workspace::with_state(&plan(4, ""));
+    ws.agent("head -c 600000 /dev/zero | tr '\\0' x")
+        .set("STEP_LOGS_MAX_MB", "1");
+    let run = ws.runner(&[]);
+    run.expect(0).stdout_has("removed the 1 oldest log files");
+    let logs = ws.sidecar().join("logs");
+    let total: u64 = fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(total <= 2 * 600_000, "{total} bytes of logs");
+    assert_eq!(fs::metadata(logs.join("s4.1.log")).unwrap().len(), 600_000);
+    assert!(!logs.join("s1.1.log").exists());
+}

@@ -137,7 +137,7 @@ mod tests {
                 now,
                 Limits::default(),
                 lease,
-                &liveness(&plan, lease, None),
+                &liveness(&plan, lease, None, None),
             ),
             now,
         )

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::config::Config;
 use super::exit::Exit;
-use super::live::liveness;
+use super::live::seen_from_outside;
 use crate::core::{apply, Context, Event, Input, Plan};
 use crate::report::picture::{picture, Picture};
 use crate::store::events::{self as log, By};
@@ -85,7 +85,7 @@ pub fn change(
     let mut state = locked.load()?;
     let mut plan = Plan::take(&mut state);
     let lease = Lease::probe(store)?;
-    let live = liveness(&plan, &lease, None);
+    let live = seen_from_outside(store, &plan, &lease);
     let ctx = Context {
         now: Utc::now(),
         live: &live,
@@ -112,7 +112,7 @@ pub fn look(path: &Path) -> Result<(Store, Plan, Picture, chrono::DateTime<Utc>)
     let store = existing(path)?;
     let plan = Plan::of(&store.read()?);
     let lease = Lease::probe(&store)?;
-    let live = liveness(&plan, &lease, None);
+    let live = seen_from_outside(&store, &plan, &lease);
     let now = Utc::now();
     let picture = picture(&plan, now, Config::or_default().limits, &lease, &live);
     Ok((store, plan, picture, now))

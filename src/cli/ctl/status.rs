@@ -167,13 +167,14 @@ mod tests {
             step: Some("pull-b".into()),
             attempt: Some(2),
             agent_pgid: Some(4250),
+            lost: None,
         }));
         let p = picture(
             &state,
             now(),
             Limits::default(),
             &lease,
-            &liveness(&state, &lease, None),
+            &liveness(&state, &lease, None, None),
         );
         assert_eq!(
             render(&p, now()),
