@@ -9,7 +9,7 @@ use serde_json::json;
 use super::Output;
 use crate::cli::exit::Exit;
 use crate::format::schema::State;
-use crate::format::validate;
+use crate::format::validate::{self, Invalid};
 use crate::store::read::read_bounded;
 use crate::store::MAX_STATE_BYTES;
 
@@ -27,11 +27,37 @@ pub fn run(path: &Path) -> Result<Output> {
                 json!({ "valid": true, "steps": state.step_queue.len(), "warnings": warnings });
             Output::ok(text, json)
         }
-        Err(invalid) => Output {
-            text: format!("invalid: {invalid}"),
-            json: json!({ "valid": false, "field": invalid.field, "error": invalid.problem }),
-            code: Exit::Invalid,
-        },
+        Err(invalid) => {
+            let problems: Vec<_> = invalid
+                .all()
+                .map(|p| json!({ "field": p.field, "error": p.problem }))
+                .collect();
+            let text = if invalid.others.is_empty() {
+                format!("invalid: {invalid}")
+            } else {
+                let lines: Vec<String> = invalid
+                    .all()
+                    .map(|p| {
+                        let one = Invalid {
+                            others: Vec::new(),
+                            ..p.clone()
+                        };
+                        format!("- {one}")
+                    })
+                    .collect();
+                format!("invalid: {} problems\n{}", problems.len(), lines.join("\n"))
+            };
+            Output {
+                text,
+                json: json!({
+                    "valid": false,
+                    "field": invalid.field,
+                    "error": invalid.problem,
+                    "problems": problems,
+                }),
+                code: Exit::Invalid,
+            }
+        }
     })
 }
 
