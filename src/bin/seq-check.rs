@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use agent_step_sequencer::{check, config::Config, exit};
+use agent_step_sequencer::cli::check::{self, Checked};
+use agent_step_sequencer::cli::config::Config;
+use agent_step_sequencer::cli::exit::{self, Exit};
+use agent_step_sequencer::report::heartbeat::BeatResult;
 use clap::Parser;
 
 /// Resume a step plan: record the heartbeat, decide what is due, and start `seq-runner` in the
@@ -44,7 +47,18 @@ fn main() -> ExitCode {
         })
     });
     match outcome {
-        Ok(beat) => {
+        Ok(Checked {
+            signal: Some(signal),
+            ..
+        }) => {
+            if !args.quiet {
+                eprintln!("seq-check: stopped by signal {signal}; the try in flight does not count, and the next heartbeat resumes the plan");
+            }
+            Exit::Signal(signal).into()
+        }
+        Ok(Checked {
+            heartbeat: beat, ..
+        }) => {
             if args.json {
                 println!(
                     "{}",
@@ -60,12 +74,8 @@ fn main() -> ExitCode {
                     println!("{line}");
                 }
             }
-            if args.no_reply {
-                // A blocker is news delivered, not a failed job run (see `--no-reply`).
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(beat.exit_code())
-            }
+            // With --no-reply a blocker is news delivered, not a failed job run.
+            Exit::attention_if(beat.result == BeatResult::Blocked && !args.no_reply).into()
         }
         Err(error) => {
             if args.json {

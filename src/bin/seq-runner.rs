@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use agent_step_sequencer::{
-    agent::AgentCommand, config::Config, exit, runner, store::Store, timefmt,
-};
+use agent_step_sequencer::cli::exit::{self, Exit};
+use agent_step_sequencer::cli::{config::Config, runner};
+use agent_step_sequencer::format::timefmt;
+use agent_step_sequencer::store::Store;
 use clap::Parser;
 
 /// Run the plan's due steps one after another with the agent in STEP_AGENT_CMD, sleeping
@@ -24,16 +25,16 @@ fn main() -> ExitCode {
     let outcome = (|| {
         let config = Config::from_env()?;
         let Some(store) = Store::locate(&args.state_file)? else {
-            return Ok(exit::OK);
+            return Ok(Exit::Ok);
         };
-        let agent = AgentCommand::from_env(store.workspace())?;
+        let agent = config.agent(store.workspace())?;
         let summary = runner::run(&store, &config, &agent, &mut |line| {
             println!("{} {line}", timefmt::format(chrono::Utc::now()));
         })?;
-        Ok(summary.exit_code())
+        Ok(summary.exit())
     })();
     match outcome {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => exit.into(),
         Err(error) => exit::report_error("seq-runner", &error),
     }
 }

@@ -4,8 +4,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use agent_step_sequencer::ctl::{self, Output};
-use agent_step_sequencer::exit;
+use agent_step_sequencer::cli::ctl::{self, Output};
+use agent_step_sequencer::cli::exit;
 use clap::{Args, Parser, Subcommand};
 
 /// Manage step plans run by seq-check and seq-runner: create, inspect, explain, retry, skip,
@@ -237,7 +237,7 @@ fn main() -> ExitCode {
     match result {
         Ok(output) => {
             print(&mut stdout, &output, json);
-            ExitCode::from(output.code)
+            output.code.into()
         }
         Err(error) => {
             if json {

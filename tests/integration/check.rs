@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use agent_step_sequencer::timefmt;
+use agent_step_sequencer::format::timefmt;
 use serde_json::{json, Value};
 
 use crate::common::{
@@ -104,6 +104,9 @@ fn a_plan_finished_since_the_last_heartbeat_is_reported_once_with_its_artifacts(
         .stdout_has("nothing to do: the plan is done");
     assert_eq!(ws.bytes(), settled, "a reported plan was rewritten");
 
+    // Exactly once: the report is recorded (`finishReported`), so setting the heartbeat
+    // back (a clock stepped back, a hand edit) does not tell the user again.
+    assert_eq!(ws.state()["finishReported"], true);
     let mut ws = Workspace::with_state(&String::from_utf8(settled).unwrap().replace(
         &ws.state()["lastHeartbeatIso"].as_str().unwrap().to_string(),
         "2026-01-01T00:00:00Z",
@@ -111,7 +114,7 @@ fn a_plan_finished_since_the_last_heartbeat_is_reported_once_with_its_artifacts(
     ws.agent("exit 0");
     ws.check(&[])
         .expect(0)
-        .stdout_has("done: all 1 steps finished; artifacts: a.md, b.md");
+        .stdout_has("nothing to do: the plan is done");
 }
 
 #[test]
@@ -442,6 +445,13 @@ fn step_runner_is_honoured_and_a_missing_runner_changes_nothing() {
     let run = ws.run(check.to_str().unwrap(), &[]);
     run.expect(2).stderr_has("the runner beside seq-check");
     ws.assert_untouched(&before, "no seq-runner beside seq-check");
+    // `--wait` runs the steps itself and never starts a runner: a missing one is no matter.
+    ws.run(check.to_str().unwrap(), &["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
+    ws.set_state(&state);
+    ws.set("STEP_RUNNER", "/no/such/runner");
+    ws.check(&["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
 }
 
 #[test]

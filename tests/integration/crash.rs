@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::thread;
 use std::time::Duration;
 
-use agent_step_sequencer::validate;
+use agent_step_sequencer::format::validate;
 
 use crate::common::{plan, Workspace, CHECK};
 use crate::proof::{
@@ -28,7 +28,7 @@ fn in_progress(ws: &Workspace) -> Option<(String, u32)> {
     state
         .step_runs
         .iter()
-        .find(|(_, run)| run.status == agent_step_sequencer::state::StepStatus::InProgress)
+        .find(|(_, run)| run.status == agent_step_sequencer::format::schema::StepStatus::InProgress)
         .map(|(id, run)| (id.clone(), run.tries))
 }
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use agent_step_sequencer::validate;
+use agent_step_sequencer::format::validate;
 
 use crate::common::{plan, Workspace, CHECK, RUNNER};
 use crate::proof::{detector_agent, limit_file_size, temp_files, wait_no_processes, AgentLog};
@@ -111,7 +111,7 @@ fn a_write_failing_mid_plan_keeps_the_last_good_state_and_resumes() {
     let done = state
         .step_runs
         .values()
-        .filter(|r| r.status == agent_step_sequencer::state::StepStatus::Done)
+        .filter(|r| r.status == agent_step_sequencer::format::schema::StepStatus::Done)
         .count();
     assert!(
         (1..6).contains(&done),

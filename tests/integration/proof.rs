@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use agent_step_sequencer::validate;
+use agent_step_sequencer::format::validate;
 
 /// How many trials to run: `default` normally; with `SEQ_SOAK=N` (N >= 2) N; with `SEQ_SOAK=1`
 /// (or any other non-empty value) `soak`.

@@ -5,9 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use agent_step_sequencer::schedule::{self, Limits, Next, Outcome, Transition};
-use agent_step_sequencer::state::{PlanStatus, State, StepStatus};
-use agent_step_sequencer::{policy, timefmt, validate};
+use agent_step_sequencer::core::model::is_blocker_for;
+use agent_step_sequencer::core::{
+    apply, settle, AgentRef, Context, Event, Input, Limits, Liveness, Next, Plan, TryOutcome,
+};
+use agent_step_sequencer::exec::policy;
+use agent_step_sequencer::format::schema::{State, StepStatus};
+use agent_step_sequencer::format::{timefmt, validate};
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -253,6 +257,18 @@ proptest! {
         prop_assert_eq!(&written, &text);
         prop_assert_eq!(validate::parse(written.as_bytes()).unwrap(), parsed);
     }
+
+    /// The core's model taken out of a state and put back unchanged is the same state, extras
+    /// and timestamps as written included: the conversion loses nothing.
+    #[test]
+    fn the_core_model_round_trips_every_valid_state(state in valid_state()) {
+        let text = serde_json::to_string_pretty(&state).unwrap();
+        let original = validate::parse(text.as_bytes()).unwrap();
+        let mut taken = original.clone();
+        let plan = Plan::take(&mut taken);
+        plan.put_back(&mut taken);
+        prop_assert_eq!(taken, original);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,13 +320,16 @@ fn sim_plan() -> impl Strategy<Value = (State, Limits)> {
             );
             (
                 validate::parse(text.as_bytes()).unwrap(),
-                Limits { max_tries },
+                Limits {
+                    max_tries,
+                    ..Limits::default()
+                },
             )
         })
 }
 
-fn outcome(ok: bool) -> Outcome {
-    Outcome {
+fn outcome(ok: bool) -> TryOutcome {
+    TryOutcome {
         verdict: if ok {
             Ok(Vec::new())
         } else {
@@ -320,6 +339,7 @@ fn outcome(ok: bool) -> Outcome {
         exit_code: Some(i32::from(!ok)),
         signal: None,
         duration_ms: 1,
+        stopped: None,
     }
 }
 
@@ -344,62 +364,76 @@ proptest! {
         let mut tries: BTreeMap<String, u32> = BTreeMap::new();
         let mut current = 0;
         for op in ops {
+            let mut plan = Plan::take(&mut state);
+            let free = Liveness::free();
+            let ctx = |live| Context { now, live, limits };
             match op {
                 Op::Advance(ms) => now += Duration::milliseconds(ms),
                 Op::Crash => in_flight = None,
                 Op::Finish(ok) => {
                     if let Some((step, attempt)) = in_flight.take() {
-                        prop_assert!(schedule::record(&mut state, &step, attempt, outcome(ok), now));
+                        let input = Input::Finished { step: step.as_str().into(), attempt, outcome: outcome(ok) };
+                        let events = apply(&mut plan, input, &ctx(&free)).unwrap();
+                        let recorded = matches!(events[..], [Event::StepFinished { recorded: true, .. }]);
+                        prop_assert!(recorded, "the finish of the try in flight is recorded");
                         ended.insert(step, now);
                     }
                 }
                 Op::Settle => {
+                    // A runner busy with its try holds the lease: the caller is someone else.
                     let busy = in_flight.is_some();
-                    let before = state.clone();
-                    let orphan = state.step_runs.iter()
-                        .find(|(_, r)| r.status == StepStatus::InProgress)
-                        .map(|(id, _)| id.clone());
-                    let (next, changes) = schedule::settle(&mut state, now, limits, busy);
-                    if before.status == PlanStatus::Done {
+                    let live = if busy { Liveness::held() } else { Liveness::free() };
+                    let before = plan.clone();
+                    let orphan = plan.running().next().map(|s| s.id.to_string());
+                    let (changes, next) = settle(&mut plan, &ctx(&live));
+                    if before.is_done() {
                         prop_assert_eq!(&next, &Next::Finished);
-                        prop_assert_eq!(&state, &before);
+                        prop_assert_eq!(&plan, &before);
                     } else if busy {
                         prop_assert_eq!(&next, &Next::Busy);
-                        prop_assert_eq!(&state, &before);
+                        prop_assert_eq!(&plan, &before);
                     }
                     for change in &changes {
-                        if let Transition::Interrupted { step, .. } = change {
-                            prop_assert_eq!(Some(step), orphan.as_ref());
-                            ended.insert(step.clone(), now);
+                        if let Event::Interrupted { step, .. } = change {
+                            prop_assert_eq!(Some(step.to_string()), orphan.clone());
+                            ended.insert(step.to_string(), now);
                         }
                     }
-                    if let Next::Run { step, attempt } = next.clone() {
+                    if let Next::Run(launch) = next.clone() {
+                        let step = launch.step.to_string();
                         prop_assert!(in_flight.is_none(), "two starts without a finish");
-                        let run = state.run_of(&step);
-                        prop_assert!(run.status != StepStatus::InProgress, "an orphan was not settled first");
-                        prop_assert_eq!(attempt, run.tries + 1);
-                        prop_assert_eq!(state.current_id(), Some(step.as_str()));
-                        let after = if run.status == StepStatus::Failed {
+                        let run = &plan.step(&step).unwrap().run;
+                        prop_assert!(run.status() != StepStatus::InProgress, "an orphan was not settled first");
+                        prop_assert_eq!(launch.attempt, run.tries() + 1);
+                        prop_assert_eq!(plan.current().map(|s| s.id.to_string()), Some(step.clone()));
+                        let after = if run.status() == StepStatus::Failed {
                             ended.get(&step).copied()
                         } else {
-                            let index = usize::try_from(state.current_step).unwrap();
-                            index.checked_sub(1).and_then(|i| ended.get(&state.step_queue[i]).copied())
+                            plan.previous().and_then(|p| ended.get(p.id.as_str()).copied())
                         };
                         if let Some(after) = after {
                             prop_assert!(now >= after + delay(&state),
                                 "{} started at {} before it was due ({} + delay)", step, now, after);
                         }
-                        schedule::mark_started(&mut state, &step, now, None);
-                        in_flight = Some((step, attempt));
+                        let started = Input::Started {
+                            step: launch.step.clone(),
+                            attempt: launch.attempt,
+                            agent: AgentRef::Default,
+                            runner: None,
+                            log_file: None,
+                        };
+                        prop_assert!(apply(&mut plan, started, &ctx(&free)).is_ok());
+                        in_flight = Some((step, launch.attempt));
                     }
                     if let Next::Wait { until, .. } = next {
                         prop_assert!(until > now);
                     }
                     if let Next::Blocked { step, tries } = &next {
-                        prop_assert!(*tries >= schedule::max_tries(&state, step, limits));
+                        prop_assert!(*tries >= plan.step(step.as_str()).unwrap().max_tries(limits.max_tries));
                     }
                 }
             }
+            plan.put_back(&mut state);
             // Invariants after every event.
             for (id, run) in &state.step_runs {
                 let seen = tries.entry(id.clone()).or_default();
@@ -410,7 +444,7 @@ proptest! {
             current = state.current_step;
             let blockers = state.blockers();
             for id in &state.step_queue {
-                let n = blockers.iter().filter(|b| schedule::is_blocker_for(b, id)).count();
+                let n = blockers.iter().filter(|b| is_blocker_for(b, id)).count();
                 prop_assert!(n <= 1, "blocker for {} recorded {} times", id, n);
             }
             let running: Vec<_> = state.step_runs.iter()

@@ -103,7 +103,8 @@ fn the_agent_gets_its_env_dev_null_stdin_and_the_workspace_as_cwd() {
         r#"{ echo "id=$STEP_ID"; echo "attempt=$STEP_ATTEMPT"; echo "state=$STEP_STATE_FILE"
 echo "ws=$STEP_WORKSPACE"; echo "pwd=$(pwd -P)"; echo "foo=$FOO"
 echo "stdin=$(readlink /proc/$$/fd/0)"; } > env.txt
-cat > stdin.txt"#,
+cat > stdin.txt
+echo done"#,
     )
     .set("FOO", "bar baz")
     .set("STEP_TIMEOUT_SECONDS", "10");
@@ -132,7 +133,8 @@ cat > stdin.txt"#,
         )
     );
     assert_eq!(ws.read("plans/stdin.txt"), "");
-    assert!(ws.path().join("plans/p.json.seq/logs/s1.1.log").exists());
+    // The log sits in the plan's own sidecar (made once the agent prints).
+    assert_eq!(ws.read("plans/p.json.seq/logs/s1.1.log"), "done\n");
     assert!(!ws.path().join("env.txt").exists());
 }
 
@@ -196,9 +198,9 @@ sleep 0.2; [ "$STEP_ATTEMPT" = 2 ]"#,
     assert_eq!(run["exitCode"], 0);
     assert!(run["durationMs"].as_u64().unwrap() >= 200, "{run}");
     let started =
-        agent_step_sequencer::timefmt::parse(run["startedIso"].as_str().unwrap()).unwrap();
+        agent_step_sequencer::format::timefmt::parse(run["startedIso"].as_str().unwrap()).unwrap();
     let finished =
-        agent_step_sequencer::timefmt::parse(run["finishedIso"].as_str().unwrap()).unwrap();
+        agent_step_sequencer::format::timefmt::parse(run["finishedIso"].as_str().unwrap()).unwrap();
     assert!(
         finished - started >= chrono::Duration::milliseconds(200),
         "{run}"

@@ -463,7 +463,8 @@ fn logs_and_events_follow_as_they_grow() {
 
 #[test]
 fn concurrent_appends_never_interleave() {
-    use agent_step_sequencer::events::{append, By, Event, Kind};
+    use agent_step_sequencer::core::Event;
+    use agent_step_sequencer::store::events::{append, By, Record};
     use agent_step_sequencer::store::Store;
     let ws = Workspace::with_state(&plan(1, ""));
     let store = Store::locate(&ws.state_path()).unwrap().unwrap();
@@ -476,8 +477,8 @@ fn concurrent_appends_never_interleave() {
                         "{t}-{i}-{}",
                         char::from(b'a' + t as u8).to_string().repeat(3000)
                     );
-                    let kind = Kind::Skipped { step };
-                    append(&store, &Event::now(By::Seqctl, kind)).unwrap();
+                    let event = Event::Skipped { step: step.into() };
+                    append(&store, &Record::now(By::Seqctl, event)).unwrap();
                 }
             })
         })

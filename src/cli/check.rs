@@ -1,0 +1,266 @@
+//! `seq-check`: one heartbeat. Decide, record, start the runner if work is due, and return.
+//!
+//! The check never runs a step itself. Under the state lock it records the heartbeat, probes
+//! the run lease and settles the plan (the core's work); if a step is due now or later and no
+//! runner is alive, it checks the agent command first (so a misconfiguration shows in the
+//! heartbeat's output, and the file is left as it was) and then starts `seq-runner` detached:
+//! own session, no stdin, output to the sidecar's `runner.log`. It returns in milliseconds.
+//! With `--wait` it stays in the foreground instead, running the steps itself, until the plan
+//! is finished, blocked or paused.
+
+use std::fs;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use chrono::Utc;
+
+use super::config::Config;
+use super::live::seen_from_outside;
+use super::runner;
+use crate::core::event::Launched;
+use crate::core::{apply, settle, Context, Event, Input, Next, Plan};
+use crate::exec::command::AgentCommand;
+use crate::exec::{process, signals};
+use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
+use crate::store::events::{self, By};
+use crate::store::layout::{self, Layout};
+use crate::store::lease::{Lease, LeaseState};
+use crate::store::safe::Access;
+use crate::store::Store;
+
+/// `runner.log` is started afresh past this size (the previous one kept as `runner.log.1`).
+const RUNNER_LOG_CAP: u64 = 1 << 20;
+/// How long a check waits, lock held, for the runner it started to take the run lease.
+const RUNNER_START_PATIENCE: Duration = Duration::from_secs(2);
+
+/// What a check ended with: the last heartbeat's report, and the signal that stopped a
+/// `--wait` (the try it was running stopped and recorded as not counting).
+#[derive(Debug)]
+pub struct Checked {
+    pub heartbeat: Heartbeat,
+    pub signal: Option<i32>,
+}
+
+/// Runs one heartbeat for the state file at `path`; with `wait`, stays until the plan rests.
+/// `say` gets progress lines while waiting.
+pub fn run(
+    path: &Path,
+    config: &Config,
+    wait: bool,
+    say: &mut dyn FnMut(String),
+) -> Result<Checked> {
+    let done = |heartbeat, signal| Ok(Checked { heartbeat, signal });
+    let Some(store) = Store::locate(path)? else {
+        return done(Heartbeat::default(), None);
+    };
+    if !wait {
+        // Found before the state lock is taken: a stat of the runner is no work to do under it.
+        let runner = runner_path(config);
+        return done(beat(&store, config, Some(&runner))?.0, None);
+    }
+    signals::install();
+    let mut last_busy = None;
+    loop {
+        let (beat, agent) = beat(&store, config, None)?;
+        if let Some(agent) = agent {
+            for change in &beat.changes {
+                say(change.to_string());
+            }
+            let summary = runner::run(&store, config, &agent, say)?;
+            if summary.signal.is_some() {
+                return done(beat, summary.signal);
+            }
+            if summary.end == Next::Busy {
+                signals::sleep(Duration::from_millis(500));
+            }
+            continue;
+        }
+        if beat.result != BeatResult::InFlight {
+            return done(beat, None);
+        }
+        if last_busy.as_ref() != Some(&beat) {
+            say(beat.line().unwrap_or_default());
+            last_busy = Some(beat.clone());
+        }
+        if !signals::sleep(Duration::from_secs(1)) {
+            // Another runner owns the plan: nothing of ours to stop or record.
+            return done(beat, signals::received());
+        }
+    }
+}
+
+/// One locked read-modify-write. Returns what it found and, if a runner is needed, the checked
+/// agent command. Given a `runner` to start (not with `--wait`, which runs the steps itself),
+/// starts it before letting go of the lock (see [`spawn_detached`]).
+fn beat(
+    store: &Store,
+    config: &Config,
+    runner: Option<&Result<PathBuf>>,
+) -> Result<(Heartbeat, Option<AgentCommand>)> {
+    let locked = store.lock()?;
+    let mut state = locked.load()?;
+    let mut plan = Plan::take(&mut state);
+    let was_done = plan.is_done();
+    // A finished plan has nobody to ask about; otherwise, is a runner holding it?
+    let lease = if was_done {
+        LeaseState::Free
+    } else {
+        Lease::probe(store)?
+    };
+    let live = seen_from_outside(store, &plan, &lease);
+    let ctx = Context {
+        now: Utc::now(),
+        live: &live,
+        limits: config.limits,
+    };
+    let (changes, next) = settle(&mut plan, &ctx);
+    // The first heartbeat since the finish tells of it (this one, if it finished the plan),
+    // and the beat records that it did.
+    let newly_done = plan.is_done() && plan.finish_unreported(ctx.now);
+    let mut news = apply(&mut plan, Input::Beat, &ctx)?;
+    let launch = matches!(next, Next::Run(_) | Next::Wait { .. });
+    // Checked before the save: bad configuration changes nothing.
+    let agent = if launch {
+        Some(config.agent(store.workspace())?)
+    } else {
+        None
+    };
+    let runner = match runner {
+        Some(path) if launch => Some(path.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
+        _ => None,
+    };
+    let heartbeat = Heartbeat::of(&next, &plan, changes.clone(), holding(&lease), newly_done);
+    plan.put_back(&mut state);
+    // A finished plan is written only by the first heartbeat after it finished; later ones,
+    // and plans the Python version finished, are left byte for byte.
+    if !was_done || newly_done {
+        locked.save(&state)?;
+    }
+    news.extend(changes);
+    events::emit(store, By::Check, &news);
+    // Started while the lock is held (see `spawn_detached`); the heartbeat event is written
+    // before the lock goes, so the runner's events always follow it in the log.
+    let pid = match runner {
+        Some(runner) => {
+            let pid = spawn_detached(runner, store)?;
+            let result = if matches!(next, Next::Run(_)) {
+                Launched::Started
+            } else {
+                Launched::Waiting
+            };
+            let event = Event::Heartbeat {
+                result,
+                step: next.step().cloned(),
+                runner_pid: Some(pid),
+            };
+            events::emit(store, By::Check, [&event]);
+            Some(pid)
+        }
+        None => None,
+    };
+    drop(locked);
+    let heartbeat = Heartbeat {
+        pid: pid.or(heartbeat.pid),
+        ..heartbeat
+    };
+    Ok((heartbeat, agent))
+}
+
+/// Who holds the lease, from its note, and whether that runner lives.
+fn holding(lease: &LeaseState) -> Holding {
+    let pid = match lease {
+        LeaseState::Held(Some(holder)) => Some(holder.pid),
+        _ => None,
+    };
+    Holding {
+        pid,
+        alive: pid.is_some_and(process::pid_alive),
+    }
+}
+
+/// The runner to start: `STEP_RUNNER`, else the `seq-runner` beside this executable.
+fn runner_path(config: &Config) -> Result<PathBuf> {
+    let (path, origin) = if let Some(path) = &config.runner {
+        (path.clone(), "STEP_RUNNER")
+    } else {
+        let me = std::env::current_exe().context("cannot find this executable's path")?;
+        (
+            me.with_file_name("seq-runner"),
+            "the runner beside seq-check",
+        )
+    };
+    let executable = fs::metadata(&path).is_ok_and(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.is_file() && m.permissions().mode() & 0o111 != 0
+    });
+    if !executable {
+        bail!(
+            "{origin} ({}) is not an executable file; install both binaries (cargo install \
+             --locked --path .) or set STEP_RUNNER",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Starts the runner in its own session, stdin closed, output appended to `runner.log`, and
+/// returns its pid without waiting for it to finish.
+///
+/// The caller holds the state lock, and keeps it until the runner holds the run lease (or has
+/// exited, or [`RUNNER_START_PATIENCE`] passed): otherwise a heartbeat right behind this one
+/// finds the lease still free and starts a second runner, and for a moment two runners are
+/// alive for one plan (the second gives up after its lease patience, but it should not exist).
+fn spawn_detached(runner: &Path, store: &Store) -> Result<u32> {
+    store.ensure_sidecar()?;
+    let log_path = store.layout().file(layout::RUNNER_LOG);
+    if fs::metadata(&log_path).is_ok_and(|m| m.len() > RUNNER_LOG_CAP) {
+        let _ = fs::rename(&log_path, Layout::rotated(&log_path));
+    }
+    let log = store.open_kept(layout::RUNNER_LOG, Access::Append)?;
+    let mut command = Command::new(runner);
+    command
+        .arg(store.path())
+        .current_dir(store.workspace())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid and close_range are async-signal-safe and act on the child only.
+    unsafe {
+        command.pre_exec(|| {
+            // A session of its own: the heartbeat's process group and terminal can go away.
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // Descriptors the caller leaked to us (an exec tool's pipes) must not reach the
+            // runner, or the caller would wait for it. Marked close-on-exec rather than closed,
+            // so std can still report an exec failure through its own pipe.
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", runner.display()))?;
+    let deadline = Instant::now() + RUNNER_START_PATIENCE;
+    // A runner takes the lease within a millisecond or so: poll tightly at first, then back off,
+    // so the heartbeat returns as soon as it can without spinning when the machine is busy.
+    let mut pause = Duration::from_micros(100);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) || Lease::probe(store)?.is_held() {
+            break;
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+    Ok(child.id())
+}

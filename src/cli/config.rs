@@ -1,0 +1,120 @@
+//! The operator's settings, read from the environment once, by the binaries, and checked with
+//! a message that names the variable. Nothing below the binaries reads the environment.
+
+use std::env;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::core::Limits;
+use crate::exec::command::{AgentCommand, VAR};
+use crate::exec::openclaw;
+
+/// A plan's logs may take this much disk by default (MiB); the oldest go past it.
+pub const DEFAULT_LOGS_MB: u64 = 256;
+
+/// Everything the environment says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub limits: Limits,
+    /// `STEP_RUNNER`: the runner the check starts, if not the `seq-runner` beside it.
+    pub runner: Option<PathBuf>,
+    /// `STEP_LOGS_MAX_MB`: the most a plan's logs may take on disk, in bytes.
+    pub logs_limit: u64,
+    /// `STEP_AGENT_CMD` as given (`Err` if not UTF-8), judged when an agent is needed.
+    agent: std::result::Result<Option<String>, String>,
+    /// `PATH`, where the agent's program is looked up.
+    path: Option<OsString>,
+    /// OpenClaw's exec marker is set (see `exec::openclaw`).
+    exec_marker: bool,
+}
+
+impl Config {
+    /// Reads the environment. Only the numbers are checked here; the agent command is judged
+    /// by [`Config::agent`] when one is needed.
+    pub fn from_env() -> Result<Self> {
+        let (marker, value) = openclaw::EXEC_MARKER;
+        Ok(Self {
+            limits: Limits {
+                max_tries: number("STEP_MAX_RETRIES", 3, u32::MAX.into())? as u32,
+                timeout: Duration::from_secs(number(
+                    "STEP_TIMEOUT_SECONDS",
+                    Limits::default().timeout.as_secs(),
+                    // A century: more is a typo, and it keeps deadline arithmetic far from overflow.
+                    100 * 365 * 86_400,
+                )?),
+            },
+            runner: env::var_os("STEP_RUNNER")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            logs_limit: number("STEP_LOGS_MAX_MB", DEFAULT_LOGS_MB, 1 << 30)? << 20,
+            agent: match env::var_os(VAR) {
+                None => Ok(None),
+                Some(raw) => raw
+                    .into_string()
+                    .map(Some)
+                    .map_err(|_| format!("{VAR} is not valid UTF-8")),
+            },
+            path: env::var_os("PATH"),
+            exec_marker: env::var_os(marker).is_some_and(|v| v == value),
+        })
+    }
+
+    /// The settings for read-only views: a bad number is the check's and the runner's error
+    /// to report, so a view falls back to the defaults.
+    #[must_use]
+    pub fn or_default() -> Self {
+        Self::from_env().unwrap_or_else(|_| Self {
+            limits: Limits::default(),
+            runner: None,
+            logs_limit: DEFAULT_LOGS_MB << 20,
+            agent: Ok(None),
+            path: env::var_os("PATH"),
+            exec_marker: false,
+        })
+    }
+
+    /// The agent command, checked as the runner will run it; relative program paths are taken
+    /// from `workspace`, where the agent will run.
+    pub fn agent(&self, workspace: &Path) -> Result<AgentCommand> {
+        let raw = self.agent.as_ref().map_err(|e| anyhow!("{e}"))?;
+        AgentCommand::parse(
+            raw.as_deref(),
+            self.path.as_deref(),
+            workspace,
+            self.exec_marker,
+        )
+    }
+
+    /// `STEP_AGENT_CMD` as given, for doctor's report.
+    #[must_use]
+    pub fn agent_text(&self) -> Option<&str> {
+        self.agent.as_ref().ok().and_then(Option::as_deref)
+    }
+
+    #[must_use]
+    pub fn path_var(&self) -> Option<&std::ffi::OsStr> {
+        self.path.as_deref()
+    }
+
+    #[must_use]
+    pub fn exec_marker(&self) -> bool {
+        self.exec_marker
+    }
+}
+
+/// A whole number from 1 to `max`; unset or empty means `default`.
+fn number(name: &str, default: u64, max: u64) -> Result<u64> {
+    let Some(raw) = env::var_os(name).filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    let Some(text) = raw.to_str() else {
+        bail!("{name} is not valid UTF-8");
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => bail!("{name}={text:?} is not a whole number from 1 to {max}"),
+    }
+}

@@ -1,0 +1,123 @@
+//! `seqctl logs STEP [--attempt N] [--follow]`: the captured output of one try.
+//!
+//! The log's path is derived from the step id and attempt (`layout::attempt_log`), never read
+//! from the state's `logFile` field: the state is untrusted, and a hand-edited `logFile` must
+//! not turn this command into a way to print any file on the machine.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::core::apply::find;
+use crate::core::{Plan, TryState};
+use crate::exec::capture;
+use crate::store::follow;
+use crate::store::lease::Lease;
+use crate::store::Layout;
+use crate::store::Store;
+
+/// A log is at most 8 MiB and a line (see `exec::capture`); more is not one we wrote.
+const MAX_LOG_BYTES: u64 = (capture::HEAD_BYTES + capture::TAIL_BYTES) + (1 << 20);
+
+/// Which log, and how to show it.
+#[derive(Debug, Clone)]
+pub struct Logs<'a> {
+    pub step: &'a str,
+    /// The try; the latest when not given.
+    pub attempt: Option<u32>,
+    pub follow: bool,
+    pub json: bool,
+}
+
+pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
+    let store = super::existing(path)?;
+    let (attempt, log) = locate(&store, args)?;
+    let dir = store.logs_dir()?;
+    let name = Layout::attempt_log_name(args.step, attempt);
+    // Never through a link the agent may have put there (see `store::safe`).
+    let open = || dir.read_own(&name);
+    if args.follow {
+        let step = args.step;
+        return follow::follow(
+            &log,
+            &open,
+            &mut |bytes| out.write_all(bytes).and_then(|()| out.flush()),
+            &mut || in_flight(&store, step, attempt),
+        );
+    }
+    let bytes = match open().and_then(|file| {
+        let mut bytes = Vec::new();
+        file.take(MAX_LOG_BYTES).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }) {
+        Ok(bytes) => bytes,
+        // A try that printed nothing leaves no file (see `exec::capture`).
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound && ran_here(&store, args.step, attempt) =>
+        {
+            Vec::new()
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "no log for step {} try {attempt} at {} (tries run by the Python version, or \
+                     before this version, have none)",
+                    args.step,
+                    log.display()
+                )
+            })
+        }
+    };
+    if args.json {
+        let value = json!({
+            "step": args.step,
+            "attempt": attempt,
+            "logFile": log.display().to_string(),
+            "text": String::from_utf8_lossy(&bytes),
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        out.write_all(&bytes)?;
+    }
+    Ok(())
+}
+
+/// The attempt meant and its log file.
+fn locate(store: &Store, args: &Logs) -> Result<(u32, PathBuf)> {
+    let plan = Plan::of(&store.read()?);
+    let tries = find(&plan, args.step)?.run.tries();
+    let attempt = args.attempt.unwrap_or(tries);
+    if attempt == 0 {
+        bail!("step {} has not run yet", args.step);
+    }
+    if attempt > tries {
+        bail!(
+            "step {} has had {tries} tries; there is no try {attempt}",
+            args.step
+        );
+    }
+    Ok((attempt, store.layout().attempt_log(args.step, attempt)))
+}
+
+/// Whether the try was run by this version (its record names its log), so a missing log means
+/// it printed nothing.
+fn ran_here(store: &Store, step: &str, attempt: u32) -> bool {
+    store.read().is_ok_and(|state| {
+        state
+            .step_runs
+            .get(step)
+            .is_some_and(|run| run.tries == attempt && run.log_file.is_some())
+    })
+}
+
+/// Whether this try is still running: the state says so and someone holds the lease.
+fn in_flight(store: &Store, step: &str, attempt: u32) -> bool {
+    let Ok(state) = store.read() else {
+        return true; // a passing read error: look again next time
+    };
+    Plan::of(&state).step(step).is_some_and(
+        |s| matches!(s.run.state(), TryState::Running { attempt: a, .. } if a == attempt),
+    ) && Lease::probe(store).is_ok_and(|l| l.is_held())
+}

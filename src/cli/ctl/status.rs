@@ -1,0 +1,242 @@
+//! `seqctl status`: where a plan stands, as a table a person can paste into a chat, or as the
+//! whole picture in JSON.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use super::{look, Output};
+use crate::format::timefmt;
+use crate::report::picture::{Picture, Status};
+use crate::report::text;
+
+pub fn run(path: &Path) -> Result<Output> {
+    let (store, _, picture, now) = look(path)?;
+    let mut json = serde_json::to_value(&picture)?;
+    json["stateFile"] = store.path().display().to_string().into();
+    Ok(Output::ok(render(&picture, now), json))
+}
+
+/// The text of `status`: a headline, the table, then what is in flight, next, or in the way.
+#[must_use]
+pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let skipped = if p.skipped > 0 {
+        format!(" ({} skipped)", p.skipped)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "plan {}: {}/{} done{skipped}",
+        status_word(p.status),
+        p.done + p.skipped,
+        p.total
+    );
+    let mut rows = vec![["", "STEP", "TITLE", "STATUS", "TRIES", "WHEN", "TOOK"]
+        .map(String::from)
+        .to_vec()];
+    for row in &p.steps {
+        let current = p.current_step.as_deref() == Some(row.step.as_str());
+        rows.push(vec![
+            if current && p.status != Status::Success {
+                ">"
+            } else {
+                ""
+            }
+            .to_owned(),
+            text::clip(&row.step, 24),
+            text::clip(row.title.as_deref().unwrap_or("-"), 36),
+            row.status.as_str().to_owned(),
+            row.tries.to_string(),
+            time(row.when.as_deref()),
+            row.duration_ms.map_or("-".into(), text::duration_ms),
+        ]);
+    }
+    out.push_str(&text::table(&rows));
+    if let Some(f) = &p.in_flight {
+        let since = f
+            .since
+            .as_deref()
+            .map_or(String::new(), |s| format!(", started {s}"));
+        let elapsed = f.elapsed_ms.map_or(String::new(), |ms| {
+            format!(", running for {}", text::duration_ms(ms))
+        });
+        let pid = f
+            .runner_pid
+            .map_or(String::new(), |p| format!(" by runner pid {p}"));
+        let _ = writeln!(
+            out,
+            "in flight: {} try {}{since}{elapsed} (lease held{pid})",
+            f.step, f.attempt
+        );
+    }
+    if let Some(n) = &p.next {
+        let when = if n.due_at <= now {
+            "is due now (the next heartbeat starts it)".to_owned()
+        } else {
+            format!("is due at {} ({})", n.due, text::relative(n.due_at, now))
+        };
+        let _ = writeln!(out, "next: {} try {} {when}", n.step, n.attempt);
+    }
+    if let Some(r) = &p.runner {
+        let _ = writeln!(
+            out,
+            "runner: pid {} holds the lease since {}",
+            r.pid, r.since
+        );
+    }
+    if p.paused {
+        out.push_str("paused: nothing new starts until `seqctl resume`\n");
+    }
+    for b in &p.blockers {
+        let error = b.error.as_deref().map_or(String::new(), |e| {
+            format!("; last error: {}", text::clip(e, 200))
+        });
+        let _ = writeln!(out, "blocked: {}{error}", text::clip(&b.text, 200));
+    }
+    if let Some(f) = p
+        .failed_step
+        .as_ref()
+        .filter(|_| p.status == Status::Failed)
+    {
+        let error = f
+            .error
+            .as_deref()
+            .map_or(String::new(), |e| text::clip(e, 200));
+        let _ = writeln!(out, "failed: {} try {}: {error}", f.step, f.tries);
+    }
+    for note in &p.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    if p.status == Status::Success && !p.artifacts.is_empty() {
+        let _ = writeln!(out, "artifacts: {}", p.artifacts.join(", "));
+    }
+    out
+}
+
+/// The status as `--json` spells it.
+fn status_word(status: Status) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn time(iso: Option<&str>) -> String {
+    iso.and_then(timefmt::parse)
+        .map_or_else(|| "-".to_owned(), text::short_time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::live::liveness;
+    use crate::core::Liveness;
+    use crate::core::{Limits, Plan};
+    use crate::format::validate;
+    use crate::report::picture::picture;
+    use crate::store::lease::{Holder, LeaseState};
+
+    const MID_RUN: &str = r#"{
+      "plan": {"steps": {
+        "pull-a": {"title": "Pull source A", "instruction": "Download A"},
+        "pull-b": {"title": "Pull source B", "instruction": "Download B"},
+        "merge": {"title": "Merge", "instruction": "Merge them"}}},
+      "stepQueue": ["pull-a", "pull-b", "merge"],
+      "currentStep": 1,
+      "stepRuns": {
+        "pull-a": {"status": "DONE", "tries": 1, "lastRunIso": "2026-02-07T12:00:00Z",
+                   "durationMs": 65000, "stdout": "saved data/a.csv\n"},
+        "pull-b": {"status": "IN_PROGRESS", "tries": 2, "startedIso": "2026-02-07T12:02:00Z"}},
+      "stepDelayMinutes": 2,
+      "status": "IN_PROGRESS"}"#;
+
+    fn now() -> DateTime<Utc> {
+        timefmt::parse("2026-02-07T12:05:12Z").unwrap()
+    }
+
+    #[test]
+    fn a_step_in_flight_reads_at_a_glance() {
+        let state = Plan::of(&validate::parse(MID_RUN.as_bytes()).unwrap());
+        let lease = LeaseState::Held(Some(Holder {
+            pid: 4242,
+            since: "2026-02-07T12:00:00.000Z".into(),
+            step: Some("pull-b".into()),
+            attempt: Some(2),
+            agent_pgid: Some(4250),
+            lost: None,
+        }));
+        let p = picture(
+            &state,
+            now(),
+            Limits::default(),
+            &lease,
+            &liveness(&state, &lease, None, None),
+        );
+        assert_eq!(
+            render(&p, now()),
+            "\
+plan running: 1/3 done
+   STEP    TITLE          STATUS       TRIES  WHEN                  TOOK
+   pull-a  Pull source A  DONE         1      2026-02-07 12:00:00Z  1m 05s
+>  pull-b  Pull source B  IN_PROGRESS  2      2026-02-07 12:02:00Z  3m 12s
+   merge   Merge          PENDING      0      -                     -
+in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease held by runner pid 4242)
+"
+        );
+        assert_eq!(p.completed_results[0].result, "saved data/a.csv\n");
+    }
+
+    #[test]
+    fn without_its_runner_the_step_is_shown_as_interrupted_and_due() {
+        let state = Plan::of(&validate::parse(MID_RUN.as_bytes()).unwrap());
+        let p = picture(
+            &state,
+            now(),
+            Limits::default(),
+            &LeaseState::Free,
+            &Liveness::free(),
+        );
+        assert_eq!(p.status, Status::Waiting);
+        let text = render(&p, now());
+        assert!(
+            text.contains("next: pull-b try 3 is due at 2026-02-07T12:07:12.000Z (in 2m 00s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("note: step pull-b try 2 shows IN_PROGRESS but no runner"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_blocked_plan_names_its_blocker_once_with_the_error() {
+        let state = Plan::of(
+            &validate::parse(
+                br#"{"plan":{"steps":{"s":{"instruction":"x"}}},"stepQueue":["s"],
+                "stepRuns":{"s":{"status":"FAILED","tries":3,"error":"no\nnetwork"}},
+                "blockers":["s: max retries (3) exceeded","s: max retries (3) exceeded"]}"#,
+            )
+            .unwrap(),
+        );
+        let p = picture(
+            &state,
+            now(),
+            Limits::default(),
+            &LeaseState::Free,
+            &Liveness::free(),
+        );
+        assert_eq!(p.status, Status::Blocked);
+        assert_eq!(p.failed_step.as_ref().unwrap().tries, 3);
+        let text = render(&p, now());
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("blocked:"))
+                .collect::<Vec<_>>(),
+            ["blocked: s: max retries (3) exceeded; last error: no network"]
+        );
+    }
+}

@@ -1,0 +1,315 @@
+//! The one vocabulary of what happens to a plan. The core returns these from every change it
+//! makes; the event log stores them as JSON lines, and the heartbeat's and the runner's lines
+//! are their [`fmt::Display`] text. Nothing else names these facts.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::StepId;
+
+/// How a try ended, in the file's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Ended {
+    Done,
+    Failed,
+    /// Stopped by a signal to its runner: it does not count as a try.
+    Stopped,
+}
+
+/// What a heartbeat did that is worth a line in the log: it started a runner, for a step due
+/// now or later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Launched {
+    Started,
+    Waiting,
+}
+
+/// What happened. Serialised as `"event": "step_started"` with the fields beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "event",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Event {
+    PlanCreated {
+        steps: usize,
+        replaced: bool,
+    },
+    /// A heartbeat that did something: started a runner.
+    Heartbeat {
+        result: Launched,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        step: Option<StepId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        runner_pid: Option<u32>,
+    },
+    /// The previous heartbeat is older than expected: the schedule stopped firing for a while.
+    HeartbeatGap {
+        previous: String,
+        gap_seconds: i64,
+    },
+    StepStarted {
+        step: StepId,
+        attempt: u32,
+        agent_pid: u32,
+    },
+    StepFinished {
+        step: StepId,
+        attempt: u32,
+        status: Ended,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+        duration_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// False when a person changed the step while it ran (cancel, skip): their word won.
+        recorded: bool,
+        /// How the runner stopped the agent, if it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stopped: Option<crate::core::verdict::Stopped>,
+    },
+    Interrupted {
+        step: StepId,
+        attempt: u32,
+    },
+    /// A try ended but its runner could not record the result; it does not count.
+    ResultLost {
+        step: StepId,
+        attempt: u32,
+        error: String,
+    },
+    Retried {
+        step: StepId,
+        previous_tries: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    Blocked {
+        step: StepId,
+        tries: u32,
+    },
+    Skipped {
+        step: StepId,
+    },
+    Paused,
+    Resumed,
+    Cancelled {
+        step: StepId,
+        attempt: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_pgid: Option<u32>,
+    },
+    /// The cursor moved past a finished step: bookkeeping, not logged (its finish was the event).
+    Advanced {
+        step: StepId,
+    },
+    PlanDone,
+}
+
+/// Free text (errors, notes) in a logged event is cut to this many characters.
+const MAX_TEXT_CHARS: usize = 1000;
+
+impl Event {
+    /// Whether the event log keeps this event.
+    #[must_use]
+    pub fn logged(&self) -> bool {
+        !matches!(self, Self::Advanced { .. })
+    }
+
+    /// The event with its free text cut, so one logged event is one modest line whatever an
+    /// agent printed.
+    #[must_use]
+    pub fn bounded(mut self) -> Self {
+        let cut = |text: &mut Option<String>| {
+            if let Some(t) = text {
+                if t.chars().count() > MAX_TEXT_CHARS {
+                    *t = t.chars().take(MAX_TEXT_CHARS).collect::<String>() + "…";
+                }
+            }
+        };
+        match &mut self {
+            Self::StepFinished { error, .. } => cut(error),
+            Self::Retried { note, .. } => cut(note),
+            _ => {}
+        }
+        self
+    }
+}
+
+/// The line a person reads for the event (the heartbeat's `changes`, the runner's output).
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Self::PlanCreated { steps, replaced } => write!(
+                f,
+                "plan {} with {steps} steps",
+                if *replaced { "replaced" } else { "created" }
+            ),
+            Self::Heartbeat { result, step, .. } => {
+                let step = step.as_ref().map_or(String::new(), |s| format!(" for step {s}"));
+                match result {
+                    Launched::Started => write!(f, "heartbeat started a runner{step}"),
+                    Launched::Waiting => write!(f, "heartbeat started a runner to wait{step}"),
+                }
+            }
+            Self::HeartbeatGap {
+                previous,
+                gap_seconds,
+            } => write!(
+                f,
+                "the previous heartbeat was {gap_seconds} s ago ({previous})"
+            ),
+            Self::StepStarted { step, attempt, .. } => {
+                write!(f, "step {step}: try {attempt} started")
+            }
+            Self::StepFinished {
+                step,
+                attempt,
+                status: Ended::Done,
+                duration_ms,
+                recorded: true,
+                ..
+            } => write!(
+                f,
+                "step {step}: try {attempt} DONE in {}",
+                human_ms(*duration_ms)
+            ),
+            Self::StepFinished {
+                step,
+                attempt,
+                error,
+                recorded: true,
+                ..
+            } => write!(
+                f,
+                "step {step}: try {attempt} FAILED: {}",
+                error.as_deref().unwrap_or_default()
+            ),
+            Self::StepFinished {
+                step,
+                attempt,
+                status: Ended::Stopped,
+                error,
+                ..
+            } => write!(
+                f,
+                "step {step}: try {attempt} {}; it does not count as a try",
+                error.as_deref().unwrap_or("stopped")
+            ),
+            Self::StepFinished {
+                step,
+                attempt,
+                recorded: false,
+                ..
+            } => write!(
+                f,
+                "step {step} try {attempt}: the plan changed while it ran; its result is not recorded"
+            ),
+            Self::Interrupted { step, attempt } => write!(
+                f,
+                "interrupted: step {step} try {attempt} was cut short (its runner stopped); \
+                 recorded as a failed try"
+            ),
+            Self::ResultLost {
+                step,
+                attempt,
+                error,
+            } => write!(
+                f,
+                "step {step}: try {attempt} ended, but its runner could not record the result \
+                 ({error}); it does not count as a try and runs again"
+            ),
+            Self::Retried { step, .. } => write!(f, "step {step}: tries reset"),
+            Self::Blocked { step, tries } => write!(
+                f,
+                "step {step} ran out of tries ({tries}): recorded as a blocker"
+            ),
+            Self::Skipped { step } => write!(f, "step {step}: skipped"),
+            Self::Paused => f.write_str("paused"),
+            Self::Resumed => f.write_str("resumed"),
+            Self::Cancelled { step, attempt, .. } => {
+                write!(f, "step {step}: try {attempt} cancelled")
+            }
+            Self::Advanced { step } => write!(f, "advanced past finished step {step}"),
+            Self::PlanDone => f.write_str("plan finished"),
+        }
+    }
+}
+
+/// `840 ms`, `12.3 s`, `4 min 5 s`: short enough for a log line.
+#[must_use]
+pub fn human_ms(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {} s", ms / 60_000, ms / 1000 % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_flat_with_camel_case_fields() {
+        let event = Event::StepFinished {
+            step: "a".into(),
+            attempt: 2,
+            status: Ended::Failed,
+            exit_code: Some(3),
+            signal: None,
+            duration_ms: 1500,
+            error: Some("exit code 3".into()),
+            recorded: true,
+            stopped: None,
+        };
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            text,
+            r#"{"event":"step_finished","step":"a","attempt":2,"status":"FAILED","exitCode":3,"durationMs":1500,"error":"exit code 3","recorded":true}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), event);
+        assert_eq!(
+            serde_json::to_string(&Event::Heartbeat {
+                result: Launched::Started,
+                step: Some("s1".into()),
+                runner_pid: Some(9)
+            })
+            .unwrap(),
+            r#"{"event":"heartbeat","result":"started","step":"s1","runnerPid":9}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Event::Paused).unwrap(),
+            r#"{"event":"paused"}"#
+        );
+    }
+
+    #[test]
+    fn long_text_is_cut() {
+        let Event::Retried {
+            note: Some(note), ..
+        } = (Event::Retried {
+            step: "a".into(),
+            previous_tries: 3,
+            note: Some("x".repeat(5000)),
+        })
+        .bounded()
+        else {
+            panic!()
+        };
+        assert_eq!(note.chars().count(), MAX_TEXT_CHARS + 1);
+    }
+
+    #[test]
+    fn durations_read_short() {
+        assert_eq!(human_ms(840), "840 ms");
+        assert_eq!(human_ms(12_340), "12.3 s");
+        assert_eq!(human_ms(245_000), "4 min 5 s");
+    }
+}

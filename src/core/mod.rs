@@ -1,0 +1,24 @@
+//! The decision core: pure functions from a plan, the time and who is alive to what happens.
+//! No files, processes, environment, clock or libc here (a test greps for them): everything
+//! is passed in, so every rule is unit-tested with a fixed clock.
+//!
+//! - [`model`]: the plan as the engine thinks about it, taken from and put back into the file;
+//! - [`decide`]: what is due now ([`decide::decide`], [`decide::settle`]);
+//! - [`apply`]: every change a plan can undergo, with its events or a refusal;
+//! - [`event`]: the one vocabulary of what happened;
+//! - [`prompt`] and [`verdict`]: what a try is told, and how its end is judged.
+
+pub mod apply;
+pub mod decide;
+pub mod event;
+pub mod model;
+pub mod prompt;
+pub mod verdict;
+
+pub use apply::{apply, Auto, Input, Refusal};
+pub use decide::{decide, settle, Context, Decision, Launch, Limits, Liveness, Next};
+pub use event::Event;
+pub use model::{AgentRef, Plan, Step, StepId, TryOutcome, TryState};
+
+#[cfg(test)]
+mod testing;

@@ -1,0 +1,260 @@
+//! One try of one step: start the agent, bound it in time, capture it, and clean up after it.
+//!
+//! The agent runs in its own process group, with stdin from /dev/null, in the workspace, with
+//! `STEP_ID`, `STEP_ATTEMPT`, `STEP_STATE_FILE` and `STEP_WORKSPACE` set. It inherits the run
+//! lease (see `lease`), so no other agent can start for this plan while any process of this one
+//! lives; and it dies with its runner (`PR_SET_PDEATHSIG`), so a killed runner does not leave an
+//! unwatched agent behind. On timeout the whole group gets SIGTERM, then SIGKILL after a grace.
+//! When the agent exits, whatever it left running in its group is stopped the same way: the
+//! step is over, and a straggler would overlap the next step's agent.
+
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::capture::CappedLog;
+use super::command::AgentCommand;
+use super::pipes::{self, Pipes};
+use super::process::{signal_group, stop_adopted, stop_group, GRACE};
+use crate::core::verdict::{Ending, StopWhy, Stopped};
+use crate::store::safe::Dir;
+
+/// How long to wait for output pipes to close after the agent's group is gone (a process that
+/// left the group may hold them open; we stop listening rather than wait on it).
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Everything one try needs.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    pub agent: &'a AgentCommand,
+    pub prompt: &'a str,
+    pub step: &'a str,
+    pub attempt: u32,
+    pub workspace: &'a Path,
+    pub state_file: &'a Path,
+    pub timeout: Duration,
+    /// The log folder, and the names of this try's log and prompt file in it.
+    pub logs: &'a Dir,
+    pub log_name: &'a str,
+    pub prompt_name: &'a str,
+    /// The prompt file's path as the agent is told it, for `{prompt_file}`.
+    pub prompt_path: &'a Path,
+    /// The run lease's descriptor, for the agent to inherit.
+    pub lease_fd: Option<RawFd>,
+    /// Log cap: bytes kept from the start and from the end of the output.
+    pub log_cap: (u64, u64),
+}
+
+/// What a try produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub ending: Ending,
+    pub duration: Duration,
+    pub stdout: String,
+    pub stderr: String,
+    /// Bytes the agent printed in all.
+    pub printed: u64,
+    /// Why the log could not be written in full, if it could not (the log says so too).
+    pub log_error: Option<String>,
+}
+
+/// How often, at most, a running try looks whether it must stop (a person cancelled it).
+pub const STOP_CHECK: Duration = Duration::from_secs(1);
+
+/// Characters of stdout and stderr kept for the state file.
+pub const TAIL_CHARS: usize = 500;
+
+/// Runs the try to its end. `on_start` gets the agent's process group id once it runs; `stop`
+/// is asked, every time the watch wakes and at least every [`STOP_CHECK`], whether the try
+/// must be stopped now, and why.
+pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<StopWhy>) -> Report {
+    let started = Instant::now();
+    let not_started = |reason: String| Report {
+        ending: Ending::NotStarted(reason),
+        duration: started.elapsed(),
+        stdout: String::new(),
+        stderr: String::new(),
+        printed: 0,
+        log_error: None,
+    };
+    if a.agent.wants_prompt_file() {
+        let written = a
+            .logs
+            .create_new(a.prompt_name, false)
+            .and_then(|mut file| file.write_all(a.prompt.as_bytes()));
+        if let Err(e) = written {
+            return not_started(format!("cannot write {}: {e}", a.prompt_path.display()));
+        }
+    }
+    let args = match a.agent.args(a.prompt, Some(a.prompt_path)) {
+        Ok(args) => args,
+        Err(reason) => return not_started(reason),
+    };
+    let logs = match a.logs.try_clone() {
+        Ok(logs) => logs,
+        Err(e) => return not_started(format!("cannot open the log folder: {e}")),
+    };
+    let mut log = match CappedLog::create(logs, a.log_name, a.log_cap.0, a.log_cap.1) {
+        Ok(log) => log,
+        Err(e) => return not_started(format!("cannot prepare the log {}: {e}", a.log_name)),
+    };
+    let mut command = Command::new(a.agent.program());
+    command
+        .arg0(a.agent.program_word())
+        .args(&args)
+        .current_dir(a.workspace)
+        .env("STEP_ID", a.step)
+        .env("STEP_ATTEMPT", a.attempt.to_string())
+        .env("STEP_STATE_FILE", a.state_file)
+        .env("STEP_WORKSPACE", a.workspace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let lease_fd = a.lease_fd;
+    let runner_pid = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
+    unsafe {
+        command.pre_exec(move || child_setup(runner_pid, lease_fd));
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return not_started(format!(
+                "could not start {}: {e}",
+                a.agent.program().display()
+            ))
+        }
+    };
+    let pgid = child.id();
+    on_start(pgid);
+    let mut pipes = match Pipes::new(child.stdout.take(), child.stderr.take()) {
+        Ok(pipes) => pipes,
+        Err(e) => {
+            stop_group(pgid);
+            let _ = child.wait();
+            return not_started(format!("cannot read the agent's output: {e}"));
+        }
+    };
+    let (status, cut) = watch(
+        &mut child,
+        &mut pipes,
+        &mut log,
+        pgid,
+        started + a.timeout,
+        stop,
+    );
+    stop_group(pgid);
+    stop_adopted();
+    let duration = started.elapsed();
+    pipes.finish(&mut log, Instant::now() + DRAIN);
+    let (printed, log_error) = log.finish();
+    let ending = match (cut, status) {
+        (Some((Cut::TimedOut, _)), _) => Ending::TimedOut(a.timeout),
+        (Some((Cut::Stopped(why), how)), _) => Ending::Stopped { why, how },
+        (None, Ok(status)) => ending_of(status),
+        (None, Err(e)) => Ending::NotStarted(format!("lost track of the agent: {e}")),
+    };
+    Report {
+        ending,
+        duration,
+        stdout: pipes.tails[0].text(TAIL_CHARS),
+        stderr: pipes.tails[1].text(TAIL_CHARS),
+        printed,
+        log_error,
+    }
+}
+
+/// Why the runner cut a try short, if it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    TimedOut,
+    Stopped(StopWhy),
+}
+
+/// Copies the agent's output as it comes until the agent exits. Past `deadline`, or once
+/// `stop` says why it must, stops the agent's group (SIGTERM, then SIGKILL after the grace).
+/// Returns its status, and why and how it was cut short if it was.
+fn watch(
+    child: &mut Child,
+    pipes: &mut Pipes,
+    log: &mut CappedLog,
+    pgid: u32,
+    deadline: Instant,
+    stop: &dyn Fn() -> Option<StopWhy>,
+) -> (io::Result<ExitStatus>, Option<(Cut, Stopped)>) {
+    let exit_fd = pipes::exit_fd(pgid);
+    let exit_raw = exit_fd.as_ref().map(AsRawFd::as_raw_fd);
+    let mut cut: Option<(Cut, Stopped)> = None;
+    let mut kill_at = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return (Ok(status), cut),
+            Ok(None) => {}
+            Err(e) => return (Err(e), cut),
+        }
+        let now = Instant::now();
+        if cut.is_none() {
+            let why = if now >= deadline {
+                Some(Cut::TimedOut)
+            } else {
+                stop().map(Cut::Stopped)
+            };
+            if let Some(why) = why {
+                signal_group(pgid, libc::SIGTERM);
+                cut = Some((why, Stopped::Terminated));
+                kill_at = Some(now + GRACE);
+            }
+        }
+        if kill_at.is_some_and(|at| now >= at) {
+            signal_group(pgid, libc::SIGKILL);
+            if let Some((_, how)) = cut.as_mut() {
+                *how = Stopped::Killed;
+            }
+            kill_at = None;
+        }
+        let wait = pipes::next_wait(
+            now,
+            &[
+                cut.is_none().then_some(deadline),
+                kill_at,
+                cut.is_none().then_some(now + STOP_CHECK),
+            ],
+            exit_raw.is_some(),
+        );
+        pipes.pump(log, exit_raw, wait);
+    }
+}
+
+/// In the child, between fork and exec.
+fn child_setup(runner_pid: libc::pid_t, lease_fd: Option<RawFd>) -> io::Result<()> {
+    // SAFETY: getppid, prctl and fcntl are async-signal-safe and touch only this process.
+    unsafe {
+        // Die with the runner: a SIGKILLed runner must not leave an agent nobody watches.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The runner may have died before prctl took effect; then we are someone else's child.
+        if libc::getppid() != runner_pid {
+            return Err(io::Error::other("the runner died while starting the agent"));
+        }
+        // Keep the lease open across exec, so the lock lives as long as the agent does.
+        if let Some(fd) = lease_fd {
+            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ending_of(status: ExitStatus) -> Ending {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Ending::Exited(code),
+        (None, Some(signal)) => Ending::Signaled(signal),
+        (None, None) => Ending::NotStarted(format!("ended with unknown status {status}")),
+    }
+}

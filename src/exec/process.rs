@@ -1,0 +1,213 @@
+//! Process groups and orphans: stopping what an agent left running, whoever started it.
+//!
+//! The agent runs in its own process group; when it exits (or times out, or is cancelled) the
+//! group gets SIGTERM, then SIGKILL after a grace. A process that left the group (`setsid`, a
+//! daemon) is found as an orphan the runner adopted: the runner is its subreaper.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a process group gets between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(3);
+
+/// Makes this process the parent of its agents' orphans (`PR_SET_CHILD_SUBREAPER`), so that a
+/// leftover process it stops can be reaped here. Where PID 1 reaps nothing (many containers),
+/// a stopped straggler would otherwise stay a zombie in the agent's process group, and the group
+/// would look alive until the grace ran out.
+pub fn adopt_orphans() {
+    // SAFETY: prctl with an integer argument; affects only this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+}
+
+/// Reaps every child that has exited (adopted orphans; the agent itself is reaped by its waiter).
+fn reap_orphans() {
+    // SAFETY: waitpid with WNOHANG on any child; a null status pointer is allowed.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+}
+
+pub use crate::core::verdict::Stopped;
+
+/// Stops whatever is left in a process group: SIGTERM, a grace, then SIGKILL. Used for the
+/// agent's leftovers here and by `seqctl cancel`.
+#[allow(clippy::must_use_candidate)] // the runner stops leftovers whatever they were
+pub fn stop_group(pgid: u32) -> Stopped {
+    if !signal_group(pgid, libc::SIGTERM) {
+        return Stopped::AlreadyGone; // the common case, and it costs one syscall
+    }
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+        reap_orphans();
+        if !signal_group(pgid, 0) {
+            return Stopped::Terminated;
+        }
+    }
+    signal_group(pgid, libc::SIGKILL);
+    thread::sleep(Duration::from_millis(5));
+    reap_orphans();
+    Stopped::Killed
+}
+
+/// Stops what the agent left running outside its process group (a `setsid` helper, a daemon).
+/// As subreaper the runner becomes their parent once their own parents exit, so they are found
+/// among its children; it has no others once the agent is reaped. One left alive would keep the
+/// inherited run lease, and the plan "in flight", for as long as it lived.
+pub fn stop_adopted() {
+    reap_orphans();
+    if !has_children() {
+        return; // the common case: one syscall
+    }
+    let deadline = Instant::now() + GRACE;
+    while has_children() && Instant::now() < deadline {
+        // Signalled each round: a process orphaned meanwhile is a new child.
+        signal_children(libc::SIGTERM);
+        thread::sleep(Duration::from_millis(5));
+        reap_orphans();
+    }
+    while has_children() {
+        signal_children(libc::SIGKILL);
+        thread::sleep(Duration::from_millis(5));
+        reap_orphans();
+    }
+}
+
+/// Whether this process has any child, alive or not yet reaped.
+fn has_children() -> bool {
+    // SAFETY: WNOHANG never blocks; it returns -1 (ECHILD) only when there are no children.
+    // A child that has exited is reaped here, which is what the callers want anyway.
+    unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) != -1 }
+}
+
+/// Sends `signal` to every child of this process (and the group it leads, if it leads one).
+fn signal_children(signal: libc::c_int) {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so read after the last `)`.
+        let parent = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split(' ').nth(1));
+        if parent == Some(me.as_str()) && pid > 1 {
+            // SAFETY: plain kill of our own child, and of the group it leads (ESRCH if none).
+            unsafe {
+                libc::kill(-pid, signal);
+                libc::kill(pid, signal);
+            }
+        }
+    }
+}
+
+/// Sends a signal to a process group; false if the group no longer exists.
+#[allow(clippy::must_use_candidate)] // callers signal for effect; the answer is optional
+pub fn signal_group(pgid: u32, signal: libc::c_int) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    // SAFETY: plain syscall; a negative pid addresses the group, and pgid > 1 is checked so
+    // that we can never signal every process we may (-1) or our own group (0).
+    pgid > 1 && unsafe { libc::kill(-pgid, signal) } == 0
+}
+
+/// A process as the state file records it: its pid and when it started.
+pub use crate::format::schema::RunnerId as ProcessId;
+
+/// This process.
+#[must_use]
+pub fn me() -> Option<ProcessId> {
+    let pid = std::process::id();
+    Some(ProcessId {
+        pid,
+        start: started(pid)?.0,
+    })
+}
+
+/// Whether the process is still the one recorded: alive (not a zombie) and started when it
+/// did (a pid reused by another process has another start).
+#[must_use]
+pub fn is_alive(id: &ProcessId) -> bool {
+    started(id.pid).is_some_and(|(start, zombie)| start == id.start && !zombie)
+}
+
+/// Whether a process is alive and not a zombie (for reports: pids are reused). A killed
+/// runner whose parent is gone can stay a zombie for good where PID 1 reaps nothing, and
+/// `kill(pid, 0)` would call it alive.
+#[must_use]
+pub fn pid_alive(pid: u32) -> bool {
+    pid > 0 && started(pid).is_some_and(|(_, zombie)| !zombie)
+}
+
+/// When a process started (clock ticks since boot), and whether it is a zombie.
+#[cfg(target_os = "linux")]
+fn started(pid: u32) -> Option<(u64, bool)> {
+    let line = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so read after the
+    // last `)`. The start time is the 20th field after the state.
+    let rest = line.rsplit_once(") ")?.1;
+    let mut fields = rest.split(' ');
+    let zombie = fields.next().is_some_and(|s| s.starts_with(['Z', 'X']));
+    let ticks = fields.nth(18)?.parse().ok()?;
+    Some((ticks, zombie))
+}
+
+/// When a process started (microseconds since the epoch), and whether it is a zombie.
+#[cfg(target_os = "macos")]
+fn started(pid: u32) -> Option<(u64, bool)> {
+    let mut info = std::mem::MaybeUninit::<libc::proc_bsdinfo>::zeroed();
+    let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
+    // SAFETY: proc_pidinfo writes at most `size` bytes into `info`.
+    let got = unsafe {
+        libc::proc_pidinfo(
+            libc::c_int::try_from(pid).ok()?,
+            libc::PROC_PIDTBSDINFO,
+            0,
+            info.as_mut_ptr().cast(),
+            size,
+        )
+    };
+    if got != size {
+        return None;
+    }
+    // SAFETY: fully written, as checked above.
+    let info = unsafe { info.assume_init() };
+    let start = info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec;
+    Some((start, info.pbi_status == libc::SZOMB as u32))
+}
+
+/// Elsewhere only whether the pid exists can be told; its start is taken as 0.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn started(pid: u32) -> Option<(u64, bool)> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: signal 0 only checks that the process exists.
+    (unsafe { libc::kill(pid, 0) } == 0).then_some((0, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reused_pid_is_not_it() {
+        let me = me().expect("this process has a start time");
+        assert!(is_alive(&me));
+        assert!(pid_alive(me.pid));
+        assert!(!is_alive(&ProcessId {
+            pid: me.pid,
+            start: me.start + 1
+        }));
+        assert!(!pid_alive(0));
+    }
+}

@@ -1,0 +1,6 @@
+//! The file format: `state.json` as the Python skill wrote it, checked before anything runs.
+//! Pure: bytes in, typed values or a message naming the field out.
+
+pub mod schema;
+pub mod timefmt;
+pub mod validate;

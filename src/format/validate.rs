@@ -1,0 +1,383 @@
+//! Parsing and checking a state file before anything runs.
+//!
+//! Every field of state.json is treated as written by someone we do not trust. `parse` turns bytes
+//! into a [`State`] or into one message that names the offending field (and, for syntax and type
+//! errors, the line and column); `check` then enforces what serde cannot: references between
+//! fields, ranges, and timestamps. Nothing here touches the file system.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use crate::format::schema::State;
+use crate::format::timefmt;
+
+/// The longest `stepDelayMinutes` accepted: a year. Longer is a typo, not a plan.
+pub const MAX_DELAY_MINUTES: f64 = 525_600.0;
+/// Step ids become file names and terminal output: keep them short and printable.
+pub const MAX_STEP_ID_BYTES: usize = 200;
+
+/// What is wrong with a state file, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// A path into the document such as `stepRuns.step-1.tries`, or empty for the whole file.
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.problem)
+        } else {
+            write!(f, "{}: {}", self.field, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Parses and checks the bytes of a state file.
+pub fn parse(bytes: &[u8]) -> Result<State, Invalid> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid("", "the file is empty"));
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        // serde_json would say "expected value at line 1 column 1", which sends people looking
+        // for a syntax error they cannot see.
+        return Err(invalid(
+            "",
+            "the file starts with a byte-order mark (BOM): save it as UTF-8 without one",
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(invalid(
+            "",
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+        ));
+    }
+    // The plain parse is the hot path (every heartbeat); tracking the field path costs about
+    // half as much again, so it is only paid to name the field once the plain parse failed.
+    let state: State = match serde_json::from_slice(bytes) {
+        Ok(state) => state,
+        Err(_) => return Err(locate_error(bytes)),
+    };
+    check(&state)?;
+    Ok(state)
+}
+
+/// Parses again, tracking the path, to say which field made the plain parse fail.
+fn locate_error(bytes: &[u8]) -> Invalid {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, State>(&mut de) {
+        Err(e) => {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            invalid(field, e.into_inner().to_string())
+        }
+        Ok(_) => match de.end() {
+            Err(e) => invalid("", format!("{e} (after the JSON object)")),
+            // Both parsers are serde_json; they cannot disagree, but never panic on input.
+            Ok(()) => invalid("", "the file could not be parsed"),
+        },
+    }
+}
+
+/// Checks what the types alone cannot: references, ranges, and timestamps.
+pub fn check(state: &State) -> Result<(), Invalid> {
+    let mut queued = HashSet::with_capacity(state.step_queue.len());
+    for (index, id) in state.step_queue.iter().enumerate() {
+        let field = format!("stepQueue[{index}]");
+        check_id(&field, id)?;
+        if !queued.insert(id.as_str()) {
+            return Err(invalid(field, format!("step `{id}` is queued twice")));
+        }
+        let Some(step) = state.plan.steps.get(id) else {
+            return Err(invalid(
+                field,
+                format!("step `{id}` is not defined in plan.steps"),
+            ));
+        };
+        let base = format!("plan.steps.{id}");
+        if step.instruction().trim().is_empty() {
+            return Err(invalid(
+                format!("{base}.instruction"),
+                "missing or empty: every queued step needs an instruction",
+            ));
+        }
+        // A NUL cannot be passed to a program: it would fail every try, so refuse it up front.
+        if step.instruction().contains('\0') {
+            return Err(invalid(
+                format!("{base}.instruction"),
+                "contains a NUL character",
+            ));
+        }
+        if step.required_outputs().iter().any(|p| p.contains('\0')) {
+            return Err(invalid(
+                format!("{base}.requiredOutputs"),
+                "a path contains a NUL character",
+            ));
+        }
+        if step.required_outputs.is_some() && step.required_outputs_alias.is_some() {
+            return Err(invalid(
+                base,
+                "has both `requiredOutputs` and `required_outputs`: keep one",
+            ));
+        }
+        if step.max_retries == Some(0) {
+            return Err(invalid(
+                format!("{base}.maxRetries"),
+                "must be at least 1 (it counts attempts)",
+            ));
+        }
+        if step.timeout_seconds == Some(0) {
+            return Err(invalid(
+                format!("{base}.timeoutSeconds"),
+                "must be at least 1",
+            ));
+        }
+    }
+    let len = state.step_queue.len() as u64;
+    if state.current_step > len {
+        return Err(invalid(
+            "currentStep",
+            format!(
+                "{} is past the end of stepQueue (0..={len})",
+                state.current_step
+            ),
+        ));
+    }
+    if let Some(n) = &state.step_delay_minutes {
+        match n.as_f64() {
+            Some(m) if m.is_finite() && (0.0..=MAX_DELAY_MINUTES).contains(&m) => {}
+            _ => {
+                return Err(invalid(
+                    "stepDelayMinutes",
+                    format!("{n} is not a number of minutes from 0 to {MAX_DELAY_MINUTES}"),
+                ))
+            }
+        }
+    }
+    check_time("lastHeartbeatIso", state.last_heartbeat_iso.as_deref())?;
+    check_time("finishedIso", state.finished_iso.as_deref())?;
+    for (id, run) in &state.step_runs {
+        let base = format!("stepRuns.{id}");
+        check_time(&format!("{base}.lastRunIso"), run.last_run_iso.as_deref())?;
+        check_time(&format!("{base}.startedIso"), run.started_iso.as_deref())?;
+        check_time(&format!("{base}.finishedIso"), run.finished_iso.as_deref())?;
+    }
+    Ok(())
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
+    if id.is_empty() {
+        return Err(invalid(field, "a step id must not be empty"));
+    }
+    if id.len() > MAX_STEP_ID_BYTES {
+        return Err(invalid(
+            field,
+            format!("a step id must be at most {MAX_STEP_ID_BYTES} bytes"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(invalid(
+            field,
+            format!("step id {id:?} contains a control character"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_time(field: &str, value: Option<&str>) -> Result<(), Invalid> {
+    match value {
+        Some(text) if timefmt::parse(text).is_none() => {
+            Err(invalid(field, format!("{text:?} is not an ISO 8601 time")))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"plan":{"steps":{"a":{"instruction":"do a"}}},"stepQueue":["a"]}"#;
+
+    fn err(text: &str) -> String {
+        parse(text.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_plan_loads_with_defaults() {
+        let state = parse(GOOD.as_bytes()).unwrap();
+        assert_eq!(state.current_step, 0);
+        assert!(state.step_runs.is_empty());
+        assert!(state.step_delay_minutes.is_none());
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let e = err("{\n  \"plan\": {,\n}");
+        assert!(e.contains("line 2 column"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let e = err(
+            r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"stepRuns":{"a":{"tries":"3"}}}"#,
+        );
+        assert!(e.starts_with("stepRuns.a.tries: invalid type"), "{e}");
+        let e = err(r#"{"plan":{"steps":{}},"stepQueue":["a"],"currentStep":-1}"#);
+        assert!(e.starts_with("currentStep: invalid value"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_step_ids_are_refused() {
+        let e = err(
+            r#"{"plan":{"steps":{"a":{"instruction":"x"},"a":{"instruction":"y"}}},"stepQueue":["a"]}"#,
+        );
+        assert!(e.contains("step id `a` is defined twice"), "{e}");
+        assert!(e.starts_with("plan.steps"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_known_fields_are_refused() {
+        let e = err(
+            r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"currentStep":0,"currentStep":1}"#,
+        );
+        assert!(e.contains("duplicate field `currentStep`"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_unknown_fields_are_refused_at_any_depth() {
+        // Kept as the last value, the next save would silently drop the first.
+        for (text, field) in [
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x","foo":1,"foo":2}}},"stepQueue":["a"]}"#,
+                "plan.steps.a",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"mine":{"k":1,"k":2}}"#,
+                "",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}},"n":[{"z":1,"z":1}]},"stepQueue":["a"]}"#,
+                "plan",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"stepRuns":{"a":{"q":0,"q":0}}}"#,
+                "stepRuns.a",
+            ),
+        ] {
+            let e = err(text);
+            assert!(e.contains("is written twice"), "{text}: {e}");
+            assert!(e.starts_with(field), "{text}: {e}");
+        }
+        // Distinct keys, nested values of every kind, and floats are kept exactly.
+        let text = r#"{"plan":{"steps":{"a":{"instruction":"x","o":{"k":[1,-2,0.1,1e300,"s",null,true]}}}},"stepQueue":["a"]}"#;
+        let state = parse(text.as_bytes()).unwrap();
+        let plain: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            state.plan.steps["a"].extra["o"], plain["plan"]["steps"]["a"]["o"],
+            "read exactly as serde_json reads it"
+        );
+    }
+
+    #[test]
+    fn references_and_ranges_are_checked() {
+        let cases = [
+            (
+                r#"{"plan":{"steps":{}},"stepQueue":["a"]}"#,
+                "stepQueue[0]: step `a` is not defined in plan.steps",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a","a"]}"#,
+                "stepQueue[1]: step `a` is queued twice",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":" "}}},"stepQueue":["a"]}"#,
+                "plan.steps.a.instruction: missing or empty",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"title":"t"}}},"stepQueue":["a"]}"#,
+                "plan.steps.a.instruction: missing or empty",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"currentStep":2}"#,
+                "currentStep: 2 is past the end",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"stepDelayMinutes":-1}"#,
+                "stepDelayMinutes: -1 is not",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"stepDelayMinutes":1e300}"#,
+                "stepDelayMinutes:",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x","maxRetries":0}}},"stepQueue":["a"]}"#,
+                "plan.steps.a.maxRetries: must be at least 1",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x","requiredOutputs":[],"required_outputs":[]}}},"stepQueue":["a"]}"#,
+                "plan.steps.a: has both",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"stepRuns":{"a":{"lastRunIso":"soon"}}}"#,
+                "stepRuns.a.lastRunIso: \"soon\" is not an ISO 8601 time",
+            ),
+            (
+                r#"{"plan":{"steps":{"":{"instruction":"x"}}},"stepQueue":[""]}"#,
+                "stepQueue[0]: a step id must not be empty",
+            ),
+            (
+                r#"{"plan":{"steps":{"a\u001b[2J":{"instruction":"x"}}},"stepQueue":["a\u001b[2J"]}"#,
+                "contains a control character",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"],"status":"RUNNING"}"#,
+                "status: unknown variant `RUNNING`",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}}},"stepQueue":["a"]} {}"#,
+                "after the JSON object",
+            ),
+            ("", "the file is empty"),
+            (
+                "\u{feff}{\"plan\":{\"steps\":{}},\"stepQueue\":[]}",
+                "the file starts with a byte-order mark (BOM)",
+            ),
+            ("[]", "invalid type: sequence"),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x\u0000"}}},"stepQueue":["a"]}"#,
+                "plan.steps.a.instruction: contains a NUL character",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x","requiredOutputs":["a\u0000"]}}},"stepQueue":["a"]}"#,
+                "plan.steps.a.requiredOutputs: a path contains a NUL",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = err(text);
+            assert!(
+                e.starts_with(expected) || e.contains(expected),
+                "{text}\n  got: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_utf8_is_refused_with_the_offset() {
+        let e = parse(b"{\"plan\": \"\xff\"}").unwrap_err().to_string();
+        assert_eq!(e, "not UTF-8 text (invalid byte at offset 10)");
+    }
+}

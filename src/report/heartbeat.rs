@@ -1,0 +1,191 @@
+//! What one heartbeat found and did, from the core's decision: printed as lines, or as one
+//! JSON object (`seq-check --json`).
+
+use serde::{Serialize, Serializer};
+
+use crate::core::{Event, Next, Plan, TryState};
+
+/// The heartbeat's result, in the words `--json` uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BeatResult {
+    #[default]
+    NoPlan,
+    Started,
+    InFlight,
+    Waiting,
+    Blocked,
+    Paused,
+    Done,
+}
+
+impl BeatResult {
+    /// The one place a decision becomes a heartbeat's result.
+    #[must_use]
+    pub fn of(next: &Next) -> Self {
+        match next {
+            Next::Finished => Self::Done,
+            Next::Busy => Self::InFlight,
+            Next::Paused => Self::Paused,
+            Next::Blocked { .. } => Self::Blocked,
+            Next::Wait { .. } => Self::Waiting,
+            Next::Run(_) => Self::Started,
+        }
+    }
+}
+
+/// Who holds the run lease, as its note says, and whether that runner still lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holding {
+    pub pid: Option<u32>,
+    pub alive: bool,
+}
+
+/// What one heartbeat found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Heartbeat {
+    pub result: BeatResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// In flight since, or waiting until.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// The runner (or, with `--wait`, this process) doing the work.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
+    /// Changes made on the way (interrupted tries, blockers, the plan finishing), as text.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "as_text")]
+    pub changes: Vec<Event>,
+    /// With `in_flight`: the lease is held, but not by a live runner: a process the runner
+    /// started outlived it (the runner was killed). The try is retried once that process ends.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub runner_gone: bool,
+    /// With `done`: this heartbeat is the first since the plan finished (tell the user now).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub newly_done: bool,
+    #[serde(skip)]
+    pub steps: usize,
+}
+
+fn as_text<S: Serializer>(events: &[Event], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(events.iter().map(ToString::to_string))
+}
+
+impl Heartbeat {
+    /// The report of a decision about `plan`: `changes` are the events on the way, `holding`
+    /// the lease as found, `newly_done` whether this heartbeat is the first since the finish.
+    #[must_use]
+    pub fn of(
+        next: &Next,
+        plan: &Plan,
+        changes: Vec<Event>,
+        holding: Holding,
+        newly_done: bool,
+    ) -> Self {
+        let mut beat = Self {
+            result: BeatResult::of(next),
+            step: next.step().map(ToString::to_string),
+            changes,
+            steps: plan.steps().len(),
+            ..Self::default()
+        };
+        match next {
+            Next::Finished => {
+                beat.newly_done = newly_done;
+                beat.artifacts = plan.artifacts().to_vec();
+            }
+            Next::Busy => {
+                let current = plan.current();
+                beat.step = current.map(|s| s.id.to_string());
+                if let Some(TryState::Running { attempt, .. }) = current.map(|s| s.run.state()) {
+                    beat.attempt = Some(attempt);
+                    beat.since = current
+                        .and_then(|s| s.run.started_text())
+                        .map(str::to_owned);
+                }
+                beat.pid = holding.pid.filter(|_| holding.alive);
+                beat.runner_gone = holding.pid.is_some() && !holding.alive;
+            }
+            Next::Blocked { step, tries } => {
+                beat.attempt = Some(*tries);
+                beat.error = plan
+                    .step(step.as_str())
+                    .and_then(|s| s.run.error())
+                    .map(str::to_owned);
+            }
+            Next::Wait { until, .. } => beat.until = Some(crate::format::timefmt::format(*until)),
+            Next::Run(launch) => beat.attempt = Some(launch.attempt),
+            Next::Paused => {}
+        }
+        beat
+    }
+
+    /// Whether a person should hear about this heartbeat: a blocker, or a plan just finished.
+    /// (`--no-reply` prints OpenClaw's `NO_REPLY` for everything else.)
+    #[must_use]
+    pub fn worth_telling(&self) -> bool {
+        self.result == BeatResult::Blocked || (self.result == BeatResult::Done && self.newly_done)
+    }
+
+    /// The one-line summary a person or an agent reads.
+    #[must_use]
+    pub fn line(&self) -> Option<String> {
+        let step = self.step.as_deref().unwrap_or("?");
+        let attempt = self.attempt.unwrap_or(0);
+        Some(match self.result {
+            BeatResult::NoPlan => return None,
+            BeatResult::Started => format!(
+                "started: step {step} try {attempt} (seq-runner pid {})",
+                self.pid.unwrap_or(0)
+            ),
+            BeatResult::InFlight => {
+                let pid = if self.runner_gone {
+                    "; its runner has exited, and a process it started still holds the plan \
+                     (the try is retried once that process ends)"
+                        .to_owned()
+                } else {
+                    self.pid
+                        .map(|p| format!(" (runner pid {p})"))
+                        .unwrap_or_default()
+                };
+                match (self.attempt, &self.since) {
+                    (Some(attempt), Some(since)) => {
+                        format!("in flight: step {step} try {attempt} since {since}{pid}")
+                    }
+                    (Some(attempt), None) => format!("in flight: step {step} try {attempt}{pid}"),
+                    // The lease is held between tries (a runner sleeping through a delay).
+                    (None, _) => {
+                        format!("in flight: a runner holds the plan{pid}; step {step} is next")
+                    }
+                }
+            }
+            BeatResult::Waiting => format!(
+                "waiting: step {step} is due at {}",
+                self.until.as_deref().unwrap_or("?")
+            ),
+            BeatResult::Blocked => format!(
+                "blocked: step {step} failed {attempt} tries; last error: {}",
+                self.error.as_deref().unwrap_or("(none recorded)")
+            ),
+            BeatResult::Paused => "paused: nothing new starts until the plan is resumed".to_owned(),
+            BeatResult::Done if !self.newly_done => "nothing to do: the plan is done".to_owned(),
+            BeatResult::Done if self.artifacts.is_empty() => {
+                format!("done: all {} steps finished", self.steps)
+            }
+            BeatResult::Done => format!(
+                "done: all {} steps finished; artifacts: {}",
+                self.steps,
+                self.artifacts.join(", ")
+            ),
+        })
+    }
+}
