@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::home::Home;
 use crate::process;
-use crate::tools::Tools;
+use crate::tools::{skipped, Tools};
 
 #[test]
 fn the_skill_folder_passes_openclaws_own_validator() {
@@ -17,7 +17,7 @@ fn the_skill_folder_passes_openclaws_own_validator() {
         .iter()
         .any(|p| Path::new(p).exists())
     {
-        eprintln!("skipped: the skill validator test: no python3 in /usr/bin or /bin");
+        skipped("the skill validator test: no python3 in /usr/bin or /bin");
         return;
     }
     let validator = tools.openclaw_file("skills/skill-creator/scripts/quick_validate.py");

@@ -5,6 +5,7 @@
 use std::env;
 use std::ffi::OsString;
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The versions `tests/openclaw/install.sh` pins, and this test was written against.
@@ -28,12 +29,12 @@ impl Tools {
             .filter(|bin| !dir.join("bin").join(bin).exists())
             .collect();
         if !missing.is_empty() {
-            eprintln!(
-                "skipped: {test}: no {} in {} (install them with tests/openclaw/install.sh, or \
+            skipped(&format!(
+                "{test}: no {} in {} (install them with tests/openclaw/install.sh, or \
                  set SEQ_OPENCLAW_TOOLS to an npm prefix that has them)",
                 missing.join(", "),
                 dir.join("bin").display(),
-            );
+            ));
             return None;
         }
         let tools = Self { dir };
@@ -90,4 +91,10 @@ pub fn binaries_dir() -> &'static Path {
 /// Cargo's target dir (`CARGO_TARGET_DIR` or `target`): the binaries are in its `debug/`.
 fn target_dir() -> PathBuf {
     binaries_dir().parent().expect("target dir").to_path_buf()
+}
+
+/// Says on stderr that a test is skipped, and why. Written to the stream itself, not through
+/// `eprintln!`, which the test harness captures (and shows only for failing tests).
+pub fn skipped(why: &str) {
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
 }
