@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::model::StepId;
+use crate::format::text::printable;
 
 /// How a try ended, in the file's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +106,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         agent_pgid: Option<u32>,
     },
+    StepAdded {
+        step: StepId,
+    },
+    StepEdited {
+        step: StepId,
+    },
+    StepRemoved {
+        step: StepId,
+    },
     /// The cursor moved past a finished step: bookkeeping, not logged (its finish was the event).
     Advanced {
         step: StepId,
@@ -163,7 +173,8 @@ impl fmt::Display for Event {
                 gap_seconds,
             } => write!(
                 f,
-                "the previous heartbeat was {gap_seconds} s ago ({previous})"
+                "the previous heartbeat was {gap_seconds} s ago ({})",
+                printable(previous)
             ),
             Self::StepStarted { step, attempt, .. } => {
                 write!(f, "step {step}: try {attempt} started")
@@ -189,7 +200,7 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "step {step}: try {attempt} FAILED: {}",
-                error.as_deref().unwrap_or_default()
+                printable(error.as_deref().unwrap_or_default())
             ),
             Self::StepFinished {
                 step,
@@ -200,7 +211,7 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "step {step}: try {attempt} {}; it does not count as a try",
-                error.as_deref().unwrap_or("stopped")
+                printable(error.as_deref().unwrap_or("stopped"))
             ),
             Self::StepFinished {
                 step,
@@ -223,7 +234,8 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "step {step}: try {attempt} ended, but its runner could not record the result \
-                 ({error}); it does not count as a try and runs again"
+                 ({}); it does not count as a try and runs again",
+                printable(error)
             ),
             Self::Retried { step, .. } => write!(f, "step {step}: tries reset"),
             Self::Blocked { step, tries } => write!(
@@ -236,6 +248,9 @@ impl fmt::Display for Event {
             Self::Cancelled { step, attempt, .. } => {
                 write!(f, "step {step}: try {attempt} cancelled")
             }
+            Self::StepAdded { step } => write!(f, "step {step}: added"),
+            Self::StepEdited { step } => write!(f, "step {step}: changed"),
+            Self::StepRemoved { step } => write!(f, "step {step}: removed"),
             Self::Advanced { step } => write!(f, "advanced past finished step {step}"),
             Self::PlanDone => f.write_str("plan finished"),
         }

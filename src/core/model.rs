@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::format::schema::{PlanStatus, RunnerId, State, StepRun, StepStatus};
+use crate::format::schema::{self, PlanStatus, RunnerId, State, StepRun, StepStatus};
 use crate::format::timefmt;
 
 /// A step id as the plan names it (a key of `plan.steps`, a word of `stepQueue`).
@@ -82,6 +82,40 @@ pub struct StepSpec {
     pub max_tries: Option<u32>,
     /// The time limit of one attempt (`timeoutSeconds`).
     pub timeout: Option<Duration>,
+    /// The outputs are spelt `required_outputs` in the file (the Python version's name).
+    pub outputs_alias: bool,
+}
+
+impl StepSpec {
+    /// A new step's spec.
+    #[must_use]
+    pub fn new(title: Option<String>, instruction: String) -> Self {
+        Self {
+            title,
+            instruction,
+            required_outputs: Vec::new(),
+            max_tries: None,
+            timeout: None,
+            outputs_alias: false,
+        }
+    }
+
+    /// Writes the spec into the file's step, leaving the step's extras as they are.
+    fn into_file(self, step: &mut schema::Step) {
+        step.title = self.title;
+        step.instruction = Some(self.instruction);
+        // Written under the spelling the file used; an empty list only where one was.
+        let field = if self.outputs_alias {
+            &mut step.required_outputs_alias
+        } else {
+            &mut step.required_outputs
+        };
+        if !self.required_outputs.is_empty() || field.is_some() {
+            *field = Some(self.required_outputs);
+        }
+        step.max_retries = self.max_tries;
+        step.timeout_seconds = self.timeout.map(|t| t.as_secs());
+    }
 }
 
 /// Where a step's try stands, with what matters in each state.
@@ -379,6 +413,16 @@ pub struct Plan {
     pub(crate) blockers: Option<Vec<String>>,
     pub(crate) artifacts: Option<Vec<String>>,
     pub(crate) last_heartbeat_iso: Option<String>,
+    /// Steps added, edited or removed, for [`Plan::put_back`].
+    pub(crate) reshaped: Reshaped,
+}
+
+/// Whether the plan's steps changed (so the specs and the queue are written back too), and
+/// which were removed (their definitions and records go from the file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Reshaped {
+    pub(crate) changed: bool,
+    pub(crate) removed: Vec<StepId>,
 }
 
 impl Plan {
@@ -399,6 +443,7 @@ impl Plan {
                         .unwrap_or_default(),
                     max_tries: def.and_then(|d| d.max_retries),
                     timeout: def.and_then(|d| d.timeout_seconds).map(Duration::from_secs),
+                    outputs_alias: def.is_some_and(|d| d.required_outputs_alias.is_some()),
                 };
                 let run = state
                     .step_runs
@@ -423,6 +468,7 @@ impl Plan {
             blockers: state.blockers.clone(),
             artifacts: state.artifacts.clone(),
             last_heartbeat_iso: state.last_heartbeat_iso.clone(),
+            reshaped: Reshaped::default(),
         }
     }
 
@@ -435,6 +481,29 @@ impl Plan {
     /// Puts the plan back into the state it was taken from: every field this model owns is
     /// written; everything else (extras, steps not queued, specs) is as it was.
     pub fn put_back(self, state: &mut State) {
+        if self.reshaped.changed {
+            for id in &self.reshaped.removed {
+                state.plan.steps.shift_remove(id.as_str());
+                state.step_runs.shift_remove(id.as_str());
+            }
+            state.step_queue = self.steps.iter().map(|s| s.id.0.clone()).collect();
+            for step in &self.steps {
+                let def = state
+                    .plan
+                    .steps
+                    .entry(step.id.0.clone())
+                    .or_insert_with(|| schema::Step {
+                        title: None,
+                        instruction: None,
+                        required_outputs: None,
+                        required_outputs_alias: None,
+                        max_retries: None,
+                        timeout_seconds: None,
+                        extra: schema::Extras::default(),
+                    });
+                step.spec.clone().into_file(def);
+            }
+        }
         for step in self.steps {
             let run = step.run;
             if let Some(record) = state.step_runs.get_mut(step.id.as_str()) {

@@ -196,7 +196,11 @@ pub fn last_chars(bytes: &[u8], chars: usize) -> String {
         .count();
     let text = String::from_utf8_lossy(&bytes[start..]);
     let count = text.chars().count();
-    text.chars().skip(count.saturating_sub(chars)).collect()
+    // Kept in the state, and from there in the next prompt: no NUL (see `format::text`).
+    text.chars()
+        .skip(count.saturating_sub(chars))
+        .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 #[cfg(test)]

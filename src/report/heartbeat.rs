@@ -4,6 +4,7 @@
 use serde::{Serialize, Serializer};
 
 use crate::core::{Event, Next, Plan, TryState};
+use crate::format::text::printable;
 
 /// The heartbeat's result, in the words `--json` uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -39,6 +40,8 @@ impl BeatResult {
 pub struct Holding {
     pub pid: Option<u32>,
     pub alive: bool,
+    /// It is the Python version's runner, still at work on the plan.
+    pub python: bool,
 }
 
 /// What one heartbeat found and did.
@@ -69,6 +72,12 @@ pub struct Heartbeat {
     /// started outlived it (the runner was killed). The try is retried once that process ends.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub runner_gone: bool,
+    /// With `in_flight`: the holder is the Python version's runner, left to finish its try.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub python_runner: bool,
+    /// Things a person should know that are not the result (a runner that did not start).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// With `done`: this heartbeat is the first since the plan finished (tell the user now).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub newly_done: bool,
@@ -114,6 +123,7 @@ impl Heartbeat {
                 }
                 beat.pid = holding.pid.filter(|_| holding.alive);
                 beat.runner_gone = holding.pid.is_some() && !holding.alive;
+                beat.python_runner = holding.python;
             }
             Next::Blocked { step, tries } => {
                 beat.attempt = Some(*tries);
@@ -133,7 +143,9 @@ impl Heartbeat {
     /// (`--no-reply` prints OpenClaw's `NO_REPLY` for everything else.)
     #[must_use]
     pub fn worth_telling(&self) -> bool {
-        self.result == BeatResult::Blocked || (self.result == BeatResult::Done && self.newly_done)
+        self.result == BeatResult::Blocked
+            || (self.result == BeatResult::Done && self.newly_done)
+            || !self.warnings.is_empty()
     }
 
     /// The one-line summary a person or an agent reads.
@@ -148,7 +160,13 @@ impl Heartbeat {
                 self.pid.unwrap_or(0)
             ),
             BeatResult::InFlight => {
-                let pid = if self.runner_gone {
+                let pid = if self.python_runner {
+                    format!(
+                        " (the Python agent-step-sequencer runner, pid {}, is still at work on \
+                         it; it is left to finish)",
+                        self.pid.unwrap_or(0)
+                    )
+                } else if self.runner_gone {
                     "; its runner has exited, and a process it started still holds the plan \
                      (the try is retried once that process ends)"
                         .to_owned()
@@ -174,7 +192,7 @@ impl Heartbeat {
             ),
             BeatResult::Blocked => format!(
                 "blocked: step {step} failed {attempt} tries; last error: {}",
-                self.error.as_deref().unwrap_or("(none recorded)")
+                printable(self.error.as_deref().unwrap_or("(none recorded)"))
             ),
             BeatResult::Paused => "paused: nothing new starts until the plan is resumed".to_owned(),
             BeatResult::Done if !self.newly_done => "nothing to do: the plan is done".to_owned(),
@@ -184,7 +202,7 @@ impl Heartbeat {
             BeatResult::Done => format!(
                 "done: all {} steps finished; artifacts: {}",
                 self.steps,
-                self.artifacts.join(", ")
+                printable(&self.artifacts.join(", "))
             ),
         })
     }

@@ -784,7 +784,7 @@ fn a_process_that_outlives_a_killed_runner_is_reported_and_its_try_retried_after
     // once the straggler ends record the try as interrupted and go on.
     let mut ws = Workspace::with_state(&plan(1, ""));
     ws.agent(
-        r#"if [ "$STEP_ATTEMPT" = 1 ]; then sleep 2 & touch started; wait; fi
+        r#"if [ "$STEP_ATTEMPT" = 1 ]; then sleep 5 & touch started; wait; fi
 exit 0"#,
     );
     let beat = ws.check(&["--json"]).expect(0).json();

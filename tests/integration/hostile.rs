@@ -398,3 +398,183 @@ fn a_log_that_cannot_be_written_says_so_and_logs_stay_within_their_limit() {
     assert_eq!(fs::metadata(logs.join("s4.1.log")).unwrap().len(), 600_000);
     assert!(!logs.join("s1.1.log").exists());
 }
+
+#[test]
+fn bytes_from_the_agent_are_made_safe_where_they_go() {
+    // A NUL and terminal controls on stderr: the next try still starts, the terminal shows
+    // them escaped, JSON carries them as they are.
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent(r"printf 'real error\0\r\033[Kall is well' >&2; exit 1")
+        .set("STEP_MAX_RETRIES", "2");
+    let run = ws.check(&["--wait"]);
+    run.expect(1);
+    let out = run.stdout();
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\r'),
+        "raw controls printed: {out:?}"
+    );
+    assert!(out.contains(r"\r\u{1b}[Kall is well"), "{out}");
+    let record = &ws.state()["stepRuns"]["s1"];
+    assert_eq!(
+        record["tries"], 2,
+        "the second try started despite the NUL: {record}"
+    );
+    assert!(!record["error"].as_str().unwrap().contains('\0'));
+    let beat = ws.check(&["--json"]).expect(1).json();
+    assert!(
+        beat["error"].as_str().unwrap().contains("\r\u{1b}[K"),
+        "{beat}"
+    );
+    // A step id with a right-to-left override is refused before anything runs.
+    let ws = Workspace::with_state(
+        r#"{"plan":{"steps":{"a\u202Eb":{"instruction":"x"}}},"stepQueue":["a\u202Eb"]}"#,
+    );
+    ws.check(&[])
+        .expect(2)
+        .stderr_has("contains a bidirectional control character");
+}
+
+#[test]
+fn edits_through_seqctl_are_never_lost_under_running_heartbeats() {
+    let mut ws = Workspace::with_state(&plan(2, ""));
+    ws.agent("sleep 0.05");
+    // Heartbeats keep writing the file while 100 steps are added.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let beats = {
+        let (stop, env, dir) = (stop.clone(), ws.env.clone(), ws.path().to_path_buf());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = std::process::Command::new(crate::common::CHECK)
+                    .current_dir(&dir)
+                    .envs(env.iter().map(|(n, v)| (n, v)))
+                    .output();
+            }
+        })
+    };
+    for i in 0..100 {
+        ws.seqctl(&[
+            "add-step",
+            &format!("extra-{i}"),
+            "--instruction",
+            &format!("do extra {i}"),
+        ])
+        .expect(0);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    beats.join().unwrap();
+    let state = ws.state();
+    let queue = state["stepQueue"].as_array().unwrap();
+    assert_eq!(queue.len(), 102, "edits were lost: {queue:?}");
+    for i in 0..100 {
+        assert_eq!(
+            state["plan"]["steps"][format!("extra-{i}")]["instruction"],
+            format!("do extra {i}")
+        );
+    }
+    agent_step_sequencer::format::validate::parse(&ws.bytes()).expect("a valid plan");
+}
+
+#[test]
+fn step_edits_refuse_what_would_break_a_try_in_flight() {
+    let mut ws = Workspace::with_state(&plan(3, ""));
+    ws.agent("if [ \"$STEP_ID\" = s2 ]; then sleep 30; fi");
+    ws.check(&[]).expect(0);
+    ws.wait_for(LONG, "s2 running", |s| {
+        s["stepRuns"]["s2"]["status"] == "IN_PROGRESS"
+    });
+    let before = ws.bytes();
+    ws.seqctl(&["edit-step", "s2", "--instruction", "other"])
+        .expect(2)
+        .stderr_has("in flight");
+    ws.seqctl(&["remove-step", "s2"])
+        .expect(2)
+        .stderr_has("in flight");
+    ws.seqctl(&["add-step", "x", "--after", "s1", "--instruction", "y"])
+        .expect(2)
+        .stderr_has("never run");
+    ws.seqctl(&["retry", "s1"])
+        .expect(2)
+        .stderr_has("in flight");
+    ws.seqctl(&["add-step", "--instruction", ""])
+        .expect(2)
+        .stderr_has("instruction");
+    assert!(ws.bytes() == before, "a refused edit changed the file");
+    // What does not touch the running try is fine.
+    ws.seqctl(&[
+        "edit-step",
+        "s3",
+        "--instruction",
+        "do s3 well",
+        "--outputs",
+        "a.md,b.md",
+    ])
+    .expect(0);
+    ws.seqctl(&["add-step", "--title", "Last", "--instruction", "do last"])
+        .expect(0)
+        .stdout_has("step step-1: added, as step 4 of 4");
+    let state = ws.state();
+    assert_eq!(
+        state["plan"]["steps"]["s3"]["requiredOutputs"],
+        serde_json::json!(["a.md", "b.md"])
+    );
+    ws.seqctl(&["cancel"]).expect(0);
+}
+
+#[test]
+fn the_python_runner_still_at_work_is_left_to_finish_and_a_foreign_runner_is_named() {
+    use serde_json::json;
+    // A plan the Python version is executing: its runner is mid-step (no runner recorded).
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    let mut state = ws.state();
+    state["stepRuns"]["s1"] =
+        json!({"status": "IN_PROGRESS", "tries": 1, "lastRunIso": "2026-11-01T00:00:00"});
+    ws.set_state(&state);
+    fs::create_dir_all(ws.path().join("scripts")).unwrap();
+    ws.write(
+        "scripts/step-sequencer-runner.py",
+        "import time\ntime.sleep(60)\n",
+    );
+    let mut python = std::process::Command::new("python3")
+        .arg("scripts/step-sequencer-runner.py")
+        .arg("state.json")
+        .current_dir(ws.path())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    ws.agent(&detector_agent(""));
+    for _ in 0..2 {
+        ws.check(&[])
+            .expect(0)
+            .stdout_has("the Python agent-step-sequencer runner")
+            .stdout_has("it is left to finish");
+    }
+    assert_eq!(
+        ws.state()["stepRuns"]["s1"]["tries"],
+        1,
+        "no second try started"
+    );
+    assert!(
+        !ws.path().join("agent.log").exists(),
+        "an agent ran beside the Python one"
+    );
+    python.kill().unwrap();
+    python.wait().unwrap();
+    // Once it is gone, its try counts as interrupted and the plan goes on.
+    ws.check(&["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
+
+    // STEP_RUNNER still naming something that is not seq-runner: the heartbeat says so.
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent("exit 0").set("STEP_RUNNER", "/bin/true");
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert!(
+        beat["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("did not take the run lease"),
+        "{beat}"
+    );
+    ws.check(&["--no-reply"])
+        .expect(0)
+        .stdout_has("warning: the runner started (/bin/true");
+}

@@ -7,6 +7,7 @@
 
 pub mod cancel;
 pub mod doctor;
+pub mod edit;
 pub mod events;
 pub mod explain;
 pub mod init;
@@ -28,6 +29,7 @@ use super::config::Config;
 use super::exit::Exit;
 use super::live::seen_from_outside;
 use crate::core::{apply, Context, Event, Input, Plan};
+use crate::format::validate as file_check;
 use crate::report::picture::{picture, Picture};
 use crate::store::events::{self as log, By};
 use crate::store::lease::{Lease, LeaseState};
@@ -85,7 +87,7 @@ pub fn change(
     let mut state = locked.load()?;
     let mut plan = Plan::take(&mut state);
     let lease = Lease::probe(store)?;
-    let live = seen_from_outside(store, &plan, &lease);
+    let live = seen_from_outside(store, &plan, &lease).live;
     let ctx = Context {
         now: Utc::now(),
         live: &live,
@@ -96,6 +98,9 @@ pub fn change(
     applied(&plan, &events);
     let result = plan.clone();
     plan.put_back(&mut state);
+    // Checked as a whole file is: a change that would make the plan invalid writes nothing.
+    file_check::check(&state)
+        .context("the plan would be invalid after this change; nothing was written")?;
     if !events.is_empty() {
         locked.save(&state)?;
     }
@@ -112,7 +117,7 @@ pub fn look(path: &Path) -> Result<(Store, Plan, Picture, chrono::DateTime<Utc>)
     let store = existing(path)?;
     let plan = Plan::of(&store.read()?);
     let lease = Lease::probe(&store)?;
-    let live = seen_from_outside(&store, &plan, &lease);
+    let live = seen_from_outside(&store, &plan, &lease).live;
     let now = Utc::now();
     let picture = picture(&plan, now, Config::or_default().limits, &lease, &live);
     Ok((store, plan, picture, now))
