@@ -45,6 +45,14 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Invalid {
 
 /// Parses and checks the bytes of a state file.
 pub fn parse(bytes: &[u8]) -> Result<State, Invalid> {
+    let state = parse_unchecked(bytes)?;
+    check(&state)?;
+    Ok(state)
+}
+
+/// Parses the bytes of a state file into its types, without [`check`]ing them (for a caller
+/// that wants [`problems`], all of them).
+pub fn parse_unchecked(bytes: &[u8]) -> Result<State, Invalid> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("", "the file is empty"));
     }
@@ -67,12 +75,7 @@ pub fn parse(bytes: &[u8]) -> Result<State, Invalid> {
     }
     // The plain parse is the hot path (every heartbeat); tracking the field path costs about
     // half as much again, so it is only paid to name the field once the plain parse failed.
-    let state: State = match serde_json::from_slice(bytes) {
-        Ok(state) => state,
-        Err(_) => return Err(locate_error(bytes)),
-    };
-    check(&state)?;
-    Ok(state)
+    serde_json::from_slice(bytes).map_err(|_| locate_error(bytes))
 }
 
 /// Parses again, tracking the path, to say which field made the plain parse fail.
@@ -92,55 +95,69 @@ fn locate_error(bytes: &[u8]) -> Invalid {
     }
 }
 
-/// Checks what the types alone cannot: references, ranges, and timestamps.
+/// Checks what the types alone cannot: references, ranges, and timestamps. Says the first
+/// problem found (see [`problems`] for all of them).
 pub fn check(state: &State) -> Result<(), Invalid> {
+    problems(state).into_iter().next().map_or(Ok(()), Err)
+}
+
+/// Every problem [`check`] would refuse, in the order of the file, so that whoever wrote the
+/// plan (an agent, over MCP) can fix them all in one go rather than one per round trip.
+#[must_use]
+pub fn problems(state: &State) -> Vec<Invalid> {
+    let mut out = Vec::new();
     let mut queued = HashSet::with_capacity(state.step_queue.len());
     for (index, id) in state.step_queue.iter().enumerate() {
         let field = format!("stepQueue[{index}]");
-        check_id(&field, id)?;
+        if let Err(e) = check_id(&field, id) {
+            out.push(e);
+            continue;
+        }
         if !queued.insert(id.as_str()) {
-            return Err(invalid(field, format!("step `{id}` is queued twice")));
+            out.push(invalid(field, format!("step `{id}` is queued twice")));
+            continue;
         }
         let Some(step) = state.plan.steps.get(id) else {
-            return Err(invalid(
+            out.push(invalid(
                 field,
                 format!("step `{id}` is not defined in plan.steps"),
             ));
+            continue;
         };
         let base = format!("plan.steps.{id}");
         if step.instruction().trim().is_empty() {
-            return Err(invalid(
+            out.push(invalid(
                 format!("{base}.instruction"),
                 "missing or empty: every queued step needs an instruction",
             ));
         }
         // A NUL cannot be passed to a program: it would fail every try, so refuse it up front.
         if step.instruction().contains('\0') {
-            return Err(invalid(
+            out.push(invalid(
                 format!("{base}.instruction"),
                 "contains a NUL character",
             ));
         }
         if step.required_outputs().iter().any(|p| p.contains('\0')) {
-            return Err(invalid(
+            out.push(invalid(
                 format!("{base}.requiredOutputs"),
                 "a path contains a NUL character",
             ));
         }
         if step.required_outputs.is_some() && step.required_outputs_alias.is_some() {
-            return Err(invalid(
-                base,
+            out.push(invalid(
+                base.clone(),
                 "has both `requiredOutputs` and `required_outputs`: keep one",
             ));
         }
         if step.max_retries == Some(0) {
-            return Err(invalid(
+            out.push(invalid(
                 format!("{base}.maxRetries"),
                 "must be at least 1 (it counts attempts)",
             ));
         }
         if step.timeout_seconds == Some(0) {
-            return Err(invalid(
+            out.push(invalid(
                 format!("{base}.timeoutSeconds"),
                 "must be at least 1",
             ));
@@ -148,7 +165,7 @@ pub fn check(state: &State) -> Result<(), Invalid> {
     }
     let len = state.step_queue.len() as u64;
     if state.current_step > len {
-        return Err(invalid(
+        out.push(invalid(
             "currentStep",
             format!(
                 "{} is past the end of stepQueue (0..={len})",
@@ -159,23 +176,26 @@ pub fn check(state: &State) -> Result<(), Invalid> {
     if let Some(n) = &state.step_delay_minutes {
         match n.as_f64() {
             Some(m) if m.is_finite() && (0.0..=MAX_DELAY_MINUTES).contains(&m) => {}
-            _ => {
-                return Err(invalid(
-                    "stepDelayMinutes",
-                    format!("{n} is not a number of minutes from 0 to {MAX_DELAY_MINUTES}"),
-                ))
-            }
+            _ => out.push(invalid(
+                "stepDelayMinutes",
+                format!("{n} is not a number of minutes from 0 to {MAX_DELAY_MINUTES}"),
+            )),
         }
     }
-    check_time("lastHeartbeatIso", state.last_heartbeat_iso.as_deref())?;
-    check_time("finishedIso", state.finished_iso.as_deref())?;
+    let mut time = |field: &str, value: Option<&str>| {
+        if let Err(e) = check_time(field, value) {
+            out.push(e);
+        }
+    };
+    time("lastHeartbeatIso", state.last_heartbeat_iso.as_deref());
+    time("finishedIso", state.finished_iso.as_deref());
     for (id, run) in &state.step_runs {
         let base = format!("stepRuns.{id}");
-        check_time(&format!("{base}.lastRunIso"), run.last_run_iso.as_deref())?;
-        check_time(&format!("{base}.startedIso"), run.started_iso.as_deref())?;
-        check_time(&format!("{base}.finishedIso"), run.finished_iso.as_deref())?;
+        time(&format!("{base}.lastRunIso"), run.last_run_iso.as_deref());
+        time(&format!("{base}.startedIso"), run.started_iso.as_deref());
+        time(&format!("{base}.finishedIso"), run.finished_iso.as_deref());
     }
-    Ok(())
+    out
 }
 
 fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
@@ -373,6 +393,27 @@ mod tests {
                 "{text}\n  got: {e}"
             );
         }
+    }
+
+    #[test]
+    fn every_problem_is_listed_in_the_order_of_the_file() {
+        let state: State = serde_json::from_str(
+            r#"{"plan":{"steps":{"a":{"instruction":" ","maxRetries":0},"b":{"instruction":"y"}}},
+               "stepQueue":["a","zz","b","b"],"stepDelayMinutes":-1}"#,
+        )
+        .unwrap();
+        let all: Vec<String> = problems(&state).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            all,
+            [
+                "plan.steps.a.instruction: missing or empty: every queued step needs an instruction",
+                "plan.steps.a.maxRetries: must be at least 1 (it counts attempts)",
+                "stepQueue[1]: step `zz` is not defined in plan.steps",
+                "stepQueue[3]: step `b` is queued twice",
+                "stepDelayMinutes: -1 is not a number of minutes from 0 to 525600",
+            ]
+        );
+        assert_eq!(check(&state).unwrap_err().to_string(), all[0]);
     }
 
     #[test]
