@@ -79,13 +79,16 @@ pub fn step_logs(args: &LogsArgs) -> Result<Output> {
 pub fn plan_events(args: &EventsArgs) -> Result<Output> {
     let store = ctl::existing(&args.state)?;
     let since = args.since;
-    let all = events::read(&store)?;
+    let all = events::lines(&store)?;
     // A position past the end means the log was rotated (at 4 MiB) since it was handed out:
     // the lines were renumbered, so start again rather than miss what is there.
     let restarted = since > all.len();
     let from = if restarted { 0 } else { since };
     let limit = args.limit.unwrap_or(EVENTS).clamp(1, EVENTS_MAX);
-    let page = &all[from..all.len().min(from + limit)];
+    let page: Vec<_> = all[from..all.len().min(from + limit)]
+        .iter()
+        .map(|l| events::parse_line(l))
+        .collect();
     let next = from + page.len();
     let mut text = if page.is_empty() {
         format!("no events since position {from} (next: {next})")
@@ -100,7 +103,7 @@ pub fn plan_events(args: &EventsArgs) -> Result<Output> {
             }
         )
     };
-    for event in page {
+    for event in &page {
         text.push('\n');
         text.push_str(&readable(event));
     }
