@@ -32,6 +32,15 @@ Exit codes:
   2  bad usage, or the server could not start";
 
 fn main() -> ExitCode {
+    // The tools run on tokio's blocking threads, and glibc gives each thread a malloc arena of
+    // its own and keeps what it freed: a server that lives for hours would hold about 7 MiB
+    // more for nothing after following a 1,000-step plan. Calls come one or two at a time, so
+    // one arena is plenty.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: a plain setting, made before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     let args = Args::parse();
     let outcome = args
         .directory
