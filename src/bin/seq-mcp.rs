@@ -25,7 +25,7 @@ The environment is read once, at start: STEP_AGENT_CMD, STEP_MAX_RETRIES, STEP_T
 and STEP_RUNNER, as seq-check reads them.
 
 Example (Claude Code):
-  claude mcp add step-sequencer --env STEP_AGENT_CMD='claude -p' -- seq-mcp -C ~/work
+  claude mcp add --transport stdio --env STEP_AGENT_CMD='claude -p' step-sequencer -- seq-mcp -C ~/work
 
 Exit codes:
   0  the client closed the connection
