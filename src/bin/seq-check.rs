@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use agent_step_sequencer::cli::check::{self, Checked};
+use agent_step_sequencer::cli::config::Config;
 use agent_step_sequencer::cli::exit::{self, Exit};
-use agent_step_sequencer::cli::{check, config::Config};
 use agent_step_sequencer::report::heartbeat::BeatResult;
 use clap::Parser;
 
@@ -46,7 +47,18 @@ fn main() -> ExitCode {
         })
     });
     match outcome {
-        Ok(beat) => {
+        Ok(Checked {
+            signal: Some(signal),
+            ..
+        }) => {
+            if !args.quiet {
+                eprintln!("seq-check: stopped by signal {signal}; the try in flight does not count, and the next heartbeat resumes the plan");
+            }
+            Exit::Signal(signal).into()
+        }
+        Ok(Checked {
+            heartbeat: beat, ..
+        }) => {
             if args.json {
                 println!(
                     "{}",

@@ -27,6 +27,38 @@ struct Common {
     json: bool,
 }
 
+/// A step's fields, for add-step and edit-step.
+#[derive(Args)]
+struct StepFields {
+    /// A short name for people.
+    #[arg(long)]
+    title: Option<String>,
+    /// What the agent is told to do.
+    #[arg(long)]
+    instruction: Option<String>,
+    /// Files the step must leave, comma-separated, relative to the workspace.
+    #[arg(long, value_name = "PATHS")]
+    outputs: Option<String>,
+    /// Attempts in all before the step becomes a blocker.
+    #[arg(long, value_name = "N")]
+    max_retries: Option<u32>,
+    /// The time limit of one attempt.
+    #[arg(long, value_name = "SECONDS")]
+    timeout_seconds: Option<u64>,
+}
+
+impl StepFields {
+    fn into_fields(self) -> ctl::edit::Fields {
+        ctl::edit::Fields {
+            title: self.title,
+            instruction: self.instruction,
+            outputs: self.outputs,
+            max_retries: self.max_retries,
+            timeout_seconds: self.timeout_seconds,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a state file from a plan file or from --step flags (ids step-1, step-2, ...).
@@ -148,6 +180,43 @@ Example:
         #[arg(long, short, value_name = "FILE", default_value = "state.json")]
         state: PathBuf,
     },
+    /// Add a step to the plan, under the lock, checked as the engine checks a file (agents: use
+    /// this, not an edit of state.json, which a heartbeat may overwrite).
+    #[command(after_help = "\
+Examples:
+  seqctl add-step --title \"Proofread\" --instruction \"Proofread study/paper.md\" --outputs study/paper.md
+  seqctl add-step fact-check --after step-2 --instruction \"Check every claim in study/paper.md\"")]
+    AddStep {
+        /// The new step's id [default: the next free step-N].
+        id: Option<String>,
+        /// Put it after this step [default: at the end].
+        #[arg(long, value_name = "STEP")]
+        after: Option<String>,
+        #[command(flatten)]
+        fields: StepFields,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Change a step's title, instruction, outputs or limits (not while its try runs).
+    #[command(
+        after_help = "Example:\n  seqctl edit-step step-2 --instruction \"Write three pages, not two\""
+    )]
+    EditStep {
+        /// The step id.
+        step: String,
+        #[command(flatten)]
+        fields: StepFields,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove a step and its record (not while its try runs).
+    #[command(after_help = "Example:\n  seqctl remove-step step-3")]
+    RemoveStep {
+        /// The step id.
+        step: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Check that everything is in place for the heartbeat to carry a plan: the agent command
     /// (as the runner and OpenClaw's exec tool would run it), the settings, the binaries, the
     /// state file, the installed skill, and OpenClaw's view of it. Exit 1 if something is wrong.
@@ -207,6 +276,31 @@ fn main() -> ExitCode {
         Command::Pause { common } => (common.json, ctl::pause::run(&common.state, true)),
         Command::Resume { common } => (common.json, ctl::pause::run(&common.state, false)),
         Command::Cancel { common } => (common.json, ctl::cancel::run(&common.state)),
+        Command::AddStep {
+            id,
+            after,
+            fields,
+            common,
+        } => (
+            common.json,
+            ctl::edit::add(
+                &common.state,
+                id.as_deref(),
+                after.as_deref(),
+                &fields.into_fields(),
+            ),
+        ),
+        Command::EditStep {
+            step,
+            fields,
+            common,
+        } => (
+            common.json,
+            ctl::edit::edit(&common.state, &step, &fields.into_fields()),
+        ),
+        Command::RemoveStep { step, common } => {
+            (common.json, ctl::edit::remove(&common.state, &step))
+        }
         Command::Doctor { file, common } => (
             common.json,
             ctl::doctor::run(file.as_ref().unwrap_or(&common.state)),

@@ -8,9 +8,8 @@
 //! With `--wait` it stays in the foreground instead, running the steps itself, until the plan
 //! is finished, blocked or paused.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,20 +20,31 @@ use anyhow::{bail, Context as _, Result};
 use chrono::Utc;
 
 use super::config::Config;
+use super::live::seen_from_outside;
 use super::runner;
 use crate::core::event::Launched;
-use crate::core::{apply, settle, Context, Event, Input, Liveness, Next, Plan};
+use crate::core::{apply, settle, Context, Event, Input, Next, Plan};
 use crate::exec::command::AgentCommand;
+use crate::exec::{process, signals};
 use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
 use crate::store::events::{self, By};
 use crate::store::layout::{self, Layout};
-use crate::store::lease::{self, Lease, LeaseState};
+use crate::store::lease::{Lease, LeaseState};
+use crate::store::safe::Access;
 use crate::store::Store;
 
 /// `runner.log` is started afresh past this size (the previous one kept as `runner.log.1`).
 const RUNNER_LOG_CAP: u64 = 1 << 20;
 /// How long a check waits, lock held, for the runner it started to take the run lease.
 const RUNNER_START_PATIENCE: Duration = Duration::from_secs(2);
+
+/// What a check ended with: the last heartbeat's report, and the signal that stopped a
+/// `--wait` (the try it was running stopped and recorded as not counting).
+#[derive(Debug)]
+pub struct Checked {
+    pub heartbeat: Heartbeat,
+    pub signal: Option<i32>,
+}
 
 /// Runs one heartbeat for the state file at `path`; with `wait`, stays until the plan rests.
 /// `say` gets progress lines while waiting.
@@ -43,15 +53,17 @@ pub fn run(
     config: &Config,
     wait: bool,
     say: &mut dyn FnMut(String),
-) -> Result<Heartbeat> {
+) -> Result<Checked> {
+    let done = |heartbeat, signal| Ok(Checked { heartbeat, signal });
     let Some(store) = Store::locate(path)? else {
-        return Ok(Heartbeat::default());
+        return done(Heartbeat::default(), None);
     };
     if !wait {
         // Found before the state lock is taken: a stat of the runner is no work to do under it.
         let runner = runner_path(config);
-        return Ok(beat(&store, config, Some(&runner))?.0);
+        return done(beat(&store, config, Some(&runner))?.0, None);
     }
+    signals::install();
     let mut last_busy = None;
     loop {
         let (beat, agent) = beat(&store, config, None)?;
@@ -60,19 +72,25 @@ pub fn run(
                 say(change.to_string());
             }
             let summary = runner::run(&store, config, &agent, say)?;
+            if summary.signal.is_some() {
+                return done(beat, summary.signal);
+            }
             if summary.end == Next::Busy {
-                thread::sleep(Duration::from_millis(500));
+                signals::sleep(Duration::from_millis(500));
             }
             continue;
         }
         if beat.result != BeatResult::InFlight {
-            return Ok(beat);
+            return done(beat, None);
         }
         if last_busy.as_ref() != Some(&beat) {
             say(beat.line().unwrap_or_default());
-            last_busy = Some(beat);
+            last_busy = Some(beat.clone());
         }
-        thread::sleep(Duration::from_secs(1));
+        if !signals::sleep(Duration::from_secs(1)) {
+            // Another runner owns the plan: nothing of ours to stop or record.
+            return done(beat, signals::received());
+        }
     }
 }
 
@@ -94,21 +112,17 @@ fn beat(
     } else {
         Lease::probe(store)?
     };
-    let live = if lease.is_held() {
-        Liveness::held()
-    } else {
-        Liveness::free()
-    };
+    let live = seen_from_outside(store, &plan, &lease);
     let ctx = Context {
         now: Utc::now(),
         live: &live,
         limits: config.limits,
     };
-    let unreported = was_done && plan.finish_unreported();
-    let mut news = apply(&mut plan, Input::Beat, &ctx)?;
     let (changes, next) = settle(&mut plan, &ctx);
-    // The first heartbeat since the finish tells of it: this one, if it finished the plan.
-    let newly_done = unreported || (!was_done && plan.is_done());
+    // The first heartbeat since the finish tells of it (this one, if it finished the plan),
+    // and the beat records that it did.
+    let newly_done = plan.is_done() && plan.finish_unreported(ctx.now);
+    let mut news = apply(&mut plan, Input::Beat, &ctx)?;
     let launch = matches!(next, Next::Run(_) | Next::Wait { .. });
     // Checked before the save: bad configuration changes nothing.
     let agent = if launch {
@@ -124,7 +138,7 @@ fn beat(
     plan.put_back(&mut state);
     // A finished plan is written only by the first heartbeat after it finished; later ones,
     // and plans the Python version finished, are left byte for byte.
-    if !was_done || unreported {
+    if !was_done || newly_done {
         locked.save(&state)?;
     }
     news.extend(changes);
@@ -165,7 +179,7 @@ fn holding(lease: &LeaseState) -> Holding {
     };
     Holding {
         pid,
-        alive: pid.is_some_and(lease::pid_alive),
+        alive: pid.is_some_and(process::pid_alive),
     }
 }
 
@@ -207,12 +221,7 @@ fn spawn_detached(runner: &Path, store: &Store) -> Result<u32> {
     if fs::metadata(&log_path).is_ok_and(|m| m.len() > RUNNER_LOG_CAP) {
         let _ = fs::rename(&log_path, Layout::rotated(&log_path));
     }
-    let log = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&log_path)
-        .with_context(|| format!("{}: cannot open", log_path.display()))?;
+    let log = store.open_kept(layout::RUNNER_LOG, Access::Append)?;
     let mut command = Command::new(runner);
     command
         .arg(store.path())

@@ -12,12 +12,17 @@ use crate::core::Limits;
 use crate::exec::command::{AgentCommand, VAR};
 use crate::exec::openclaw;
 
+/// A plan's logs may take this much disk by default (MiB); the oldest go past it.
+pub const DEFAULT_LOGS_MB: u64 = 256;
+
 /// Everything the environment says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub limits: Limits,
     /// `STEP_RUNNER`: the runner the check starts, if not the `seq-runner` beside it.
     pub runner: Option<PathBuf>,
+    /// `STEP_LOGS_MAX_MB`: the most a plan's logs may take on disk, in bytes.
+    pub logs_limit: u64,
     /// `STEP_AGENT_CMD` as given (`Err` if not UTF-8), judged when an agent is needed.
     agent: std::result::Result<Option<String>, String>,
     /// `PATH`, where the agent's program is looked up.
@@ -44,6 +49,7 @@ impl Config {
             runner: env::var_os("STEP_RUNNER")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            logs_limit: number("STEP_LOGS_MAX_MB", DEFAULT_LOGS_MB, 1 << 30)? << 20,
             agent: match env::var_os(VAR) {
                 None => Ok(None),
                 Some(raw) => raw
@@ -63,6 +69,7 @@ impl Config {
         Self::from_env().unwrap_or_else(|_| Self {
             limits: Limits::default(),
             runner: None,
+            logs_limit: DEFAULT_LOGS_MB << 20,
             agent: Ok(None),
             path: env::var_os("PATH"),
             exec_marker: false,

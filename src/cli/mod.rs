@@ -4,4 +4,6 @@ pub mod check;
 pub mod config;
 pub mod ctl;
 pub mod exit;
+pub mod live;
 pub mod runner;
+pub mod trial;

@@ -7,25 +7,22 @@
 //! Every try's start and finish, and every change, goes to the event log.
 //! Delays are slept through here, so a plan completes without waiting for heartbeats.
 
-use std::path::Path;
-use std::thread;
 use std::time::Duration;
 
 use anyhow::Result;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::config::Config;
 use super::exit::Exit;
-use crate::core::{
-    apply, settle, verdict, Context, Event, Input, Launch, Liveness, Next, Plan, TryOutcome,
-};
-use crate::exec::attempt::{self, Attempt};
+use super::live::liveness;
+use super::trial::{shown, try_once, Tried};
+use crate::core::{apply, settle, Context, Event, Input, Launch, Next, Plan, StepId, TryState};
 use crate::exec::command::AgentCommand;
-use crate::exec::{capture, outputs, process};
+use crate::exec::{process, signals};
 use crate::format::timefmt;
 use crate::store::events::{self, By};
-use crate::store::lease::Lease;
-use crate::store::Store;
+use crate::store::lease::{Lease, LeaseState, Lost};
+use crate::store::{layout, prune, Snapshot, Store};
 
 /// How long a runner waits for a lease that a check is only probing.
 const LEASE_PATIENCE: Duration = Duration::from_secs(2);
@@ -33,19 +30,26 @@ const LEASE_PATIENCE: Duration = Duration::from_secs(2);
 const SLEEP_SLICE: Duration = Duration::from_secs(30);
 
 /// The runner's result: where the plan rested (`Busy`: another runner holds it, and this one
-/// did nothing), and whether the last try it ran failed.
+/// did nothing), whether the last try it ran failed, and the signal that stopped it, if one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSummary {
     pub end: Next,
     pub last_try_failed: bool,
     pub tries_run: u32,
+    pub signal: Option<i32>,
 }
 
 impl RunSummary {
-    /// 0 when the last step ended DONE or there was nothing to do; 1 when a step FAILED.
+    /// 0 when the last step ended DONE or there was nothing to do; 1 when a step FAILED;
+    /// 128 + the signal when one stopped the runner.
     #[must_use]
     pub fn exit(&self) -> Exit {
-        Exit::attention_if(self.last_try_failed || matches!(self.end, Next::Blocked { .. }))
+        match self.signal {
+            Some(signal) => Exit::Signal(signal),
+            None => {
+                Exit::attention_if(self.last_try_failed || matches!(self.end, Next::Blocked { .. }))
+            }
+        }
     }
 }
 
@@ -57,161 +61,227 @@ pub fn run(
     agent: &AgentCommand,
     say: &mut dyn FnMut(String),
 ) -> Result<RunSummary> {
-    let Some(mut lease) = Lease::acquire(store, LEASE_PATIENCE)? else {
+    let summary = RunSummary {
+        end: Next::Busy,
+        last_try_failed: false,
+        tries_run: 0,
+        signal: None,
+    };
+    let Some(lease) = Lease::acquire(store, LEASE_PATIENCE)? else {
         say("another runner holds the lease; leaving the plan to it".into());
-        return Ok(RunSummary {
-            end: Next::Busy,
-            last_try_failed: false,
-            tries_run: 0,
-        });
+        return Ok(summary);
     };
     process::adopt_orphans();
-    let live = Liveness::free();
-    let mut ended: Option<Input> = None;
-    let mut last_try_failed = false;
-    let mut tries_run = 0;
-    let mut announced_wait = None;
-    // The file as this runner last wrote it: unchanged, it needs no parsing (see `Snapshot`).
-    let mut known = None;
+    signals::install();
+    let mut runner = Runner {
+        store,
+        config,
+        agent,
+        lease,
+        me: process::me(),
+        ended: None,
+        known: None,
+        announced_wait: None,
+        summary,
+        logs_total: None,
+    };
     loop {
+        // The try whose result this turn records, if its write fails.
+        let pending = match &runner.ended {
+            Some(Input::Finished { step, attempt, .. } | Input::Stopped { step, attempt, .. }) => {
+                Some((step.to_string(), *attempt))
+            }
+            _ => None,
+        };
+        match runner.turn(say) {
+            Ok(Some(summary)) => return Ok(summary),
+            Ok(None) => {}
+            Err(error) => {
+                if let Some((step, attempt)) = pending {
+                    // The last word: the next heartbeat takes this try back rather than
+                    // counting it as one a crash interrupted.
+                    let lost = Lost {
+                        step,
+                        attempt,
+                        error: format!("{error:#}"),
+                    };
+                    drop(runner.lease.note_lost(lost));
+                }
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// A runner's state between turns.
+struct Runner<'a> {
+    store: &'a Store,
+    config: &'a Config,
+    agent: &'a AgentCommand,
+    lease: Lease,
+    /// This process, as a try it starts records it.
+    me: Option<process::ProcessId>,
+    /// The try that just ended, to record in the next turn.
+    ended: Option<Input>,
+    /// The file as this runner last wrote it: unchanged, it needs no parsing (see `Snapshot`).
+    known: Option<Snapshot>,
+    announced_wait: Option<(StepId, DateTime<Utc>)>,
+    summary: RunSummary,
+    /// What the plan's logs take on disk, as far as this runner knows (None: not measured).
+    logs_total: Option<u64>,
+}
+
+impl Runner<'_> {
+    /// One locked read-modify-write, then a try or a sleep; `Some` when the runner is done.
+    fn turn(&mut self, say: &mut dyn FnMut(String)) -> Result<Option<RunSummary>> {
+        let store = self.store;
         let locked = store.lock()?;
-        let (mut state, read) = locked.reload(known.take())?.into_parts();
+        if !self.lease.keep_named(store)? {
+            // Someone deleted the lease under this runner, and another runner took the new
+            // one: the plan is that runner's now.
+            say("another runner holds the lease now; leaving the plan to it".into());
+            return Ok(Some(self.summary.clone()));
+        }
+        let (mut state, read) = locked.reload(self.known.take())?.into_parts();
         let mut plan = Plan::take(&mut state);
+        let lost = self.lease.lost().cloned();
+        let live = liveness(&plan, &LeaseState::Free, self.me, lost.as_ref());
         let ctx = Context {
             now: Utc::now(),
             live: &live,
-            limits: config.limits,
+            limits: self.config.limits,
         };
         let mut news = Vec::new();
-        if let Some(finished) = ended.take() {
-            news.extend(apply(&mut plan, finished, &ctx)?);
+        if let Some(ended) = self.ended.take() {
+            news.extend(apply(&mut plan, ended, &ctx)?);
         }
-        let (changes, next) = settle(&mut plan, &ctx);
-        news.extend(changes);
+        let next = if let Some(signal) = signals::received() {
+            // Told to stop: the try it was running (if any) is recorded, nothing new starts.
+            say(format!("stopped by {}", signals::name(signal)));
+            self.summary.signal = Some(signal);
+            Next::Busy
+        } else {
+            let (changes, next) = settle(&mut plan, &ctx);
+            news.extend(changes);
+            next
+        };
+        // A noted lost result is done with once the plan no longer shows that try in flight
+        // (this turn took it back, or a heartbeat did before this runner started).
+        let took_back = lost.as_ref().is_some_and(|l| {
+            !plan.step(&l.step).is_some_and(|s| {
+                matches!(s.run.state(), TryState::Running { attempt, .. } if attempt == l.attempt)
+            })
+        });
         match next {
             Next::Run(launch) => {
-                let log_path = store
-                    .layout()
-                    .attempt_log(launch.step.as_str(), launch.attempt);
-                // Before the try is marked started: a folder that cannot be made costs no try.
-                store.ensure_logs()?;
-                let started = Input::Started {
-                    step: launch.step.clone(),
-                    attempt: launch.attempt,
-                    agent: launch.agent.clone(),
-                    log_file: Some(shown(store, &log_path)),
-                };
-                news.extend(apply(&mut plan, started, &ctx)?);
+                news.extend(mark_started(store, &mut plan, &launch, self.me, &ctx)?);
                 plan.put_back(&mut state);
-                known = Some(locked.save_snapshot(state)?);
+                self.known = Some(locked.save_snapshot(state)?);
+                self.saved(took_back);
                 tell(store, &news, say);
                 drop(locked);
-                let outcome = try_once(store, agent, &launch, &mut lease, say);
-                last_try_failed = outcome.verdict.is_err();
-                ended = Some(Input::Finished {
-                    step: launch.step,
-                    attempt: launch.attempt,
+                self.keep_logs_bounded(&launch, say);
+                let Tried {
                     outcome,
+                    signalled,
+                    logged,
+                } = try_once(store, self.agent, &launch, &mut self.lease, say);
+                self.logs_total = self.logs_total.map(|t| t + logged);
+                self.summary.last_try_failed = outcome.verdict.is_err() && !signalled;
+                self.summary.tries_run += 1;
+                let (step, attempt) = (launch.step, launch.attempt);
+                self.ended = Some(if signalled {
+                    Input::Stopped {
+                        step,
+                        attempt,
+                        outcome,
+                    }
+                } else {
+                    Input::Finished {
+                        step,
+                        attempt,
+                        outcome,
+                    }
                 });
-                tries_run += 1;
             }
             Next::Wait { step, until, .. } => {
                 plan.put_back(&mut state);
-                known = Some(locked.save_if_changed(state, read)?);
+                self.known = Some(locked.save_if_changed(state, read)?);
+                self.saved(took_back);
                 tell(store, &news, say);
                 drop(locked);
-                if announced_wait.as_ref() != Some(&(step.clone(), until)) {
+                if self.announced_wait.as_ref() != Some(&(step.clone(), until)) {
                     say(format!(
                         "step {step}: waiting until {}",
                         timefmt::format(until)
                     ));
-                    announced_wait = Some((step, until));
+                    self.announced_wait = Some((step, until));
                 }
                 let left = (until - Utc::now()).to_std().unwrap_or_default();
-                thread::sleep(left.min(SLEEP_SLICE) + Duration::from_millis(5));
+                signals::sleep(left.min(SLEEP_SLICE) + Duration::from_millis(5));
             }
             end @ (Next::Blocked { .. } | Next::Finished | Next::Paused | Next::Busy) => {
                 plan.put_back(&mut state);
                 locked.save_if_changed(state, read)?;
+                self.saved(took_back);
                 tell(store, &news, say);
-                return Ok(RunSummary {
+                return Ok(Some(RunSummary {
                     end,
-                    last_try_failed,
-                    tries_run,
-                });
+                    ..self.summary.clone()
+                }));
             }
+        }
+        Ok(None)
+    }
+
+    /// Keeps the plan's logs within `STEP_LOGS_MAX_MB` (see `store::prune`): measured by the
+    /// first try of this runner, then added up, and swept only once past the limit.
+    fn keep_logs_bounded(&mut self, launch: &Launch, say: &mut dyn FnMut(String)) {
+        let limit = self.config.logs_limit;
+        if self.logs_total.is_some_and(|total| total <= limit) {
+            return;
+        }
+        let stem = format!("{}.", layout::file_stem(launch.step.as_str()));
+        let pruned = prune::prune(&self.store.layout().logs(), limit, &[&stem]);
+        if pruned.removed > 0 {
+            say(format!(
+                "removed the {} oldest log files: the plan's logs were over {} MiB (STEP_LOGS_MAX_MB)",
+                pruned.removed,
+                limit >> 20
+            ));
+        }
+        self.logs_total = Some(pruned.total);
+    }
+
+    /// After a save: a lost result the plan has taken back is no longer news.
+    fn saved(&mut self, took_back: bool) {
+        if took_back {
+            drop(self.lease.clear_lost());
         }
     }
 }
 
-/// A path inside the workspace as the state file shows it: relative to the workspace.
-fn shown(store: &Store, path: &Path) -> String {
-    path.strip_prefix(store.workspace())
-        .unwrap_or(path)
-        .display()
-        .to_string()
-}
-
-/// Runs one try with only the lease held, and judges it.
-fn try_once(
+/// Marks the launch's try started by this runner, its log folder made first: a folder that
+/// cannot be made costs no try.
+fn mark_started(
     store: &Store,
-    agent: &AgentCommand,
+    plan: &mut Plan,
     launch: &Launch,
-    lease: &mut Lease,
-    say: &mut dyn FnMut(String),
-) -> TryOutcome {
-    let (step, attempt) = (launch.step.as_str(), launch.attempt);
-    let log_path = store.layout().attempt_log(step, attempt);
-    let lease_fd = lease.fd();
-    let prompt_file = store.layout().prompt_file(step, attempt);
-    let report = attempt::run(
-        &Attempt {
-            agent,
-            prompt: &launch.prompt,
-            step,
-            attempt,
-            workspace: store.workspace(),
-            state_file: store.path(),
-            timeout: launch.timeout,
-            log_path: &log_path,
-            prompt_path: &prompt_file,
-            lease_fd: Some(lease_fd),
-            log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
-        },
-        |pgid| {
-            // The lease note is for people and `seqctl cancel`: failing to write it must
-            // neither cost a try that never ran nor lose the result of one that did.
-            drop(lease.set_step(Some((step, attempt)), Some(pgid)));
-            let spawned = Event::StepStarted {
-                step: launch.step.clone(),
-                attempt,
-                agent_pid: pgid,
-            };
-            say(spawned.to_string());
-            events::emit(store, By::Runner, [&spawned]);
-            // While the agent runs: the next save's temp file, off the path between tries.
-            store.prepare_save();
-        },
-    );
-    drop(lease.set_step(None, None));
-    let facts = outputs::facts(
-        &launch.required_outputs,
-        store.workspace(),
-        &[store.path(), store.sidecar()],
-    );
-    let verdict = verdict::verdict(&report.ending, &report.stdout, &report.stderr, &facts);
-    let (exit_code, signal) = match report.ending {
-        verdict::Ending::Exited(code) => (Some(code), None),
-        verdict::Ending::Signaled(signal) => (None, Some(signal)),
-        verdict::Ending::TimedOut(_) | verdict::Ending::NotStarted(_) => (None, None),
+    me: Option<process::ProcessId>,
+    ctx: &Context,
+) -> Result<Vec<Event>> {
+    store.logs_dir()?;
+    let log_path = store
+        .layout()
+        .attempt_log(launch.step.as_str(), launch.attempt);
+    let started = Input::Started {
+        step: launch.step.clone(),
+        attempt: launch.attempt,
+        agent: launch.agent.clone(),
+        runner: me,
+        log_file: Some(shown(store, &log_path)),
     };
-    TryOutcome {
-        verdict,
-        stdout_tail: report.stdout,
-        exit_code,
-        signal,
-        duration_ms: report.duration.as_millis() as u64,
-    }
+    Ok(apply(plan, started, ctx)?)
 }
 
 /// Appends the turn's events once its state is saved (and while the lock still orders them

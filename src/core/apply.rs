@@ -13,8 +13,9 @@ use chrono::TimeDelta;
 use super::decide::Context;
 use super::event::{Ended, Event};
 use super::model::{
-    blocker_text, is_blocker_for, AgentRef, Plan, Step, StepId, TryOutcome, TryState,
+    blocker_text, is_blocker_for, AgentRef, Plan, Run, Step, StepId, StepSpec, TryOutcome, TryState,
 };
+use crate::format::schema::RunnerId;
 use crate::format::timefmt;
 
 /// A heartbeat later than this after the previous one is a `heartbeat_gap` event: OpenClaw
@@ -30,8 +31,14 @@ pub enum Auto {
     Advance,
     /// The step's try is IN_PROGRESS but nobody is alive for it.
     Interrupt(StepId),
+    /// The step's try ended, but its runner could not record the result (why): it is taken
+    /// back, as if it had not started; no failure of the step's.
+    TakeBack(StepId, String),
     /// The step used all its tries: record its blocker.
     Block(StepId),
+    /// A blocker line names a step that is not blocked (reset by hand, or finished): it goes,
+    /// so that the blockers and the steps never disagree.
+    Unblock(StepId),
 }
 
 /// A change from outside the core.
@@ -44,6 +51,8 @@ pub enum Input {
         step: StepId,
         attempt: u32,
         agent: AgentRef,
+        /// The runner itself, so that the try's liveness can be told without the sidecar.
+        runner: Option<RunnerId>,
         log_file: Option<String>,
     },
     /// The try's agent is running, in this process group.
@@ -54,6 +63,14 @@ pub enum Input {
     },
     /// The try ended, judged.
     Finished {
+        step: StepId,
+        attempt: u32,
+        outcome: TryOutcome,
+    },
+    /// The runner stopped the try because it was told to stop (a signal): the try is taken
+    /// back, not counted against the retry limit (a kill or crash, which it cannot see,
+    /// still counts).
+    Stopped {
         step: StepId,
         attempt: u32,
         outcome: TryOutcome,
@@ -74,19 +91,76 @@ pub enum Input {
     },
     Pause,
     Resume,
+    /// A person (or an agent, through `seqctl`) adds a step, after `after` (at the end if
+    /// none).
+    AddStep {
+        id: StepId,
+        spec: StepSpec,
+        after: Option<StepId>,
+    },
+    /// A step's spec changes; fields left `None` stay as they are.
+    EditStep {
+        id: StepId,
+        edit: StepEdit,
+    },
+    /// A step goes from the plan, its record with it.
+    RemoveStep {
+        id: StepId,
+    },
+}
+
+/// What `Input::EditStep` changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepEdit {
+    pub title: Option<String>,
+    pub instruction: Option<String>,
+    pub required_outputs: Option<Vec<String>>,
+    pub max_tries: Option<u32>,
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Why an input cannot be applied. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    NoSuchStep { step: StepId, steps: Vec<StepId> },
-    NotReached { step: StepId, at: Option<StepId> },
-    InFlight { step: StepId, attempt: u32 },
-    PlanDone { nothing_to: &'static str },
-    AlreadyDone { step: StepId },
+    NoSuchStep {
+        step: StepId,
+        steps: Vec<StepId>,
+    },
+    NotReached {
+        step: StepId,
+        at: Option<StepId>,
+    },
+    InFlight {
+        step: StepId,
+        attempt: u32,
+    },
+    PlanDone {
+        nothing_to: &'static str,
+    },
+    AlreadyDone {
+        step: StepId,
+    },
     NothingInFlight,
-    AlreadyStopped { step: StepId },
-    NotDue { step: StepId, attempt: u32 },
+    AlreadyStopped {
+        step: StepId,
+    },
+    NotDue {
+        step: StepId,
+        attempt: u32,
+    },
+    StepExists {
+        step: StepId,
+    },
+    /// Inserting it there would put it behind the step in hand, where it never runs.
+    BehindCursor {
+        step: StepId,
+        at: StepId,
+    },
+    /// Retrying it would move the plan back under the try in flight.
+    BehindInFlight {
+        step: StepId,
+        running: StepId,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -124,6 +198,17 @@ impl fmt::Display for Refusal {
             Self::NotDue { step, attempt } => {
                 write!(f, "step {step} try {attempt} is not the try that is due")
             }
+            Self::StepExists { step } => write!(f, "the plan has a step `{step}` already"),
+            Self::BehindCursor { step, at } => write!(
+                f,
+                "step {step} would come before {at}, the step in hand, and so never run; add it \
+                 after {at} or later"
+            ),
+            Self::BehindInFlight { step, running } => write!(
+                f,
+                "step {step} comes before {running}, whose try is in flight: retrying it now would \
+                 move the plan back under a running agent; wait for it, or `seqctl cancel` it first"
+            ),
         }
     }
 }
@@ -139,6 +224,7 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             step,
             attempt,
             agent: _,
+            runner,
             log_file,
         } => {
             let run = &mut found(plan, &step)?.run;
@@ -149,7 +235,7 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             if !due {
                 return Err(Refusal::NotDue { step, attempt });
             }
-            run.start(now, log_file);
+            run.start(now, runner, log_file);
             Ok(Vec::new())
         }
         Input::Spawned {
@@ -166,9 +252,17 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             attempt,
             outcome,
         } => Ok(vec![finished(plan, step, attempt, &outcome, ctx)]),
+        Input::Stopped {
+            step,
+            attempt,
+            outcome,
+        } => Ok(vec![stopped(plan, step, attempt, &outcome, ctx)]),
         Input::Retry { step, note } => retry(plan, step, note, ctx),
         Input::Skip { step } => skip(plan, step, ctx),
         Input::Cancel { by, agent_pgid } => cancel(plan, &by, agent_pgid, ctx),
+        Input::AddStep { id, spec, after } => add_step(plan, id, spec, after.as_ref()),
+        Input::EditStep { id, edit } => edit_step(plan, &id, edit, ctx),
+        Input::RemoveStep { id } => remove_step(plan, &id, ctx),
         Input::Pause if plan.done => Err(Refusal::PlanDone {
             nothing_to: "to pause",
         }),
@@ -189,6 +283,7 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
     match auto {
         Auto::Finish => {
             plan.done = true;
+            plan.finish_reported = false;
             plan.finished_iso = Some(timefmt::format(ctx.now));
             vec![Event::PlanDone]
         }
@@ -217,6 +312,18 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
                 attempt,
             }]
         }
+        Auto::TakeBack(id, why) => {
+            let Some(step) = plan.step_mut(id.as_str()) else {
+                return Vec::new();
+            };
+            let attempt = step.run.tries();
+            step.run.uncount(ctx.now);
+            vec![Event::ResultLost {
+                step: id.clone(),
+                attempt,
+                error: why.clone(),
+            }]
+        }
         Auto::Block(id) => {
             let Some(step) = plan.step(id.as_str()) else {
                 return Vec::new();
@@ -234,6 +341,12 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
                 step: id.clone(),
                 tries,
             }]
+        }
+        Auto::Unblock(id) => {
+            if let Some(blockers) = plan.blockers.as_mut() {
+                blockers.retain(|line| !is_blocker_for(line, id.as_str()));
+            }
+            Vec::new()
         }
     }
 }
@@ -257,8 +370,9 @@ fn found<'p>(plan: &'p mut Plan, step: &StepId) -> Result<&'p mut Step, Refusal>
 fn beat(plan: &mut Plan, ctx: &Context) -> Vec<Event> {
     let stamp = Some(timefmt::format(ctx.now));
     if plan.done {
-        if plan.finish_unreported() {
+        if plan.finish_unreported(ctx.now) {
             plan.last_heartbeat_iso = stamp;
+            plan.finish_reported = true;
         }
         return Vec::new();
     }
@@ -313,6 +427,36 @@ fn finished(
         duration_ms: outcome.duration_ms,
         error: outcome.verdict.as_ref().err().cloned(),
         recorded: in_flight,
+        stopped: outcome.stopped,
+    }
+}
+
+/// Takes back a try its runner stopped on a signal, if the plan still shows it in flight.
+fn stopped(
+    plan: &mut Plan,
+    step: StepId,
+    attempt: u32,
+    outcome: &TryOutcome,
+    ctx: &Context,
+) -> Event {
+    let in_flight = plan.step(step.as_str()).is_some_and(
+        |s| matches!(s.run.state(), TryState::Running { attempt: a, .. } if a == attempt),
+    );
+    if in_flight {
+        if let Some(s) = plan.step_mut(step.as_str()) {
+            s.run.uncount(ctx.now);
+        }
+    }
+    Event::StepFinished {
+        step,
+        attempt,
+        status: Ended::Stopped,
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        duration_ms: outcome.duration_ms,
+        error: outcome.verdict.as_ref().err().cloned(),
+        recorded: in_flight,
+        stopped: outcome.stopped,
     }
 }
 
@@ -348,6 +492,15 @@ fn retry(
     if let Some(refusal) = in_flight(plan, &step, ctx) {
         return Err(refusal);
     }
+    if let Some(running) = plan.steps[index..]
+        .iter()
+        .find(|s| matches!(s.run.state(), TryState::Running { .. }) && ctx.live.alive(&s.id))
+    {
+        return Err(Refusal::BehindInFlight {
+            step,
+            running: running.id.clone(),
+        });
+    }
     let run = &mut plan.steps[index].run;
     let previous_tries = run.tries();
     run.reset(note.clone());
@@ -356,6 +509,7 @@ fn retry(
     }
     plan.cursor = index;
     plan.done = false;
+    plan.finish_reported = false;
     Ok(vec![Event::Retried {
         step,
         previous_tries,
@@ -385,6 +539,98 @@ fn skip(plan: &mut Plan, step: StepId, ctx: &Context) -> Result<Vec<Event>, Refu
         blockers.retain(|line| !is_blocker_for(line, step.as_str()));
     }
     Ok(vec![Event::Skipped { step }])
+}
+
+/// Adds a step after `after` (at the end if none). A finished plan opens again at it; one still
+/// running takes it only at or after the step in hand (before it, it would never run).
+fn add_step(
+    plan: &mut Plan,
+    id: StepId,
+    spec: StepSpec,
+    after: Option<&StepId>,
+) -> Result<Vec<Event>, Refusal> {
+    if plan.step(id.as_str()).is_some() {
+        return Err(Refusal::StepExists { step: id });
+    }
+    let at = match after {
+        Some(after) => {
+            find(plan, after.as_str()).map(|_| plan.position(after.as_str()).expect("found") + 1)?
+        }
+        None => plan.steps.len(),
+    };
+    if plan.done {
+        plan.done = false;
+        plan.finish_reported = false;
+        plan.cursor = at;
+    } else if at <= plan.cursor && at < plan.steps.len() {
+        return Err(Refusal::BehindCursor {
+            step: id,
+            at: plan.steps[plan.cursor.min(plan.steps.len() - 1)].id.clone(),
+        });
+    } else if at <= plan.cursor {
+        plan.cursor = at; // past the end, and appended: the new step is the one in hand
+    }
+    plan.steps.insert(
+        at,
+        Step {
+            id: id.clone(),
+            spec,
+            run: Run::default(),
+        },
+    );
+    plan.reshaped.changed = true;
+    Ok(vec![Event::StepAdded { step: id }])
+}
+
+/// Changes a step's spec, unless its try is in flight (the agent runs with the old one).
+fn edit_step(
+    plan: &mut Plan,
+    id: &StepId,
+    edit: StepEdit,
+    ctx: &Context,
+) -> Result<Vec<Event>, Refusal> {
+    find(plan, id.as_str())?;
+    if let Some(refusal) = in_flight(plan, id, ctx) {
+        return Err(refusal);
+    }
+    let spec = &mut plan.step_mut(id.as_str()).expect("found").spec;
+    if let Some(title) = edit.title {
+        spec.title = Some(title);
+    }
+    if let Some(instruction) = edit.instruction {
+        spec.instruction = instruction;
+    }
+    if let Some(outputs) = edit.required_outputs {
+        spec.required_outputs = outputs;
+    }
+    if let Some(max) = edit.max_tries {
+        spec.max_tries = Some(max);
+    }
+    if let Some(timeout) = edit.timeout {
+        spec.timeout = Some(timeout);
+    }
+    plan.reshaped.changed = true;
+    Ok(vec![Event::StepEdited { step: id.clone() }])
+}
+
+/// Removes a step, its record and its blocker, unless its try is in flight; the cursor keeps
+/// pointing at the same step in hand.
+fn remove_step(plan: &mut Plan, id: &StepId, ctx: &Context) -> Result<Vec<Event>, Refusal> {
+    find(plan, id.as_str())?;
+    if let Some(refusal) = in_flight(plan, id, ctx) {
+        return Err(refusal);
+    }
+    let index = plan.position(id.as_str()).expect("found");
+    plan.steps.remove(index);
+    if index < plan.cursor {
+        plan.cursor -= 1;
+    }
+    if let Some(blockers) = plan.blockers.as_mut() {
+        blockers.retain(|line| !is_blocker_for(line, id.as_str()));
+    }
+    plan.reshaped.removed.push(id.clone());
+    plan.reshaped.changed = true;
+    Ok(vec![Event::StepRemoved { step: id.clone() }])
 }
 
 /// Stops the try in flight: recorded FAILED with who cancelled it, and the plan paused so
@@ -430,6 +676,7 @@ mod tests {
             exit_code: Some(0),
             signal: None,
             duration_ms: 5,
+            stopped: None,
         }
     }
 
@@ -438,6 +685,7 @@ mod tests {
             step: step.into(),
             attempt,
             agent: AgentRef::Default,
+            runner: None,
             log_file: Some(format!("logs/{step}.{attempt}.log")),
         };
         apply(p, input, &ctx(&Liveness::free()))
@@ -464,7 +712,7 @@ mod tests {
             "in flight"
         );
         assert!(
-            matches!(p.step("a").unwrap().run.state(), TryState::Running { attempt: 1, since: Some(s) } if s == t(NOW))
+            matches!(p.step("a").unwrap().run.state(), TryState::Running { attempt: 1, since: Some(s), .. } if s == t(NOW))
         );
         let spawned = Input::Spawned {
             step: "a".into(),
@@ -569,7 +817,7 @@ mod tests {
             r#","status":"DONE","finishedIso":"2026-03-01T09:00:00Z","lastHeartbeatIso":"2026-03-01T08:00:00Z""#,
         ));
         apply(&mut p, Input::Beat, &ctx(&free)).unwrap();
-        assert!(!p.finish_unreported());
+        assert!(!p.finish_unreported(t(NOW)));
         let stamped = p.clone();
         apply(&mut p, Input::Beat, &at("2026-03-01T11:00:00Z", &free)).unwrap();
         assert_eq!(p, stamped, "later heartbeats write nothing");
@@ -746,5 +994,110 @@ mod tests {
                 nothing_to: "to pause"
             })
         );
+    }
+
+    #[test]
+    fn steps_are_added_edited_and_removed_but_never_under_a_running_try() {
+        let held = Liveness::held();
+        let free = Liveness::free();
+        let add = |id: &str, after: Option<&str>| Input::AddStep {
+            id: id.into(),
+            spec: StepSpec::new(Some("T".into()), format!("do {id}")),
+            after: after.map(Into::into),
+        };
+        let runs = r#""a":{"status":"DONE","tries":1},"b":{"status":"IN_PROGRESS","tries":1}"#;
+        let mut p = Plan::of(&state("0", runs, r#","currentStep":1"#));
+        // At the end, or after the step in hand: fine. Before it: it would never run.
+        assert_eq!(
+            apply(&mut p, add("c", None), &ctx(&held)),
+            Ok(vec![Event::StepAdded { step: "c".into() }])
+        );
+        assert_eq!(
+            apply(&mut p, add("x", Some("b")), &ctx(&held)),
+            Ok(vec![Event::StepAdded { step: "x".into() }])
+        );
+        assert_eq!(
+            apply(&mut p, add("y", Some("a")), &ctx(&held)),
+            Err(Refusal::BehindCursor {
+                step: "y".into(),
+                at: "b".into()
+            })
+        );
+        assert_eq!(
+            apply(&mut p, add("c", None), &ctx(&held)),
+            Err(Refusal::StepExists { step: "c".into() })
+        );
+        assert_eq!(
+            p.steps().iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "x", "c"]
+        );
+        // The running step can be neither edited nor removed; the others can.
+        let edit = |id: &str| Input::EditStep {
+            id: id.into(),
+            edit: StepEdit {
+                instruction: Some("do it better".into()),
+                required_outputs: Some(vec!["out.md".into()]),
+                ..StepEdit::default()
+            },
+        };
+        assert_eq!(
+            apply(&mut p, edit("b"), &ctx(&held)),
+            Err(Refusal::InFlight {
+                step: "b".into(),
+                attempt: 1
+            })
+        );
+        assert_eq!(
+            apply(&mut p, Input::RemoveStep { id: "b".into() }, &ctx(&held)),
+            Err(Refusal::InFlight {
+                step: "b".into(),
+                attempt: 1
+            })
+        );
+        apply(&mut p, edit("c"), &ctx(&held)).unwrap();
+        assert_eq!(p.step("c").unwrap().spec.instruction, "do it better");
+        apply(&mut p, Input::RemoveStep { id: "a".into() }, &ctx(&held)).unwrap();
+        assert_eq!(
+            p.current().unwrap().id.as_str(),
+            "b",
+            "the cursor keeps to the step in hand"
+        );
+        // Written back: the queue, the new steps, the removed one gone with its record.
+        let mut file = state("0", runs, r#","currentStep":1"#);
+        p.put_back(&mut file);
+        assert_eq!(file.step_queue, ["b", "x", "c"]);
+        assert!(!file.plan.steps.contains_key("a") && !file.step_runs.contains_key("a"));
+        assert_eq!(file.plan.steps["c"].required_outputs(), ["out.md"]);
+        assert_eq!(file.current_step, 0);
+        crate::format::validate::check(&file).unwrap();
+        // A finished plan opens again at a step added to it.
+        let mut done = Plan::of(&state(
+            "0",
+            r#""a":{"status":"DONE","tries":1},"b":{"status":"DONE","tries":1}"#,
+            r#","currentStep":2,"status":"DONE""#,
+        ));
+        apply(&mut done, add("z", None), &ctx(&free)).unwrap();
+        assert!(!done.is_done());
+        assert_eq!(done.current().unwrap().id.as_str(), "z");
+    }
+
+    #[test]
+    fn retry_of_a_step_behind_the_one_in_flight_is_refused() {
+        let runs = r#""a":{"status":"DONE","tries":1},"b":{"status":"IN_PROGRESS","tries":1}"#;
+        let mut p = Plan::of(&state("0", runs, r#","currentStep":1"#));
+        let retry = Input::Retry {
+            step: "a".into(),
+            note: None,
+        };
+        assert_eq!(
+            apply(&mut p, retry.clone(), &ctx(&Liveness::held())),
+            Err(Refusal::BehindInFlight {
+                step: "a".into(),
+                running: "b".into()
+            })
+        );
+        // Once nobody runs it, the retry moves the plan back as before.
+        assert!(apply(&mut p, retry, &ctx(&Liveness::free())).is_ok());
+        assert_eq!(p.cursor(), 0);
     }
 }

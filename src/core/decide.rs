@@ -38,14 +38,19 @@ impl Default for Limits {
     }
 }
 
-/// Who is alive to run the plan's tries, as the caller found the run leases.
+/// Who is alive to run the plan's tries, as the caller found the run lease and the runners
+/// the tries name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Liveness {
-    /// Another runner (or a process it started) holds the plan: it owns every try, and this
-    /// caller changes nothing.
+    /// Another runner (or a process it started) holds the plan's lease: it owns every try,
+    /// and this caller changes nothing.
     pub held_elsewhere: bool,
-    /// Tries this caller is running itself (a runner deciding while its agents run).
-    pub mine: Vec<StepId>,
+    /// Tries in flight with someone alive to finish them: the caller's own, or another
+    /// runner's that is still running (even if the sidecar's lease file was deleted).
+    pub alive: Vec<StepId>,
+    /// A try whose runner ended it but could not record its result (a failed state write),
+    /// with the runner's words: it is taken back, not counted as interrupted.
+    pub lost: Option<(StepId, u32, String)>,
 }
 
 impl Liveness {
@@ -60,14 +65,14 @@ impl Liveness {
     pub fn held() -> Self {
         Self {
             held_elsewhere: true,
-            mine: Vec::new(),
+            ..Self::default()
         }
     }
 
     /// Whether someone is alive to finish a try of this step.
     #[must_use]
     pub fn alive(&self, step: &StepId) -> bool {
-        self.held_elsewhere || self.mine.contains(step)
+        self.held_elsewhere || self.alive.contains(step)
     }
 }
 
@@ -141,6 +146,9 @@ pub fn decide(plan: &Plan, ctx: &Context) -> Decision {
     if ctx.live.held_elsewhere {
         return Then(Next::Busy);
     }
+    if let Some(stale) = stale_blocker(plan) {
+        return Apply(Auto::Unblock(stale));
+    }
     let Some(step) = plan.current() else {
         return Apply(Auto::Finish);
     };
@@ -148,20 +156,25 @@ pub fn decide(plan: &Plan, ctx: &Context) -> Decision {
     match state {
         TryState::Done { .. } | TryState::Skipped { .. } => return Apply(Auto::Advance),
         TryState::Running { .. } if ctx.live.alive(&step.id) => return Then(Next::Busy),
-        TryState::Running { .. } => return Apply(Auto::Interrupt(step.id.clone())),
+        TryState::Running { attempt, .. } => {
+            return Apply(match &ctx.live.lost {
+                Some((lost, at, why)) if *lost == step.id && *at == attempt => {
+                    Auto::TakeBack(step.id.clone(), why.clone())
+                }
+                _ => Auto::Interrupt(step.id.clone()),
+            })
+        }
+        // A recorded blocker holds until a person clears it (retry, skip), whatever limit
+        // the caller's environment sets: a plan blocked under STEP_MAX_RETRIES=1 stays blocked
+        // for a check run without it.
+        TryState::Failed { attempt, .. } if has_blocker(plan, &step.id) => {
+            return Then(Next::Blocked {
+                step: step.id.clone(),
+                tries: attempt,
+            });
+        }
         TryState::Failed { attempt, .. } if attempt >= step.max_tries(ctx.limits.max_tries) => {
-            let recorded = plan
-                .blockers()
-                .iter()
-                .any(|l| is_blocker_for(l, step.id.as_str()));
-            return if recorded {
-                Then(Next::Blocked {
-                    step: step.id.clone(),
-                    tries: attempt,
-                })
-            } else {
-                Apply(Auto::Block(step.id.clone()))
-            };
+            return Apply(Auto::Block(step.id.clone()));
         }
         TryState::Failed { .. } | TryState::Pending { .. } => {}
     }
@@ -182,6 +195,25 @@ pub fn decide(plan: &Plan, ctx: &Context) -> Decision {
         }
     } else {
         Next::Run(launch(step, attempt, ctx.limits))
+    })
+}
+
+/// Whether a blocker line names this step.
+fn has_blocker(plan: &Plan, id: &StepId) -> bool {
+    plan.blockers()
+        .iter()
+        .any(|l| is_blocker_for(l, id.as_str()))
+}
+
+/// A step a blocker line names that is not FAILED (reset by hand, skipped, done): its line is
+/// stale. Lines naming no queued step are an agent's own, and left alone.
+fn stale_blocker(plan: &Plan) -> Option<StepId> {
+    plan.blockers().iter().find_map(|line| {
+        plan.steps()
+            .iter()
+            .filter(|s| is_blocker_for(line, s.id.as_str()))
+            .find(|s| !matches!(s.run.state(), TryState::Failed { .. }))
+            .map(|s| s.id.clone())
     })
 }
 
@@ -289,7 +321,7 @@ mod tests {
         );
         assert!(p.is_done());
         assert_eq!(p.cursor(), 2);
-        assert!(p.finish_unreported());
+        assert!(p.finish_unreported(t(NOW)));
         let after = p.clone();
         assert_eq!(
             next_of(&mut p, NOW, &Liveness::free()),
@@ -446,13 +478,81 @@ mod tests {
             next_of(&mut p, NOW, &Liveness::free()).1,
             Next::Blocked { tries: 3, .. }
         ));
-        // A runner's own try in flight is not interrupted.
+        // A try someone is alive for is not interrupted: a runner's own, or another runner's
+        // whose lease file was deleted under it.
         let mut p = plan("0", r#""a":{"status":"IN_PROGRESS","tries":1}"#);
-        let mine = Liveness {
-            held_elsewhere: false,
-            mine: vec!["a".into()],
+        let alive = Liveness {
+            alive: vec!["a".into()],
+            ..Liveness::default()
         };
-        assert_eq!(next_of(&mut p, NOW, &mine), (vec![], Next::Busy));
+        assert_eq!(next_of(&mut p, NOW, &alive), (vec![], Next::Busy));
+    }
+
+    #[test]
+    fn a_recorded_blocker_holds_whatever_the_limit_and_a_stale_one_goes() {
+        let blocked = crate::core::testing::state(
+            "0",
+            r#""a":{"status":"FAILED","tries":1}"#,
+            r#","blockers":["a: max retries (1) exceeded"]"#,
+        );
+        // Recorded under a limit of 1; a caller with the default 3 still sees it blocked.
+        let mut p = Plan::of(&blocked);
+        assert_eq!(
+            next_of(&mut p, NOW, &Liveness::free()),
+            (
+                vec![],
+                Next::Blocked {
+                    step: "a".into(),
+                    tries: 1
+                }
+            )
+        );
+        // Reset by hand (PENDING, tries 0) without clearing the line: the line goes, and the
+        // step runs.
+        let reset = crate::core::testing::state(
+            "0",
+            r#""a":{"status":"PENDING","tries":0}"#,
+            r#","blockers":["a: max retries (1) exceeded","note: an agent's own line"]"#,
+        );
+        let mut p = Plan::of(&reset);
+        let (_, next) = next_of(&mut p, NOW, &Liveness::free());
+        assert!(matches!(next, Next::Run(_)), "{next:?}");
+        assert_eq!(p.blockers(), ["note: an agent's own line"]);
+        // A finished plan keeps no blocker of a step that succeeded.
+        let done = crate::core::testing::state(
+            "0",
+            r#""a":{"status":"DONE","tries":2},"b":{"status":"DONE","tries":1}"#,
+            r#","blockers":["a: max retries (1) exceeded"]"#,
+        );
+        let mut p = Plan::of(&done);
+        assert_eq!(next_of(&mut p, NOW, &Liveness::free()).1, Next::Finished);
+        assert!(p.blockers().is_empty());
+    }
+
+    #[test]
+    fn a_try_whose_result_was_lost_is_taken_back_not_counted() {
+        let mut p = plan("0", r#""a":{"status":"IN_PROGRESS","tries":1}"#);
+        let lost = Liveness {
+            lost: Some(("a".into(), 1, "disk full".into())),
+            ..Liveness::default()
+        };
+        let (events, next) = next_of(&mut p, NOW, &lost);
+        assert_eq!(
+            events,
+            [Event::ResultLost {
+                step: "a".into(),
+                attempt: 1,
+                error: "disk full".into()
+            }]
+        );
+        assert!(
+            matches!(next, Next::Run(Launch { attempt: 1, .. })),
+            "{next:?}"
+        );
+        // A note about another try does not excuse this one.
+        let mut p = plan("0", r#""a":{"status":"IN_PROGRESS","tries":2}"#);
+        let (events, _) = next_of(&mut p, NOW, &lost);
+        assert!(matches!(events[..], [Event::Interrupted { .. }]));
     }
 
     #[test]

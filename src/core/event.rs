@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::model::StepId;
+use crate::format::text::printable;
 
 /// How a try ended, in the file's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +15,8 @@ use super::model::StepId;
 pub enum Ended {
     Done,
     Failed,
+    /// Stopped by a signal to its runner: it does not count as a try.
+    Stopped,
 }
 
 /// What a heartbeat did that is worth a line in the log: it started a runner, for a step due
@@ -68,10 +71,19 @@ pub enum Event {
         error: Option<String>,
         /// False when a person changed the step while it ran (cancel, skip): their word won.
         recorded: bool,
+        /// How the runner stopped the agent, if it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stopped: Option<crate::core::verdict::Stopped>,
     },
     Interrupted {
         step: StepId,
         attempt: u32,
+    },
+    /// A try ended but its runner could not record the result; it does not count.
+    ResultLost {
+        step: StepId,
+        attempt: u32,
+        error: String,
     },
     Retried {
         step: StepId,
@@ -93,6 +105,15 @@ pub enum Event {
         attempt: u32,
         #[serde(skip_serializing_if = "Option::is_none")]
         agent_pgid: Option<u32>,
+    },
+    StepAdded {
+        step: StepId,
+    },
+    StepEdited {
+        step: StepId,
+    },
+    StepRemoved {
+        step: StepId,
     },
     /// The cursor moved past a finished step: bookkeeping, not logged (its finish was the event).
     Advanced {
@@ -152,7 +173,8 @@ impl fmt::Display for Event {
                 gap_seconds,
             } => write!(
                 f,
-                "the previous heartbeat was {gap_seconds} s ago ({previous})"
+                "the previous heartbeat was {gap_seconds} s ago ({})",
+                printable(previous)
             ),
             Self::StepStarted { step, attempt, .. } => {
                 write!(f, "step {step}: try {attempt} started")
@@ -178,7 +200,18 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "step {step}: try {attempt} FAILED: {}",
-                error.as_deref().unwrap_or_default()
+                printable(error.as_deref().unwrap_or_default())
+            ),
+            Self::StepFinished {
+                step,
+                attempt,
+                status: Ended::Stopped,
+                error,
+                ..
+            } => write!(
+                f,
+                "step {step}: try {attempt} {}; it does not count as a try",
+                printable(error.as_deref().unwrap_or("stopped"))
             ),
             Self::StepFinished {
                 step,
@@ -194,6 +227,16 @@ impl fmt::Display for Event {
                 "interrupted: step {step} try {attempt} was cut short (its runner stopped); \
                  recorded as a failed try"
             ),
+            Self::ResultLost {
+                step,
+                attempt,
+                error,
+            } => write!(
+                f,
+                "step {step}: try {attempt} ended, but its runner could not record the result \
+                 ({}); it does not count as a try and runs again",
+                printable(error)
+            ),
             Self::Retried { step, .. } => write!(f, "step {step}: tries reset"),
             Self::Blocked { step, tries } => write!(
                 f,
@@ -205,6 +248,9 @@ impl fmt::Display for Event {
             Self::Cancelled { step, attempt, .. } => {
                 write!(f, "step {step}: try {attempt} cancelled")
             }
+            Self::StepAdded { step } => write!(f, "step {step}: added"),
+            Self::StepEdited { step } => write!(f, "step {step}: changed"),
+            Self::StepRemoved { step } => write!(f, "step {step}: removed"),
             Self::Advanced { step } => write!(f, "advanced past finished step {step}"),
             Self::PlanDone => f.write_str("plan finished"),
         }
@@ -236,6 +282,7 @@ mod tests {
             duration_ms: 1500,
             error: Some("exit code 3".into()),
             recorded: true,
+            stopped: None,
         };
         let text = serde_json::to_string(&event).unwrap();
         assert_eq!(

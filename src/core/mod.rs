@@ -15,10 +15,10 @@ pub mod model;
 pub mod prompt;
 pub mod verdict;
 
-pub use apply::{apply, Auto, Input, Refusal};
+pub use apply::{apply, Auto, Input, Refusal, StepEdit};
 pub use decide::{decide, settle, Context, Decision, Launch, Limits, Liveness, Next};
 pub use event::Event;
-pub use model::{AgentRef, Plan, Step, StepId, TryOutcome, TryState};
+pub use model::{AgentRef, Plan, Step, StepId, StepSpec, TryOutcome, TryState};
 
 #[cfg(test)]
 mod testing;

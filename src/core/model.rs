@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::format::schema::{PlanStatus, State, StepRun, StepStatus};
+use crate::format::schema::{self, PlanStatus, RunnerId, State, StepRun, StepStatus};
 use crate::format::timefmt;
 
 /// A step id as the plan names it (a key of `plan.steps`, a word of `stepQueue`).
@@ -82,6 +82,40 @@ pub struct StepSpec {
     pub max_tries: Option<u32>,
     /// The time limit of one attempt (`timeoutSeconds`).
     pub timeout: Option<Duration>,
+    /// The outputs are spelt `required_outputs` in the file (the Python version's name).
+    pub outputs_alias: bool,
+}
+
+impl StepSpec {
+    /// A new step's spec.
+    #[must_use]
+    pub fn new(title: Option<String>, instruction: String) -> Self {
+        Self {
+            title,
+            instruction,
+            required_outputs: Vec::new(),
+            max_tries: None,
+            timeout: None,
+            outputs_alias: false,
+        }
+    }
+
+    /// Writes the spec into the file's step, leaving the step's extras as they are.
+    fn into_file(self, step: &mut schema::Step) {
+        step.title = self.title;
+        step.instruction = Some(self.instruction);
+        // Written under the spelling the file used; an empty list only where one was.
+        let field = if self.outputs_alias {
+            &mut step.required_outputs_alias
+        } else {
+            &mut step.required_outputs
+        };
+        if !self.required_outputs.is_empty() || field.is_some() {
+            *field = Some(self.required_outputs);
+        }
+        step.max_retries = self.max_tries;
+        step.timeout_seconds = self.timeout.map(|t| t.as_secs());
+    }
 }
 
 /// Where a step's try stands, with what matters in each state.
@@ -95,6 +129,8 @@ pub enum TryState<'a> {
     Running {
         attempt: u32,
         since: Option<DateTime<Utc>>,
+        /// The runner that runs it, if the record names one (the Python version's do not).
+        runner: Option<RunnerId>,
     },
     Done {
         attempt: u32,
@@ -128,6 +164,7 @@ pub struct Run {
     signal: Option<i32>,
     log_file: Option<String>,
     note: Option<String>,
+    runner: Option<RunnerId>,
 }
 
 /// How a finished try came out, as the runner judged it.
@@ -139,6 +176,8 @@ pub struct TryOutcome {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub duration_ms: u64,
+    /// How the runner stopped the agent, if it did (a cancel, a timeout, a signal).
+    pub stopped: Option<crate::core::verdict::Stopped>,
 }
 
 fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
@@ -155,6 +194,7 @@ impl Run {
             StepStatus::InProgress => TryState::Running {
                 attempt: tries,
                 since: parse_time(self.started_iso.as_deref().or(self.last_run_iso.as_deref())),
+                runner: self.runner,
             },
             StepStatus::Done => TryState::Done {
                 attempt: tries,
@@ -225,8 +265,15 @@ impl Run {
         self.duration_ms
     }
 
-    /// Marks a try started: IN_PROGRESS, one more try, when, and where its output goes.
-    pub(crate) fn start(&mut self, now: DateTime<Utc>, log_file: Option<String>) {
+    /// Marks a try started: IN_PROGRESS, one more try, when, by which runner, and where its
+    /// output goes.
+    pub(crate) fn start(
+        &mut self,
+        now: DateTime<Utc>,
+        runner: Option<RunnerId>,
+        log_file: Option<String>,
+    ) {
+        self.runner = runner;
         let stamp = timefmt::format(now);
         self.status = StepStatus::InProgress;
         self.tries = self.tries.saturating_add(1);
@@ -243,6 +290,7 @@ impl Run {
     /// Records how the try in flight ended.
     pub(crate) fn finish(&mut self, now: DateTime<Utc>, outcome: &TryOutcome) {
         let stamp = timefmt::format(now);
+        self.runner = None;
         self.last_run_iso = Some(stamp.clone());
         self.finished_iso = Some(stamp);
         self.duration_ms = Some(outcome.duration_ms);
@@ -263,12 +311,26 @@ impl Run {
     /// why. `timed`: the try was stopped now (cancelled), so its duration is known; an
     /// interrupted try's end is unknown, only when it was noticed.
     pub(crate) fn fail(&mut self, now: DateTime<Utc>, error: String, timed: bool) {
+        self.runner = None;
         self.status = StepStatus::Failed;
         self.error = Some(error);
         if timed {
             self.duration_ms = parse_time(self.started_iso.as_deref())
                 .map(|started| (now - started).num_milliseconds().max(0) as u64);
         }
+        self.finished_iso = Some(timefmt::format(now));
+    }
+
+    /// Takes back the try in flight, as if it had not started: it was stopped by a signal to
+    /// its runner, which is no failure of the step's. Its error stays the earlier try's.
+    pub(crate) fn uncount(&mut self, now: DateTime<Utc>) {
+        self.runner = None;
+        self.tries = self.tries.saturating_sub(1);
+        self.status = if self.tries > 0 {
+            StepStatus::Failed
+        } else {
+            StepStatus::Pending
+        };
         self.finished_iso = Some(timefmt::format(now));
     }
 
@@ -300,6 +362,7 @@ impl Run {
             signal: record.signal.take(),
             log_file: record.log_file.take(),
             note: record.note.take(),
+            runner: record.runner.take(),
         }
     }
 
@@ -316,6 +379,7 @@ impl Run {
         record.signal = self.signal;
         record.log_file = self.log_file;
         record.note = self.note;
+        record.runner = self.runner;
     }
 }
 
@@ -345,9 +409,20 @@ pub struct Plan {
     pub(crate) paused: bool,
     pub(crate) done: bool,
     pub(crate) finished_iso: Option<String>,
+    pub(crate) finish_reported: bool,
     pub(crate) blockers: Option<Vec<String>>,
     pub(crate) artifacts: Option<Vec<String>>,
     pub(crate) last_heartbeat_iso: Option<String>,
+    /// Steps added, edited or removed, for [`Plan::put_back`].
+    pub(crate) reshaped: Reshaped,
+}
+
+/// Whether the plan's steps changed (so the specs and the queue are written back too), and
+/// which were removed (their definitions and records go from the file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Reshaped {
+    pub(crate) changed: bool,
+    pub(crate) removed: Vec<StepId>,
 }
 
 impl Plan {
@@ -368,6 +443,7 @@ impl Plan {
                         .unwrap_or_default(),
                     max_tries: def.and_then(|d| d.max_retries),
                     timeout: def.and_then(|d| d.timeout_seconds).map(Duration::from_secs),
+                    outputs_alias: def.is_some_and(|d| d.required_outputs_alias.is_some()),
                 };
                 let run = state
                     .step_runs
@@ -388,9 +464,11 @@ impl Plan {
             paused: state.paused,
             done: state.status == PlanStatus::Done,
             finished_iso: state.finished_iso.clone(),
+            finish_reported: state.finish_reported,
             blockers: state.blockers.clone(),
             artifacts: state.artifacts.clone(),
             last_heartbeat_iso: state.last_heartbeat_iso.clone(),
+            reshaped: Reshaped::default(),
         }
     }
 
@@ -403,6 +481,29 @@ impl Plan {
     /// Puts the plan back into the state it was taken from: every field this model owns is
     /// written; everything else (extras, steps not queued, specs) is as it was.
     pub fn put_back(self, state: &mut State) {
+        if self.reshaped.changed {
+            for id in &self.reshaped.removed {
+                state.plan.steps.shift_remove(id.as_str());
+                state.step_runs.shift_remove(id.as_str());
+            }
+            state.step_queue = self.steps.iter().map(|s| s.id.0.clone()).collect();
+            for step in &self.steps {
+                let def = state
+                    .plan
+                    .steps
+                    .entry(step.id.0.clone())
+                    .or_insert_with(|| schema::Step {
+                        title: None,
+                        instruction: None,
+                        required_outputs: None,
+                        required_outputs_alias: None,
+                        max_retries: None,
+                        timeout_seconds: None,
+                        extra: schema::Extras::default(),
+                    });
+                step.spec.clone().into_file(def);
+            }
+        }
         for step in self.steps {
             let run = step.run;
             if let Some(record) = state.step_runs.get_mut(step.id.as_str()) {
@@ -422,6 +523,7 @@ impl Plan {
             PlanStatus::InProgress
         };
         state.finished_iso = self.finished_iso;
+        state.finish_reported = self.finish_reported;
         state.blockers = self.blockers;
         state.artifacts = self.artifacts;
         state.last_heartbeat_iso = self.last_heartbeat_iso;
@@ -509,13 +611,19 @@ impl Plan {
             .filter(|s| s.run.status == StepStatus::InProgress)
     }
 
-    /// Whether a DONE plan finished after the last heartbeat, so that heartbeat should tell.
+    /// Whether no heartbeat has told of the plan's finish yet, as of `now`. Exactly once: a
+    /// heartbeat that tells records it (`finishReported`). Files without that record (the
+    /// previous version's) are judged by the times, a heartbeat stamped in the future counting
+    /// for none (a clock set back, or a hand edit, must not keep the news from the user).
     #[must_use]
-    pub fn finish_unreported(&self) -> bool {
+    pub fn finish_unreported(&self, now: DateTime<Utc>) -> bool {
+        if self.finish_reported {
+            return false;
+        }
         let finished = parse_time(self.finished_iso.as_deref());
-        let heartbeat = parse_time(self.last_heartbeat_iso.as_deref());
+        let heartbeat = parse_time(self.last_heartbeat_iso.as_deref()).filter(|h| *h <= now);
         match (finished, heartbeat) {
-            (Some(finished), Some(heartbeat)) => finished > heartbeat,
+            (Some(finished), Some(heartbeat)) => finished.min(now) > heartbeat,
             (Some(_), None) => true,
             (None, _) => false,
         }
@@ -573,12 +681,14 @@ mod tests {
         assert_eq!(plan.steps[1].run.state(), TryState::Pending { tries: 0 });
         let now = timefmt::parse("2026-03-01T10:00:00Z").unwrap();
         let b = &mut plan.steps[1].run;
-        b.start(now, Some("log".into()));
+        let runner = RunnerId { pid: 7, start: 99 };
+        b.start(now, Some(runner), Some("log".into()));
         assert_eq!(
             b.state(),
             TryState::Running {
                 attempt: 1,
-                since: Some(now)
+                since: Some(now),
+                runner: Some(runner)
             }
         );
         b.fail(now + TimeDelta::seconds(2), "gone".into(), true);

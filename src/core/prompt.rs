@@ -21,5 +21,6 @@ pub fn prompt(step: &Step) -> String {
         prompt.push_str("\n\nNote from the person supervising this plan: ");
         prompt.push_str(note);
     }
-    prompt
+    // The error is an agent's output: a NUL in it must not keep the next try from starting.
+    crate::format::text::without_nul(&prompt).into_owned()
 }

@@ -17,6 +17,32 @@ pub enum Ending {
     TimedOut(Duration),
     /// It never ran: the reason.
     NotStarted(String),
+    /// The runner stopped it before it ended: why, and how it went.
+    Stopped {
+        why: StopWhy,
+        how: Stopped,
+    },
+}
+
+/// Why a runner stopped its own agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopWhy {
+    /// The plan no longer shows the try in flight: a person cancelled or skipped it.
+    Superseded,
+    /// The runner was told to stop (SIGTERM, SIGINT, SIGHUP): the number.
+    Signal(i32),
+}
+
+/// How a process group was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Stopped {
+    /// There was nobody left to stop.
+    AlreadyGone,
+    /// SIGTERM was enough.
+    Terminated,
+    /// The grace ran out; SIGKILL.
+    Killed,
 }
 
 /// Why a required output does not count.
@@ -68,6 +94,20 @@ pub fn verdict(
             ))
         }
         Ending::TimedOut(after) => return Err(format!("timed out after {} s", after.as_secs())),
+        Ending::Stopped {
+            why: StopWhy::Superseded,
+            ..
+        } => {
+            return Err(
+                "stopped: the plan no longer shows this try in flight (a person \
+                        cancelled or skipped it)"
+                    .into(),
+            )
+        }
+        Ending::Stopped {
+            why: StopWhy::Signal(signal),
+            ..
+        } => return Err(format!("stopped: the runner was sent signal {signal}")),
         Ending::NotStarted(why) => return Err(truncate(&format!("agent not started: {why}"))),
     }
     let missing: Vec<String> = outputs

@@ -8,7 +8,7 @@
 //! When the agent exits, whatever it left running in its group is stopped the same way: the
 //! step is over, and a straggler would overlap the next step's agent.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -19,7 +19,8 @@ use super::capture::CappedLog;
 use super::command::AgentCommand;
 use super::pipes::{self, Pipes};
 use super::process::{signal_group, stop_adopted, stop_group, GRACE};
-use crate::core::verdict::Ending;
+use crate::core::verdict::{Ending, StopWhy, Stopped};
+use crate::store::safe::Dir;
 
 /// How long to wait for output pipes to close after the agent's group is gone (a process that
 /// left the group may hold them open; we stop listening rather than wait on it).
@@ -35,8 +36,11 @@ pub struct Attempt<'a> {
     pub workspace: &'a Path,
     pub state_file: &'a Path,
     pub timeout: Duration,
-    pub log_path: &'a Path,
-    /// Where the prompt is written when the command takes `{prompt_file}`.
+    /// The log folder, and the names of this try's log and prompt file in it.
+    pub logs: &'a Dir,
+    pub log_name: &'a str,
+    pub prompt_name: &'a str,
+    /// The prompt file's path as the agent is told it, for `{prompt_file}`.
     pub prompt_path: &'a Path,
     /// The run lease's descriptor, for the agent to inherit.
     pub lease_fd: Option<RawFd>,
@@ -53,13 +57,20 @@ pub struct Report {
     pub stderr: String,
     /// Bytes the agent printed in all.
     pub printed: u64,
+    /// Why the log could not be written in full, if it could not (the log says so too).
+    pub log_error: Option<String>,
 }
+
+/// How often, at most, a running try looks whether it must stop (a person cancelled it).
+pub const STOP_CHECK: Duration = Duration::from_secs(1);
 
 /// Characters of stdout and stderr kept for the state file.
 pub const TAIL_CHARS: usize = 500;
 
-/// Runs the try to its end. `on_start` gets the agent's process group id once it runs.
-pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
+/// Runs the try to its end. `on_start` gets the agent's process group id once it runs; `stop`
+/// is asked, every time the watch wakes and at least every [`STOP_CHECK`], whether the try
+/// must be stopped now, and why.
+pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<StopWhy>) -> Report {
     let started = Instant::now();
     let not_started = |reason: String| Report {
         ending: Ending::NotStarted(reason),
@@ -67,9 +78,14 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
         stdout: String::new(),
         stderr: String::new(),
         printed: 0,
+        log_error: None,
     };
     if a.agent.wants_prompt_file() {
-        if let Err(e) = write_private(a.prompt_path, a.prompt.as_bytes()) {
+        let written = a
+            .logs
+            .create_new(a.prompt_name, false)
+            .and_then(|mut file| file.write_all(a.prompt.as_bytes()));
+        if let Err(e) = written {
             return not_started(format!("cannot write {}: {e}", a.prompt_path.display()));
         }
     }
@@ -77,9 +93,13 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
         Ok(args) => args,
         Err(reason) => return not_started(reason),
     };
-    let mut log = match CappedLog::create(a.log_path, a.log_cap.0, a.log_cap.1) {
+    let logs = match a.logs.try_clone() {
+        Ok(logs) => logs,
+        Err(e) => return not_started(format!("cannot open the log folder: {e}")),
+    };
+    let mut log = match CappedLog::create(logs, a.log_name, a.log_cap.0, a.log_cap.1) {
         Ok(log) => log,
-        Err(e) => return not_started(format!("cannot create {}: {e}", a.log_path.display())),
+        Err(e) => return not_started(format!("cannot prepare the log {}: {e}", a.log_name)),
     };
     let mut command = Command::new(a.agent.program());
     command
@@ -119,16 +139,24 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
             return not_started(format!("cannot read the agent's output: {e}"));
         }
     };
-    let (status, timed_out) = watch(&mut child, &mut pipes, &mut log, pgid, started + a.timeout);
+    let (status, cut) = watch(
+        &mut child,
+        &mut pipes,
+        &mut log,
+        pgid,
+        started + a.timeout,
+        stop,
+    );
     stop_group(pgid);
     stop_adopted();
     let duration = started.elapsed();
     pipes.finish(&mut log, Instant::now() + DRAIN);
-    let (printed, _) = log.finish();
-    let ending = match (timed_out, status) {
-        (true, _) => Ending::TimedOut(a.timeout),
-        (false, Ok(status)) => ending_of(status),
-        (false, Err(e)) => Ending::NotStarted(format!("lost track of the agent: {e}")),
+    let (printed, log_error) = log.finish();
+    let ending = match (cut, status) {
+        (Some((Cut::TimedOut, _)), _) => Ending::TimedOut(a.timeout),
+        (Some((Cut::Stopped(why), how)), _) => Ending::Stopped { why, how },
+        (None, Ok(status)) => ending_of(status),
+        (None, Err(e)) => Ending::NotStarted(format!("lost track of the agent: {e}")),
     };
     Report {
         ending,
@@ -136,41 +164,65 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32)) -> Report {
         stdout: pipes.tails[0].text(TAIL_CHARS),
         stderr: pipes.tails[1].text(TAIL_CHARS),
         printed,
+        log_error,
     }
 }
 
-/// Copies the agent's output as it comes until the agent exits; past `deadline`, stops its
-/// group (SIGTERM, then SIGKILL after the grace). Returns its status and whether it timed out.
+/// Why the runner cut a try short, if it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    TimedOut,
+    Stopped(StopWhy),
+}
+
+/// Copies the agent's output as it comes until the agent exits. Past `deadline`, or once
+/// `stop` says why it must, stops the agent's group (SIGTERM, then SIGKILL after the grace).
+/// Returns its status, and why and how it was cut short if it was.
 fn watch(
     child: &mut Child,
     pipes: &mut Pipes,
     log: &mut CappedLog,
     pgid: u32,
     deadline: Instant,
-) -> (io::Result<ExitStatus>, bool) {
+    stop: &dyn Fn() -> Option<StopWhy>,
+) -> (io::Result<ExitStatus>, Option<(Cut, Stopped)>) {
     let exit_fd = pipes::exit_fd(pgid);
     let exit_raw = exit_fd.as_ref().map(AsRawFd::as_raw_fd);
-    let mut timed_out = false;
+    let mut cut: Option<(Cut, Stopped)> = None;
     let mut kill_at = None;
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return (Ok(status), timed_out),
+            Ok(Some(status)) => return (Ok(status), cut),
             Ok(None) => {}
-            Err(e) => return (Err(e), timed_out),
+            Err(e) => return (Err(e), cut),
         }
         let now = Instant::now();
-        if !timed_out && now >= deadline {
-            timed_out = true;
-            signal_group(pgid, libc::SIGTERM);
-            kill_at = Some(now + GRACE);
+        if cut.is_none() {
+            let why = if now >= deadline {
+                Some(Cut::TimedOut)
+            } else {
+                stop().map(Cut::Stopped)
+            };
+            if let Some(why) = why {
+                signal_group(pgid, libc::SIGTERM);
+                cut = Some((why, Stopped::Terminated));
+                kill_at = Some(now + GRACE);
+            }
         }
         if kill_at.is_some_and(|at| now >= at) {
             signal_group(pgid, libc::SIGKILL);
+            if let Some((_, how)) = cut.as_mut() {
+                *how = Stopped::Killed;
+            }
             kill_at = None;
         }
         let wait = pipes::next_wait(
             now,
-            &[(!timed_out).then_some(deadline), kill_at],
+            &[
+                cut.is_none().then_some(deadline),
+                kill_at,
+                cut.is_none().then_some(now + STOP_CHECK),
+            ],
             exit_raw.is_some(),
         );
         pipes.pump(log, exit_raw, wait);
@@ -205,16 +257,4 @@ fn ending_of(status: ExitStatus) -> Ending {
         (None, Some(signal)) => Ending::Signaled(signal),
         (None, None) => Ending::NotStarted(format!("ended with unknown status {status}")),
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(bytes)
 }

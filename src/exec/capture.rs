@@ -6,10 +6,11 @@
 //! ends the ring is appended in order, after a line saying how much was cut. Memory use is one
 //! read buffer (see `pipes`) plus a few KiB of tail for the state file's `stdout` and `error`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
+
+use crate::store::safe::Dir;
 
 /// Bytes of each stream kept in memory for `stdout` / `error` (500 characters need at most 2000).
 pub const TAIL_KEEP: usize = 2048;
@@ -18,12 +19,15 @@ pub const HEAD_BYTES: u64 = 4 << 20;
 pub const TAIL_BYTES: u64 = 4 << 20;
 
 /// A log file capped at `head + tail` bytes, created when the agent first prints (a try that
-/// prints nothing leaves no file: creating one costs an inode for nothing).
+/// prints nothing leaves no file: creating one costs an inode for nothing). It and its ring are
+/// made new in the log folder, never opened where they stand (see `store::safe`: the agent
+/// could have put a link there).
 #[derive(Debug)]
 pub struct CappedLog {
-    path: PathBuf,
+    dir: Dir,
+    name: String,
     log: Option<File>,
-    ring_path: PathBuf,
+    ring_name: String,
     ring: Option<File>,
     head: u64,
     tail: u64,
@@ -34,19 +38,15 @@ pub struct CappedLog {
 }
 
 impl CappedLog {
-    /// A log to be written at `path`; whatever an earlier try of that number left there (a
-    /// plan reset by hand) is removed now, so the file, if any, is this try's.
-    pub fn create(path: &Path, head: u64, tail: u64) -> io::Result<Self> {
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let mut ring_path = path.as_os_str().to_owned();
-        ring_path.push(".tail");
+    /// A log to be written as `name` in `dir`; whatever an earlier try of that number left
+    /// there (a plan reset by hand) is removed now, so the file, if any, is this try's.
+    pub fn create(dir: Dir, name: &str, head: u64, tail: u64) -> io::Result<Self> {
+        dir.remove(name)?;
         Ok(Self {
-            path: path.to_path_buf(),
+            dir,
+            name: name.to_owned(),
             log: None,
-            ring_path: ring_path.into(),
+            ring_name: format!("{name}.tail"),
             ring: None,
             head,
             tail,
@@ -57,15 +57,11 @@ impl CappedLog {
 
     /// The log file, created (owner-only: agents print secrets too) on first use.
     fn file(&mut self) -> io::Result<&mut File> {
+        if self.error.is_none() && crate::store::faults::injected("log-write") {
+            return Err(io::Error::other("injected fault"));
+        }
         if self.log.is_none() {
-            self.log = Some(
-                OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&self.path)?,
-            );
+            self.log = Some(self.dir.create_new(&self.name, false)?);
         }
         Ok(self.log.as_mut().expect("just opened"))
     }
@@ -100,6 +96,15 @@ impl CappedLog {
         if let Err(e) = inner.unwind_ring() {
             inner.error.get_or_insert(e.to_string());
         }
+        if let Some(error) = inner.error.clone() {
+            // Say where the log stops being whole (if even this line can be written).
+            if let Ok(log) = inner.file() {
+                let _ = writeln!(
+                    log,
+                    "\n[seq-runner: the log could not be written in full ({error}); output is missing from it]"
+                );
+            }
+        }
         if let Some(log) = inner.log.as_mut() {
             let _ = log.flush();
         }
@@ -112,15 +117,7 @@ impl CappedLog {
 impl CappedLog {
     fn write_ring(&mut self, mut data: &[u8]) -> io::Result<()> {
         if self.ring.is_none() {
-            self.ring = Some(
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&self.ring_path)?,
-            );
+            self.ring = Some(self.dir.create_new(&self.ring_name, true)?);
         }
         let ring = self.ring.as_ref().expect("just opened");
         let mut pos = self.total - self.head;
@@ -161,7 +158,7 @@ impl CappedLog {
             io::copy(&mut (&mut ring).take(in_ring), log)?;
         }
         drop(ring);
-        fs::remove_file(&self.ring_path)
+        self.dir.remove(&self.ring_name)
     }
 }
 
@@ -199,17 +196,23 @@ pub fn last_chars(bytes: &[u8], chars: usize) -> String {
         .count();
     let text = String::from_utf8_lossy(&bytes[start..]);
     let count = text.chars().count();
-    text.chars().skip(count.saturating_sub(chars)).collect()
+    // Kept in the state, and from there in the next prompt: no NUL (see `format::text`).
+    text.chars()
+        .skip(count.saturating_sub(chars))
+        .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn logged(chunks: &[&[u8]], head: u64, tail: u64) -> (Vec<u8>, u64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
-        let mut log = CappedLog::create(&path, head, tail).unwrap();
+        let mut log =
+            CappedLog::create(Dir::open(dir.path()).unwrap(), "a.log", head, tail).unwrap();
         for chunk in chunks {
             log.write(chunk);
         }
@@ -227,7 +230,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
         fs::write(&path, "an earlier try's output").unwrap();
-        let mut log = CappedLog::create(&path, 8, 8).unwrap();
+        let mut log = CappedLog::create(Dir::open(dir.path()).unwrap(), "a.log", 8, 8).unwrap();
         assert!(!path.exists(), "the stale log is gone at once");
         assert_eq!(log.finish(), (0, None));
         assert!(!path.exists());

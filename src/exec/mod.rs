@@ -10,3 +10,4 @@ pub mod outputs;
 pub mod pipes;
 pub mod policy;
 pub mod process;
+pub mod signals;

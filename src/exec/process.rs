@@ -27,16 +27,7 @@ fn reap_orphans() {
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
 }
 
-/// How [`stop_group`] ended a process group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    /// There was nobody left to stop.
-    AlreadyGone,
-    /// SIGTERM was enough.
-    Terminated,
-    /// The grace ran out; SIGKILL.
-    Killed,
-}
+pub use crate::core::verdict::Stopped;
 
 /// Stops whatever is left in a process group: SIGTERM, a grace, then SIGKILL. Used for the
 /// agent's leftovers here and by `seqctl cancel`.
@@ -129,4 +120,94 @@ pub fn signal_group(pgid: u32, signal: libc::c_int) -> bool {
     // SAFETY: plain syscall; a negative pid addresses the group, and pgid > 1 is checked so
     // that we can never signal every process we may (-1) or our own group (0).
     pgid > 1 && unsafe { libc::kill(-pgid, signal) } == 0
+}
+
+/// A process as the state file records it: its pid and when it started.
+pub use crate::format::schema::RunnerId as ProcessId;
+
+/// This process.
+#[must_use]
+pub fn me() -> Option<ProcessId> {
+    let pid = std::process::id();
+    Some(ProcessId {
+        pid,
+        start: started(pid)?.0,
+    })
+}
+
+/// Whether the process is still the one recorded: alive (not a zombie) and started when it
+/// did (a pid reused by another process has another start).
+#[must_use]
+pub fn is_alive(id: &ProcessId) -> bool {
+    started(id.pid).is_some_and(|(start, zombie)| start == id.start && !zombie)
+}
+
+/// Whether a process is alive and not a zombie (for reports: pids are reused). A killed
+/// runner whose parent is gone can stay a zombie for good where PID 1 reaps nothing, and
+/// `kill(pid, 0)` would call it alive.
+#[must_use]
+pub fn pid_alive(pid: u32) -> bool {
+    pid > 0 && started(pid).is_some_and(|(_, zombie)| !zombie)
+}
+
+/// When a process started (clock ticks since boot), and whether it is a zombie.
+#[cfg(target_os = "linux")]
+fn started(pid: u32) -> Option<(u64, bool)> {
+    let line = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so read after the
+    // last `)`. The start time is the 20th field after the state.
+    let rest = line.rsplit_once(") ")?.1;
+    let mut fields = rest.split(' ');
+    let zombie = fields.next().is_some_and(|s| s.starts_with(['Z', 'X']));
+    let ticks = fields.nth(18)?.parse().ok()?;
+    Some((ticks, zombie))
+}
+
+/// When a process started (microseconds since the epoch), and whether it is a zombie.
+#[cfg(target_os = "macos")]
+fn started(pid: u32) -> Option<(u64, bool)> {
+    let mut info = std::mem::MaybeUninit::<libc::proc_bsdinfo>::zeroed();
+    let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
+    // SAFETY: proc_pidinfo writes at most `size` bytes into `info`.
+    let got = unsafe {
+        libc::proc_pidinfo(
+            libc::c_int::try_from(pid).ok()?,
+            libc::PROC_PIDTBSDINFO,
+            0,
+            info.as_mut_ptr().cast(),
+            size,
+        )
+    };
+    if got != size {
+        return None;
+    }
+    // SAFETY: fully written, as checked above.
+    let info = unsafe { info.assume_init() };
+    let start = info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec;
+    Some((start, info.pbi_status == libc::SZOMB as u32))
+}
+
+/// Elsewhere only whether the pid exists can be told; its start is taken as 0.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn started(pid: u32) -> Option<(u64, bool)> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: signal 0 only checks that the process exists.
+    (unsafe { libc::kill(pid, 0) } == 0).then_some((0, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reused_pid_is_not_it() {
+        let me = me().expect("this process has a start time");
+        assert!(is_alive(&me));
+        assert!(pid_alive(me.pid));
+        assert!(!is_alive(&ProcessId {
+            pid: me.pid,
+            start: me.start + 1
+        }));
+        assert!(!pid_alive(0));
+    }
 }

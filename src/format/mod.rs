@@ -1,6 +1,8 @@
-//! The file format: `state.json` as the Python skill wrote it, checked before anything runs.
-//! Pure: bytes in, typed values or a message naming the field out.
+//! The file format: `state.json` as the Python skill wrote it, checked before anything runs,
+//! and the text it holds made safe where it goes. Pure: bytes in, typed values or a message
+//! naming the field out.
 
 pub mod schema;
+pub mod text;
 pub mod timefmt;
 pub mod validate;

@@ -42,6 +42,10 @@ pub struct State {
     /// New in this project: a paused plan starts nothing new (`seqctl pause`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// New in this project: a heartbeat has told of the finish (so none tells of it again,
+    /// whatever the clock or a hand edit did to `finishedIso` and `lastHeartbeatIso`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finish_reported: bool,
     /// Everything else the agent wrote, kept as it was.
     #[serde(flatten)]
     pub extra: Extras,
@@ -129,8 +133,20 @@ pub struct StepRun {
     /// A person's hint for the next try (`seqctl retry --note`), added to the prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The runner that runs the try in flight: whether the try is alive does not depend on
+    /// the sidecar's files alone (someone may delete them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<RunnerId>,
     #[serde(flatten)]
     pub extra: Extras,
+}
+
+/// A process, told apart from a later one that reuses its pid by when it started (clock ticks
+/// since boot on Linux, microseconds since the epoch on macOS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RunnerId {
+    pub pid: u32,
+    pub start: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -214,6 +214,13 @@ fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
             format!("step id {id:?} contains a control character"),
         ));
     }
+    // Bidirectional controls make an id read differently on a screen than it is.
+    if id.chars().any(super::text::is_bidi_control) {
+        return Err(invalid(
+            field,
+            format!("step id {id:?} contains a bidirectional control character"),
+        ));
+    }
     Ok(())
 }
 

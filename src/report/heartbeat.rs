@@ -4,6 +4,7 @@
 use serde::{Serialize, Serializer};
 
 use crate::core::{Event, Next, Plan, TryState};
+use crate::format::text::printable;
 
 /// The heartbeat's result, in the words `--json` uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -174,7 +175,7 @@ impl Heartbeat {
             ),
             BeatResult::Blocked => format!(
                 "blocked: step {step} failed {attempt} tries; last error: {}",
-                self.error.as_deref().unwrap_or("(none recorded)")
+                printable(self.error.as_deref().unwrap_or("(none recorded)"))
             ),
             BeatResult::Paused => "paused: nothing new starts until the plan is resumed".to_owned(),
             BeatResult::Done if !self.newly_done => "nothing to do: the plan is done".to_owned(),
@@ -184,7 +185,7 @@ impl Heartbeat {
             BeatResult::Done => format!(
                 "done: all {} steps finished; artifacts: {}",
                 self.steps,
-                self.artifacts.join(", ")
+                printable(&self.artifacts.join(", "))
             ),
         })
     }

@@ -99,21 +99,27 @@ pub struct Failed {
     pub error: Option<String>,
 }
 
-/// Builds the picture of `plan` at `now` with the lease as probed.
+/// Builds the picture of `plan` at `now` with the lease as probed and who is alive for it.
 #[must_use]
-pub fn picture(plan: &Plan, now: DateTime<Utc>, limits: Limits, lease: &LeaseState) -> Picture {
+pub fn picture(
+    plan: &Plan,
+    now: DateTime<Utc>,
+    limits: Limits,
+    lease: &LeaseState,
+    live: &Liveness,
+) -> Picture {
     let holder = match lease {
         LeaseState::Held(h) => h.clone(),
         LeaseState::Free => None,
     };
     let current = plan.current();
     let running = current.and_then(|s| match s.run.state() {
-        TryState::Running { attempt, since } => Some((s, attempt, since)),
+        TryState::Running { attempt, since, .. } => Some((s, attempt, since)),
         _ => None,
     });
     let mut notes = Vec::new();
     let in_flight = match running {
-        Some((step, attempt, since)) if lease.is_held() => Some(InFlight {
+        Some((step, attempt, since)) if live.alive(&step.id) => Some(InFlight {
             step: step.id.to_string(),
             attempt,
             since: step.run.started_text().map(str::to_owned),

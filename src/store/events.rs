@@ -19,9 +19,9 @@
 //! older generation is kept). Appending is a side channel: [`emit`] reports a failure on stderr
 //! and carries on, so the log can never fail a heartbeat or a step.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -29,6 +29,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::layout::{self, Layout};
+use super::safe::{Access, Dir};
 use super::Store;
 use crate::core::Event;
 use crate::format::timefmt;
@@ -78,14 +79,8 @@ pub fn path(store: &Store) -> PathBuf {
 pub fn append(store: &Store, record: &Record) -> Result<()> {
     let mut line = serde_json::to_vec(record).context("cannot serialise an event")?;
     line.push(b'\n');
-    store.ensure_sidecar()?;
     let path = path(store);
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut file = store.open_kept(layout::EVENTS, Access::Append)?;
     // One write: a retry loop (write_all) could split the line around another writer's.
     let written = file
         .write(&line)
@@ -137,8 +132,13 @@ pub fn read(store: &Store) -> Result<Vec<serde_json::Value>> {
 pub fn lines(store: &Store) -> Result<Vec<String>> {
     let path = path(store);
     let mut lines = Vec::new();
+    let dir = store.sidecar_dir()?;
     for file in [Layout::rotated(&path), path] {
-        let text = match fs::read(&file) {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = match read_file(&dir, &name) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("{}: cannot read", file.display())),
@@ -150,6 +150,15 @@ pub fn lines(store: &Store) -> Result<Vec<String>> {
         );
     }
     Ok(lines)
+}
+
+/// A log of at most two rotations' size, read as a person would see it (never through a link).
+pub fn read_file(dir: &Dir, name: &str) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    dir.read_own(name)?
+        .take(2 * ROTATE_BYTES)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// One line as JSON, or as a string if it is not JSON.

@@ -18,9 +18,11 @@ pub const POLL: Duration = Duration::from_millis(250);
 
 /// Feeds `path`'s bytes to `sink` from its start, then as they are added, until `keep_going`
 /// says stop (it is asked whenever there is nothing new); the bytes written before it said so
-/// are still delivered. A file that does not exist yet is waited for.
+/// are still delivered. A file that does not exist yet is waited for. `open` opens the file at
+/// `path` (`None`: not there yet); it decides what may be read (see `safe::Dir::read_own`).
 pub fn follow(
     path: &Path,
+    open: &dyn Fn() -> io::Result<File>,
     sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     keep_going: &mut dyn FnMut() -> bool,
 ) -> Result<()> {
@@ -28,7 +30,7 @@ pub fn follow(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         if file.is_none() {
-            file = open_if_present(path)?;
+            file = open_if_present(path, open)?;
         }
         let mut progressed = false;
         if let Some(f) = file.as_mut() {
@@ -63,8 +65,8 @@ pub fn follow(
     }
 }
 
-fn open_if_present(path: &Path) -> Result<Option<File>> {
-    match File::open(path) {
+fn open_if_present(path: &Path, open: &dyn Fn() -> io::Result<File>) -> Result<Option<File>> {
+    match open() {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("{}: cannot open", path.display())),
@@ -74,7 +76,9 @@ fn open_if_present(path: &Path) -> Result<Option<File>> {
 /// Whether the path now names another file than the one open (or none).
 fn replaced(file: &File, path: &Path) -> bool {
     let open = file.metadata().map(|m| (m.dev(), m.ino())).ok();
-    let named = std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+    let named = std::fs::symlink_metadata(path)
+        .map(|m| (m.dev(), m.ino()))
+        .ok();
     named.is_some() && open != named
 }
 
@@ -90,8 +94,10 @@ mod tests {
         std::fs::write(&path, "one\n").unwrap();
         let mut got = Vec::new();
         let mut turn = 0;
+        let opened = path.clone();
         follow(
             &path,
+            &|| File::open(&opened),
             &mut |bytes| {
                 got.extend_from_slice(bytes);
                 Ok(())

@@ -64,15 +64,25 @@ impl Layout {
     /// The log file of one attempt of one step.
     #[must_use]
     pub fn attempt_log(&self, step: &str, attempt: u32) -> PathBuf {
-        self.logs()
-            .join(format!("{}.{attempt}.log", file_stem(step)))
+        self.logs().join(Self::attempt_log_name(step, attempt))
+    }
+
+    /// The log's name in the log folder.
+    #[must_use]
+    pub fn attempt_log_name(step: &str, attempt: u32) -> String {
+        format!("{}.{attempt}.log", file_stem(step))
     }
 
     /// The file holding an attempt's prompt, for `{prompt_file}`.
     #[must_use]
     pub fn prompt_file(&self, step: &str, attempt: u32) -> PathBuf {
-        self.logs()
-            .join(format!("{}.{attempt}.prompt", file_stem(step)))
+        self.logs().join(Self::prompt_name(step, attempt))
+    }
+
+    /// The prompt file's name in the log folder.
+    #[must_use]
+    pub fn prompt_name(step: &str, attempt: u32) -> String {
+        format!("{}.{attempt}.prompt", file_stem(step))
     }
 
     /// The older generation of a rotated file (`events.jsonl.1`, `runner.log.1`).

@@ -36,6 +36,18 @@ pub struct Holder {
     /// The agent's process group id while a step runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_pgid: Option<u32>,
+    /// A try that ended but whose result the runner could not record (its state write
+    /// failed): the next heartbeat takes it back instead of counting it as interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<Lost>,
+}
+
+/// A try whose result could not be recorded, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lost {
+    pub step: String,
+    pub attempt: u32,
+    pub error: String,
 }
 
 /// The result of looking at the lease without taking it for long.
@@ -77,11 +89,16 @@ impl Lease {
                 Err(TryLockError::Error(e)) => return Err(e).context("cannot lock the run lease"),
             }
         }
+        // A result the previous runner could not record stays noted until this one has
+        // taken it back.
+        let mut file = file;
+        let lost = read_holder(&mut file).and_then(|h| h.lost);
         let mut lease = Self {
             file,
             holder: Holder {
                 pid: std::process::id(),
                 since: crate::format::timefmt::format(chrono::Utc::now()),
+                lost,
                 ..Holder::default()
             },
         };
@@ -99,10 +116,62 @@ impl Lease {
         }
     }
 
+    /// Makes sure the lease still has its name. Someone may have deleted the sidecar (or just
+    /// `lease`): a newcomer would then lock a new file of that name and think the plan free.
+    /// The lease is then taken on the file the name holds now; `false` when another runner
+    /// holds that one (it owns the plan now, and this runner must leave it).
+    pub fn keep_named(&mut self, store: &Store) -> Result<bool> {
+        if super::lock::same_file(&self.file, &store.layout().file(layout::LEASE)) {
+            return Ok(true);
+        }
+        // Called under the state lock, whose file is known to be named: only the folders
+        // (the log folder may be gone) are checked afresh.
+        store.forget_folders();
+        let file = store.open_sidecar_file(layout::LEASE)?;
+        match file.try_lock() {
+            Ok(()) => {
+                // The old file's lock goes with the last process holding it open.
+                self.file = file;
+                self.publish()?;
+                Ok(true)
+            }
+            Err(TryLockError::WouldBlock) => Ok(false),
+            Err(TryLockError::Error(e)) => Err(e).context("cannot lock the run lease"),
+        }
+    }
+
     /// The descriptor an agent must inherit to keep the lease alive while it runs.
     #[must_use]
     pub fn fd(&self) -> RawFd {
         self.file.as_raw_fd()
+    }
+
+    /// Notes that the result of a try could not be recorded (the last thing a failing runner
+    /// writes: the lease file is open already, and a note is a few bytes).
+    pub fn note_lost(&mut self, lost: Lost) -> Result<()> {
+        self.holder.lost = Some(lost);
+        self.publish()
+    }
+
+    /// The lost result this lease's note carries, if any (see [`Lease::note_lost`]).
+    #[must_use]
+    pub fn lost(&self) -> Option<&Lost> {
+        self.holder.lost.as_ref()
+    }
+
+    /// Forgets a lost result once the plan has taken it back.
+    pub fn clear_lost(&mut self) -> Result<()> {
+        if self.holder.lost.take().is_some() {
+            self.publish()?;
+        }
+        Ok(())
+    }
+
+    /// The note of a lease nobody holds: what its last holder left (a lost result).
+    #[must_use]
+    pub fn last_note(store: &Store) -> Option<Holder> {
+        let mut file = store.open_sidecar_file(layout::LEASE).ok()?;
+        read_holder(&mut file)
     }
 
     /// Updates the note: which step and attempt, and the agent's process group, if any.
@@ -127,17 +196,4 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     let mut note = Vec::new();
     file.take(4096).read_to_end(&mut note).ok()?;
     serde_json::from_slice(&note).ok()
-}
-
-/// Whether a process is alive and not a zombie (for reports only: pids are reused, so nothing
-/// decides on this). A killed runner whose parent is gone can stay a zombie for good where
-/// PID 1 reaps nothing, and `kill(pid, 0)` would call it alive.
-#[must_use]
-pub fn pid_alive(pid: u32) -> bool {
-    pid > 0
-        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            // `pid (comm) state ...`: comm may hold spaces and parentheses.
-            stat.rsplit_once(") ")
-                .is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X']))
-        })
 }

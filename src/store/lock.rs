@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::layout::{TEMP_PREFIX, TEMP_SUFFIX};
+use super::layout::{self, TEMP_PREFIX, TEMP_SUFFIX};
 use super::read::{read_bounded, MAX_STATE_BYTES};
 use super::write::{self, Replace};
 use super::Store;
@@ -45,14 +45,31 @@ impl Store {
     }
 
     /// Takes the state lock, waiting up to ten seconds for another writer to finish.
+    ///
+    /// The lock is only a lock while its file still has the name `lock`: if someone deleted
+    /// the sidecar, a newcomer locks a new file of that name, and a lock on the old one would
+    /// exclude nobody. So once locked, the file is checked against the name, and taken afresh
+    /// if it was replaced.
     pub fn lock(&self) -> Result<Locked<'_>> {
-        let file = self.lock_file()?;
         let deadline = Instant::now() + LOCK_TIMEOUT;
         let mut pause = Duration::from_micros(200);
         loop {
+            if self.lock_file.borrow().is_none() {
+                let file = self.open_sidecar_file(layout::LOCK)?;
+                *self.lock_file.borrow_mut() = Some(file);
+            }
+            let attempt = match self.lock_file.borrow().as_ref() {
+                Some(file) => file.try_lock(),
+                None => continue,
+            };
             // std's File::try_lock (an flock(2)); fs2 is not used, see Cargo.toml.
-            match file.try_lock() {
-                Ok(()) => return Ok(Locked { store: self }),
+            match attempt {
+                Ok(()) => {
+                    if self.lock_still_named() {
+                        return Ok(Locked { store: self });
+                    }
+                    self.forget_sidecar(); // closing the stale file lets its lock go
+                }
                 Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
                     thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(20));
@@ -98,9 +115,29 @@ pub struct Locked<'a> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        if let Some(file) = self.store.lock_file.get() {
+        if let Some(file) = self.store.lock_file.borrow().as_ref() {
             let _ = file.unlock();
         }
+    }
+}
+
+impl Store {
+    /// Whether the open lock file is the file named `lock` now.
+    fn lock_still_named(&self) -> bool {
+        let open = self.lock_file.borrow();
+        let Some(file) = open.as_ref() else {
+            return false;
+        };
+        same_file(file, &self.layout.file(layout::LOCK))
+    }
+}
+
+/// Whether an open file is the one at `path` (not following a link there).
+pub(crate) fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
     }
 }
 
@@ -163,6 +200,14 @@ impl Locked<'_> {
 
     fn write_bytes(&self, bytes: &[u8], new: bool) -> Result<()> {
         let store = self.store;
+        if super::faults::injected_at("save", store.saves.get() + 1) {
+            store.saves.set(store.saves.get() + 1);
+            anyhow::bail!(
+                "{}: cannot write the new state: injected fault",
+                store.path.display()
+            );
+        }
+        store.saves.set(store.saves.get() + 1);
         let sidecar = store.ensure_sidecar()?;
         if !store.swept.replace(true) {
             let spare = store

@@ -10,9 +10,9 @@
 //! as long as it lives, so a runner does not reopen them for every step.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -21,16 +21,20 @@ use crate::format::schema::State;
 use crate::format::validate;
 
 pub mod events;
+pub mod faults;
 pub mod follow;
 pub mod layout;
 pub mod lease;
 pub mod lock;
+pub mod prune;
 pub mod read;
+pub mod safe;
 pub mod write;
 
 pub use layout::Layout;
 pub use lock::{Locked, Snapshot};
 pub use read::MAX_STATE_BYTES;
+use safe::{Access, Dir};
 
 /// A state file, found by its real path, with its sidecar folder.
 #[derive(Debug)]
@@ -38,17 +42,18 @@ pub struct Store {
     path: PathBuf,
     workspace: PathBuf,
     layout: Layout,
-    /// The sidecar folder is known to exist (made or checked once), and its log folder.
+    /// The sidecar folder is known to exist (made or checked once).
     sidecar_ready: Cell<bool>,
-    logs_ready: Cell<bool>,
-    /// The state lock's file, opened once.
-    lock_file: OnceCell<File>,
+    /// The state lock's file, kept open while it is still the file of that name.
+    lock_file: RefCell<Option<File>>,
     /// The workspace folder, opened once, to fsync after each rename.
     workspace_dir: OnceCell<File>,
     /// Temp files of killed saves were swept (once per process: see `lock`).
     swept: Cell<bool>,
     /// The temp file of the next save, made ahead (see [`Store::prepare_save`]).
     spare: RefCell<Option<tempfile::NamedTempFile>>,
+    /// Saves this process made, for the test suite's injected faults (see `faults`).
+    saves: Cell<u32>,
 }
 
 /// A copy for another thread or owner: the same file, with handles of its own.
@@ -65,11 +70,11 @@ impl Store {
             path,
             workspace,
             sidecar_ready: Cell::new(false),
-            logs_ready: Cell::new(false),
-            lock_file: OnceCell::new(),
+            lock_file: RefCell::new(None),
             workspace_dir: OnceCell::new(),
             swept: Cell::new(false),
             spare: RefCell::new(None),
+            saves: Cell::new(0),
         }
     }
 
@@ -163,42 +168,43 @@ impl Store {
         Ok(dir)
     }
 
-    /// Creates the folder for attempts' logs if it is missing.
-    pub fn ensure_logs(&self) -> Result<()> {
-        if self.logs_ready.get() {
-            return Ok(());
-        }
-        self.ensure_sidecar()?;
+    /// The sidecar folder, opened (made if missing), never through a link.
+    pub fn sidecar_dir(&self) -> Result<Dir> {
+        let dir = self.ensure_sidecar()?;
+        Dir::open(dir).with_context(|| format!("{}: cannot open the sidecar folder", dir.display()))
+    }
+
+    /// The folder of attempts' logs, opened (made if missing), never through a link.
+    pub fn logs_dir(&self) -> Result<Dir> {
         let logs = self.layout.logs();
-        match fs::DirBuilder::new().mode(0o700).create(&logs) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && logs.is_dir() => {}
-            Err(e) => return Err(e).with_context(|| format!("{}: cannot create", logs.display())),
-        }
-        self.logs_ready.set(true);
-        Ok(())
+        self.sidecar_dir()?
+            .subdir(layout::LOGS)
+            .with_context(|| format!("{}: cannot open the log folder", logs.display()))
+    }
+
+    /// Opens a file the sidecar keeps (the lock, the lease, the event log, `runner.log`),
+    /// made anew if it is missing or is not a plain file of ours (see `safe`).
+    pub fn open_kept(&self, name: &str, access: Access) -> Result<File> {
+        self.sidecar_dir()?
+            .open_kept(name, access)
+            .with_context(|| format!("{}: cannot open", self.layout.file(name).display()))
     }
 
     /// Opens (creating) a file in the sidecar folder, for locks.
     pub(crate) fn open_sidecar_file(&self, name: &str) -> Result<File> {
-        let path = self.ensure_sidecar()?.join(name);
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("{}: cannot open", path.display()))
+        self.open_kept(name, Access::ReadWrite)
     }
 
-    /// The state lock's file, opened on first use and kept.
-    fn lock_file(&self) -> Result<&File> {
-        if let Some(file) = self.lock_file.get() {
-            return Ok(file);
-        }
-        let file = self.open_sidecar_file(layout::LOCK)?;
-        Ok(self.lock_file.get_or_init(|| file))
+    /// Forgets what is known about the sidecar (its folders exist, the lock file is the one
+    /// named `lock`): someone removed or replaced it, and it is made afresh.
+    pub(crate) fn forget_sidecar(&self) {
+        self.forget_folders();
+        self.lock_file.borrow_mut().take();
+    }
+
+    /// Forgets that the sidecar folder exists (it is checked, and made, again).
+    pub(crate) fn forget_folders(&self) {
+        self.sidecar_ready.set(false);
     }
 
     /// The workspace folder, opened on first use and kept, for the fsync after a rename.

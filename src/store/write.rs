@@ -74,15 +74,22 @@ pub fn replace(
     persisted
         .map_err(|e| e.error)
         .with_context(|| format!("{}: cannot replace the {}", target.display(), how.what))?;
-    sync_dir(dir).with_context(|| {
-        format!(
-            "{}: cannot fsync the folder",
-            target.parent().unwrap_or(Path::new(".")).display()
-        )
-    })
+    // The file is replaced now: a failure from here on must not say "nothing changed". The
+    // rename may not survive a power cut, which is worth a warning, not an error.
+    if let Err(e) = sync_dir(dir) {
+        eprintln!(
+            "warning: {}: replaced, but its folder could not be fsynced ({e}): the change may \
+             not survive a power cut",
+            target.display()
+        );
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &File) -> io::Result<()> {
+    if super::faults::injected("dir-fsync") {
+        return Err(io::Error::other("injected fault"));
+    }
     dir.sync_all()
 }
 

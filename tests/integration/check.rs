@@ -104,6 +104,9 @@ fn a_plan_finished_since_the_last_heartbeat_is_reported_once_with_its_artifacts(
         .stdout_has("nothing to do: the plan is done");
     assert_eq!(ws.bytes(), settled, "a reported plan was rewritten");
 
+    // Exactly once: the report is recorded (`finishReported`), so setting the heartbeat
+    // back (a clock stepped back, a hand edit) does not tell the user again.
+    assert_eq!(ws.state()["finishReported"], true);
     let mut ws = Workspace::with_state(&String::from_utf8(settled).unwrap().replace(
         &ws.state()["lastHeartbeatIso"].as_str().unwrap().to_string(),
         "2026-01-01T00:00:00Z",
@@ -111,7 +114,7 @@ fn a_plan_finished_since_the_last_heartbeat_is_reported_once_with_its_artifacts(
     ws.agent("exit 0");
     ws.check(&[])
         .expect(0)
-        .stdout_has("done: all 1 steps finished; artifacts: a.md, b.md");
+        .stdout_has("nothing to do: the plan is done");
 }
 
 #[test]
@@ -781,7 +784,7 @@ fn a_process_that_outlives_a_killed_runner_is_reported_and_its_try_retried_after
     // once the straggler ends record the try as interrupted and go on.
     let mut ws = Workspace::with_state(&plan(1, ""));
     ws.agent(
-        r#"if [ "$STEP_ATTEMPT" = 1 ]; then sleep 2 & touch started; wait; fi
+        r#"if [ "$STEP_ATTEMPT" = 1 ]; then sleep 5 & touch started; wait; fi
 exit 0"#,
     );
     let beat = ws.check(&["--json"]).expect(0).json();

@@ -337,6 +337,11 @@ pub struct Spawned {
 }
 
 impl Spawned {
+    /// The process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for it and returns what it printed.
     pub fn finish(self, ws: &Workspace) -> Run {
         let output = self.child.wait_with_output().expect("wait");
@@ -391,6 +396,26 @@ impl Workspace {
                 "timed out waiting for {name}\nfiles:\n{}\nrunner.log:\n{}",
                 self.listing(),
                 self.read("state.json.seq/runner.log")
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits (up to `limit`) until the file `name` contains `text`; returns the file.
+    pub fn wait_file_has(&self, name: &str, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let now = self.read(name);
+            if now.contains(text) {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {text:?} in {name}:
+{now}
+files:
+{}",
+                self.listing()
             );
             thread::sleep(Duration::from_millis(10));
         }

@@ -7,6 +7,7 @@ mod corpus;
 mod crash;
 mod docs;
 mod faults;
+mod hostile;
 mod layers;
 mod legacy;
 mod proof;

@@ -339,6 +339,7 @@ fn outcome(ok: bool) -> TryOutcome {
         exit_code: Some(i32::from(!ok)),
         signal: None,
         duration_ms: 1,
+        stopped: None,
     }
 }
 
@@ -418,6 +419,7 @@ proptest! {
                             step: launch.step.clone(),
                             attempt: launch.attempt,
                             agent: AgentRef::Default,
+                            runner: None,
                             log_file: None,
                         };
                         prop_assert!(apply(&mut plan, started, &ctx(&free)).is_ok());

@@ -1,18 +1,12 @@
 //! `seqctl cancel`: stop the try in flight and record it as cancelled.
 //!
-//! The order matters, because the runner records its own result when the agent dies:
-//!
-//! 1. under the state lock, the try is marked FAILED ("cancelled by seqctl ...") and the plan
-//!    paused, so that nothing starts again behind the person's back;
-//! 2. then the agent's process group (from the lease note) gets SIGTERM, and SIGKILL after a
-//!    grace.
-//!
-//! When the runner then reports the agent's death, the core (`Input::Finished`) finds the try no
-//! longer IN_PROGRESS and leaves the person's record alone. Signalling first would race: the
-//! runner could record an ordinary failure and even start the next try before the mark landed.
-//! The group is signalled only while the lease is held, i.e. while the agent (which inherits
-//! the lease) or its runner is alive, and only if the note names this very try, so a stale
-//! note cannot aim the signal at a reused process id.
+//! Under the state lock the try is marked FAILED ("cancelled by seqctl ...") and the plan
+//! paused, so that nothing starts again behind the person's back. Then the try's runner, which
+//! looks at the plan every second while its agent runs, sees its try is no longer in flight
+//! and stops its agent's process group (SIGTERM, SIGKILL after a grace); its own result is not
+//! recorded over the person's. This command sends no signal itself: the only process group it
+//! could name comes from a file the agent can write, and a planted number would have it
+//! signal a stranger. It waits for the runner's report and says how the agent stopped.
 
 use std::path::Path;
 use std::thread;
@@ -23,15 +17,15 @@ use serde_json::json;
 
 use super::{change, Output};
 use crate::core::{Event, Input, TryState};
+use crate::exec::attempt;
 use crate::exec::process::{self, Stopped};
+use crate::store::events as log;
 use crate::store::lease::{Lease, LeaseState};
 use crate::store::Store;
 
-/// How long to wait for a runner that has marked a try started to publish its agent's group.
-const START_PATIENCE: Duration = Duration::from_secs(2);
-
 pub fn run(path: &Path) -> Result<Output> {
     let store = super::existing(path)?;
+    let seen = log::read(&store).map_or(0, |events| events.len());
     let done = change(
         &store,
         |plan, lease| {
@@ -65,17 +59,20 @@ pub fn run(path: &Path) -> Result<Output> {
         anyhow::bail!("nothing was cancelled");
     };
     let step = step.to_string();
-    let pgid = agent_pgid.or_else(|| wait_for_agent(&store, &step, attempt));
-    let stopped = pgid.map(process::stop_group);
-    let how = match (pgid, stopped) {
-        (Some(g), Some(Stopped::Terminated)) => {
-            format!("its agent (process group {g}) stopped on SIGTERM")
+    let stopped = wait_for_runner(&store, &step, attempt, seen);
+    let group = agent_pgid.map_or(String::new(), |g| format!(" (process group {g})"));
+    let how = match stopped {
+        Stop::Reported(Some(Stopped::Terminated)) => format!("its agent{group} stopped on SIGTERM"),
+        Stop::Reported(Some(Stopped::Killed)) => {
+            format!("its agent{group} ignored SIGTERM and was killed")
         }
-        (Some(g), Some(Stopped::Killed)) => {
-            format!("its agent (process group {g}) ignored SIGTERM and was killed")
-        }
-        (Some(g), _) => format!("its agent (process group {g}) had already exited"),
-        (None, _) => "its agent had not started; its result will not be recorded".to_owned(),
+        Stop::Reported(_) => format!("its agent{group} had already exited"),
+        Stop::RunnerGone => "its runner had stopped already; nothing was left to stop".to_owned(),
+        Stop::NotYet => format!(
+            "its runner has not stopped the agent{group} within {} s; it will once it looks \
+             (`seqctl status` shows when the try is over)",
+            PATIENCE.as_secs()
+        ),
     };
     let text = format!(
         "cancelled step {step} try {attempt}: {how}\nthe plan is paused: `seqctl resume` retries \
@@ -84,29 +81,46 @@ pub fn run(path: &Path) -> Result<Output> {
     let json = json!({
         "step": step,
         "attempt": attempt,
-        "agentPgid": pgid,
-        "stopped": stopped.map(|s| format!("{s:?}").to_lowercase()),
+        "agentPgid": agent_pgid,
+        "stopped": match stopped {
+            Stop::Reported(how) => how.map(|s| format!("{s:?}").to_lowercase()),
+            _ => None,
+        },
     });
     Ok(Output::ok(text, json))
 }
 
-/// The agent's process group, once the runner that holds the lease publishes it for this try;
-/// None if the lease is let go or the note does not come in time.
-fn wait_for_agent(store: &Store, step: &str, attempt: u32) -> Option<u32> {
-    let deadline = Instant::now() + START_PATIENCE;
-    while Instant::now() < deadline {
-        match Lease::probe(store).ok()? {
-            LeaseState::Free => return None,
-            LeaseState::Held(Some(h))
-                if h.step.as_deref() == Some(step) && h.attempt == Some(attempt) =>
-            {
-                if let Some(pgid) = h.agent_pgid {
-                    return Some(pgid);
-                }
-            }
-            LeaseState::Held(_) => {}
+/// How long to wait for the runner's report: its look at the plan, the grace, and a margin.
+const PATIENCE: Duration =
+    Duration::from_secs(attempt::STOP_CHECK.as_secs() + process::GRACE.as_secs() + 3);
+
+/// What became of the cancelled try's agent.
+enum Stop {
+    /// The runner reported the try's end: how it stopped the agent, if it had to.
+    Reported(Option<Stopped>),
+    /// Nobody holds the lease any more, and no report came: the runner was gone.
+    RunnerGone,
+    NotYet,
+}
+
+/// Waits for the runner's `step_finished` event of this try (among the events after the first
+/// `seen`), or for the lease to be let go.
+fn wait_for_runner(store: &Store, step: &str, attempt: u32, seen: usize) -> Stop {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let events = log::read(store).unwrap_or_default();
+        let report = events.iter().skip(seen).find(|e| {
+            e["event"] == "step_finished" && e["step"] == step && e["attempt"] == attempt
+        });
+        if let Some(report) = report {
+            return Stop::Reported(serde_json::from_value(report["stopped"].clone()).ok());
         }
-        thread::sleep(Duration::from_millis(20));
+        if !Lease::probe(store).is_ok_and(|l| l.is_held()) {
+            return Stop::RunnerGone;
+        }
+        if Instant::now() >= deadline {
+            return Stop::NotYet;
+        }
+        thread::sleep(Duration::from_millis(50));
     }
-    None
 }

@@ -2,7 +2,6 @@
 //! as they are, with `--json`).
 
 use std::fmt::Write as _;
-use std::fs;
 use std::io::Write;
 use std::path::Path;
 
@@ -12,6 +11,7 @@ use serde_json::Value;
 use crate::report::text;
 use crate::store::events;
 use crate::store::follow;
+use crate::store::layout;
 
 pub fn run(path: &Path, follow: bool, json: bool, out: &mut dyn Write) -> Result<()> {
     let store = super::existing(path)?;
@@ -32,18 +32,20 @@ pub fn run(path: &Path, follow: bool, json: bool, out: &mut dyn Write) -> Result
         }
         return Ok(());
     }
-    // The older generation first, then the live file from its start, as it grows.
+    // The older generation first, then the live file from its start, as it grows; never
+    // through a link (see `store::safe`).
     let log = events::path(&store);
-    let mut older = log.as_os_str().to_owned();
-    older.push(".1");
-    if let Ok(text) = fs::read_to_string(&older) {
-        for line in text.lines() {
+    let dir = store.sidecar_dir()?;
+    let older = format!("{}.1", layout::EVENTS);
+    if let Ok(bytes) = events::read_file(&dir, &older) {
+        for line in String::from_utf8_lossy(&bytes).lines() {
             show(line, out)?;
         }
     }
     let mut partial = Vec::new();
     follow::follow(
         &log,
+        &|| dir.read_own(layout::EVENTS),
         &mut |bytes| {
             partial.extend_from_slice(bytes);
             while let Some(end) = partial.iter().position(|&b| b == b'\n') {

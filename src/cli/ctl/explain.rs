@@ -121,6 +121,7 @@ fn waiting(plan: &Plan, p: &Picture, now: DateTime<Utc>, step: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::live::liveness;
     use crate::core::Limits;
     use crate::format::{timefmt, validate};
     use crate::report::picture::picture;
@@ -129,7 +130,17 @@ mod tests {
     fn say(state: &str, now: &str, lease: &LeaseState) -> String {
         let plan = Plan::of(&validate::parse(state.as_bytes()).unwrap());
         let now = timefmt::parse(now).unwrap();
-        explain(&plan, &picture(&plan, now, Limits::default(), lease), now)
+        explain(
+            &plan,
+            &picture(
+                &plan,
+                now,
+                Limits::default(),
+                lease,
+                &liveness(&plan, lease, None, None),
+            ),
+            now,
+        )
     }
 
     const TWO: &str = r#""plan":{"steps":{"a":{"instruction":"x"},"b":{"instruction":"y"}}},"stepQueue":["a","b"]"#;

@@ -13,9 +13,14 @@ use serde_json::json;
 
 use crate::core::apply::find;
 use crate::core::{Plan, TryState};
+use crate::exec::capture;
 use crate::store::follow;
 use crate::store::lease::Lease;
+use crate::store::Layout;
 use crate::store::Store;
+
+/// A log is at most 8 MiB and a line (see `exec::capture`); more is not one we wrote.
+const MAX_LOG_BYTES: u64 = (capture::HEAD_BYTES + capture::TAIL_BYTES) + (1 << 20);
 
 /// Which log, and how to show it.
 #[derive(Debug, Clone)]
@@ -31,17 +36,23 @@ pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
     let store = super::existing(path)?;
     if args.follow {
         let (attempt, log) = locate(&store, args.step, args.attempt)?;
+        let dir = store.logs_dir()?;
+        let name = Layout::attempt_log_name(args.step, attempt);
+        // Never through a link the agent may have put there (see `store::safe`).
+        let open = || dir.read_own(&name);
         let step = args.step;
         return follow::follow(
             &log,
+            &open,
             &mut |bytes| out.write_all(bytes).and_then(|()| out.flush()),
             &mut || in_flight(&store, step, attempt),
         );
     }
     let found = open(&store, args.step, args.attempt)?;
     let mut bytes = Vec::new();
-    if let Some(mut file) = found.file {
-        file.read_to_end(&mut bytes)
+    if let Some(file) = found.file {
+        file.take(MAX_LOG_BYTES)
+            .read_to_end(&mut bytes)
             .with_context(|| format!("{}: cannot read", found.log.display()))?;
     }
     if args.json {
@@ -67,11 +78,13 @@ pub struct Found {
     pub file: Option<File>,
 }
 
-/// Opens the log of a step's try (the latest when `attempt` is not given), for a reader that
-/// decides how much of it to read.
+/// Opens the log of a step's try (the latest when `attempt` is not given), never through a
+/// link the agent may have put there (see `store::safe`), for a reader that decides how much
+/// of it to read.
 pub fn open(store: &Store, step: &str, attempt: Option<u32>) -> Result<Found> {
     let (attempt, log) = locate(store, step, attempt)?;
-    let file = match File::open(&log) {
+    let dir = store.logs_dir()?;
+    let file = match dir.read_own(&Layout::attempt_log_name(step, attempt)) {
         Ok(file) => Some(file),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && ran_here(store, step, attempt) => {
             None

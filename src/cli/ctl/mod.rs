@@ -7,6 +7,7 @@
 
 pub mod cancel;
 pub mod doctor;
+pub mod edit;
 pub mod events;
 pub mod explain;
 pub mod init;
@@ -26,7 +27,9 @@ use serde_json::Value;
 
 use super::config::Config;
 use super::exit::Exit;
-use crate::core::{apply, Context, Event, Input, Liveness, Plan};
+use super::live::seen_from_outside;
+use crate::core::{apply, Context, Event, Input, Plan};
+use crate::format::validate as file_check;
 use crate::report::picture::{picture, Picture};
 use crate::store::events::{self as log, By};
 use crate::store::lease::{Lease, LeaseState};
@@ -63,21 +66,11 @@ pub fn existing(path: &Path) -> Result<Store> {
     })
 }
 
-/// Who is alive for the plan, as the run lease says.
-#[must_use]
-pub fn liveness(lease: &LeaseState) -> Liveness {
-    if lease.is_held() {
-        Liveness::held()
-    } else {
-        Liveness::free()
-    }
-}
-
-/// What a change did: its events, and the plan as saved.
+/// What a change did: its events, the plan as saved, and who was alive for it.
 pub struct Changed {
     pub events: Vec<Event>,
     pub plan: Plan,
-    pub lease: LeaseState,
+    pub live: crate::core::Liveness,
 }
 
 /// One locked read-modify-write by a person: `input` is made from the fresh plan and the run
@@ -94,7 +87,7 @@ pub fn change(
     let mut state = locked.load()?;
     let mut plan = Plan::take(&mut state);
     let lease = Lease::probe(store)?;
-    let live = liveness(&lease);
+    let live = seen_from_outside(store, &plan, &lease);
     let ctx = Context {
         now: Utc::now(),
         live: &live,
@@ -105,6 +98,9 @@ pub fn change(
     applied(&plan, &events);
     let result = plan.clone();
     plan.put_back(&mut state);
+    // Checked as a whole file is: a change that would make the plan invalid writes nothing.
+    file_check::check(&state)
+        .context("the plan would be invalid after this change; nothing was written")?;
     if !events.is_empty() {
         locked.save(&state)?;
     }
@@ -112,7 +108,7 @@ pub fn change(
     Ok(Changed {
         events,
         plan: result,
-        lease,
+        live,
     })
 }
 
@@ -121,7 +117,8 @@ pub fn look(path: &Path) -> Result<(Store, Plan, Picture, chrono::DateTime<Utc>)
     let store = existing(path)?;
     let plan = Plan::of(&store.read()?);
     let lease = Lease::probe(&store)?;
+    let live = seen_from_outside(&store, &plan, &lease);
     let now = Utc::now();
-    let picture = picture(&plan, now, Config::or_default().limits, &lease);
+    let picture = picture(&plan, now, Config::or_default().limits, &lease, &live);
     Ok((store, plan, picture, now))
 }

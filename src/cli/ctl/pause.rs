@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
-use super::{change, liveness, Output};
+use super::{change, Output};
 use crate::core::{Input, TryState};
 
 /// Sets the plan's `paused` flag to `paused`.
@@ -18,7 +18,7 @@ pub fn run(path: &Path, paused: bool) -> Result<Output> {
     let input = if paused { Input::Pause } else { Input::Resume };
     let done = change(&store, |_, _| input, |_, _| {})?;
     let changed = !done.events.is_empty();
-    let live = liveness(&done.lease);
+    let live = &done.live;
     let running = done
         .plan
         .current()

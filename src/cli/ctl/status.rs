@@ -133,6 +133,8 @@ fn time(iso: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::live::liveness;
+    use crate::core::Liveness;
     use crate::core::{Limits, Plan};
     use crate::format::validate;
     use crate::report::picture::picture;
@@ -165,8 +167,15 @@ mod tests {
             step: Some("pull-b".into()),
             attempt: Some(2),
             agent_pgid: Some(4250),
+            lost: None,
         }));
-        let p = picture(&state, now(), Limits::default(), &lease);
+        let p = picture(
+            &state,
+            now(),
+            Limits::default(),
+            &lease,
+            &liveness(&state, &lease, None, None),
+        );
         assert_eq!(
             render(&p, now()),
             "\
@@ -184,7 +193,13 @@ in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease
     #[test]
     fn without_its_runner_the_step_is_shown_as_interrupted_and_due() {
         let state = Plan::of(&validate::parse(MID_RUN.as_bytes()).unwrap());
-        let p = picture(&state, now(), Limits::default(), &LeaseState::Free);
+        let p = picture(
+            &state,
+            now(),
+            Limits::default(),
+            &LeaseState::Free,
+            &Liveness::free(),
+        );
         assert_eq!(p.status, Status::Waiting);
         let text = render(&p, now());
         assert!(
@@ -207,7 +222,13 @@ in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease
             )
             .unwrap(),
         );
-        let p = picture(&state, now(), Limits::default(), &LeaseState::Free);
+        let p = picture(
+            &state,
+            now(),
+            Limits::default(),
+            &LeaseState::Free,
+            &Liveness::free(),
+        );
         assert_eq!(p.status, Status::Blocked);
         assert_eq!(p.failed_step.as_ref().unwrap().tries, 3);
         let text = render(&p, now());

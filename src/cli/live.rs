@@ -1,0 +1,47 @@
+//! Who is alive for a plan's tries, from what the shells can see: the run lease, and the
+//! runner each try in flight names in the state (a try's runner still running keeps it alive
+//! even when someone deleted the sidecar's lease file under it), and a result a failing runner
+//! noted as lost.
+
+use crate::core::{Liveness, Plan, TryState};
+use crate::exec::process::{self, ProcessId};
+use crate::store::lease::{Lease, LeaseState, Lost};
+use crate::store::Store;
+
+/// The liveness a caller sees. `lease` is the run lease as probed (a caller that holds it
+/// itself, a runner, passes `Free`); `me` is the caller's own identity, whose tries are not
+/// someone else's to keep alive; `lost` is a lost result noted in the lease.
+#[must_use]
+pub fn liveness(
+    plan: &Plan,
+    lease: &LeaseState,
+    me: Option<ProcessId>,
+    lost: Option<&Lost>,
+) -> Liveness {
+    let alive = plan
+        .running()
+        .filter(|step| match step.run.state() {
+            TryState::Running {
+                runner: Some(runner),
+                ..
+            } => Some(runner) != me && process::is_alive(&runner),
+            _ => false,
+        })
+        .map(|step| step.id.clone())
+        .collect();
+    Liveness {
+        held_elsewhere: lease.is_held(),
+        alive,
+        lost: lost.map(|l| (l.step.as_str().into(), l.attempt, l.error.clone())),
+    }
+}
+
+/// The liveness a check or a person's command sees: the lease as probed, and, when nobody
+/// holds it while a try shows in flight, the lost result its last holder may have noted.
+#[must_use]
+pub fn seen_from_outside(store: &Store, plan: &Plan, lease: &LeaseState) -> Liveness {
+    let lost = (!lease.is_held() && plan.running().next().is_some())
+        .then(|| Lease::last_note(store).and_then(|note| note.lost))
+        .flatten();
+    liveness(plan, lease, None, lost.as_ref())
+}
