@@ -73,6 +73,9 @@ fn main() -> ExitCode {
                 if let Some(line) = beat.line() {
                     println!("{line}");
                 }
+                for warning in &beat.warnings {
+                    println!("warning: {warning}");
+                }
             }
             // With --no-reply a blocker is news delivered, not a failed job run.
             Exit::attention_if(beat.result == BeatResult::Blocked && !args.no_reply).into()

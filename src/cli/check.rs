@@ -112,7 +112,8 @@ fn beat(
     } else {
         Lease::probe(store)?
     };
-    let live = seen_from_outside(store, &plan, &lease);
+    let seen = seen_from_outside(store, &plan, &lease);
+    let live = seen.live.clone();
     let ctx = Context {
         now: Utc::now(),
         live: &live,
@@ -134,7 +135,15 @@ fn beat(
         Some(path) if launch => Some(path.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
         _ => None,
     };
-    let heartbeat = Heartbeat::of(&next, &plan, changes.clone(), holding(&lease), newly_done);
+    let holding = match seen.python {
+        Some(pid) => Holding {
+            pid: Some(pid),
+            alive: true,
+            python: true,
+        },
+        None => holding(&lease),
+    };
+    let heartbeat = Heartbeat::of(&next, &plan, changes.clone(), holding, newly_done);
     plan.put_back(&mut state);
     // A finished plan is written only by the first heartbeat after it finished; later ones,
     // and plans the Python version finished, are left byte for byte.
@@ -145,9 +154,19 @@ fn beat(
     events::emit(store, By::Check, &news);
     // Started while the lock is held (see `spawn_detached`); the heartbeat event is written
     // before the lock goes, so the runner's events always follow it in the log.
+    let mut warnings = Vec::new();
     let pid = match runner {
         Some(runner) => {
-            let pid = spawn_detached(runner, store)?;
+            let (pid, took_lease) = spawn_detached(runner, store)?;
+            if !took_lease {
+                warnings.push(format!(
+                    "the runner started ({}, pid {pid}) did not take the run lease: it is not \
+                     seq-runner (STEP_RUNNER still names the Python runner?) or it failed at once \
+                     (see {}); nothing may run",
+                    runner.display(),
+                    store.layout().file(layout::RUNNER_LOG).display()
+                ));
+            }
             let result = if matches!(next, Next::Run(_)) {
                 Launched::Started
             } else {
@@ -166,6 +185,7 @@ fn beat(
     drop(locked);
     let heartbeat = Heartbeat {
         pid: pid.or(heartbeat.pid),
+        warnings,
         ..heartbeat
     };
     Ok((heartbeat, agent))
@@ -180,6 +200,7 @@ fn holding(lease: &LeaseState) -> Holding {
     Holding {
         pid,
         alive: pid.is_some_and(process::pid_alive),
+        python: false,
     }
 }
 
@@ -209,13 +230,13 @@ pub fn runner_path(config: &Config) -> Result<PathBuf> {
 }
 
 /// Starts the runner in its own session, stdin closed, output appended to `runner.log`, and
-/// returns its pid without waiting for it to finish.
+/// returns its pid without waiting for it to finish, and whether it took the run lease.
 ///
 /// The caller holds the state lock, and keeps it until the runner holds the run lease (or has
 /// exited, or [`RUNNER_START_PATIENCE`] passed): otherwise a heartbeat right behind this one
 /// finds the lease still free and starts a second runner, and for a moment two runners are
 /// alive for one plan (the second gives up after its lease patience, but it should not exist).
-fn spawn_detached(runner: &Path, store: &Store) -> Result<u32> {
+fn spawn_detached(runner: &Path, store: &Store) -> Result<(u32, bool)> {
     store.ensure_sidecar()?;
     let log_path = store.layout().file(layout::RUNNER_LOG);
     if fs::metadata(&log_path).is_ok_and(|m| m.len() > RUNNER_LOG_CAP) {
@@ -256,11 +277,15 @@ fn spawn_detached(runner: &Path, store: &Store) -> Result<u32> {
     // so the heartbeat returns as soon as it can without spinning when the machine is busy.
     let mut pause = Duration::from_micros(100);
     while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) || Lease::probe(store)?.is_held() {
+        if Lease::probe(store)?.is_held() {
+            return Ok((child.id(), true));
+        }
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
             break;
         }
         thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(5));
     }
-    Ok(child.id())
+    // One more look: it may have taken the lease and finished quickly.
+    Ok((child.id(), Lease::probe(store)?.is_held()))
 }

@@ -11,6 +11,10 @@ use anyhow::{anyhow, bail, Result};
 use crate::core::Limits;
 use crate::exec::command::{AgentCommand, VAR};
 use crate::exec::openclaw;
+use crate::exec::policy::Trust;
+
+/// The variable naming programs the operator vouches for (see `exec::policy`).
+pub const TRUST_VAR: &str = "STEP_AGENT_TRUST";
 
 /// A plan's logs may take this much disk by default (MiB); the oldest go past it.
 pub const DEFAULT_LOGS_MB: u64 = 256;
@@ -29,6 +33,8 @@ pub struct Config {
     path: Option<OsString>,
     /// OpenClaw's exec marker is set (see `exec::openclaw`).
     exec_marker: bool,
+    /// `STEP_AGENT_TRUST`: programs the operator vouches never run their arguments as code.
+    trust: Trust,
 }
 
 impl Config {
@@ -59,6 +65,7 @@ impl Config {
             },
             path: env::var_os("PATH"),
             exec_marker: env::var_os(marker).is_some_and(|v| v == value),
+            trust: trust(),
         })
     }
 
@@ -73,6 +80,7 @@ impl Config {
             agent: Ok(None),
             path: env::var_os("PATH"),
             exec_marker: false,
+            trust: trust(),
         })
     }
 
@@ -85,6 +93,7 @@ impl Config {
             self.path.as_deref(),
             workspace,
             self.exec_marker,
+            &self.trust,
         )
     }
 
@@ -103,6 +112,16 @@ impl Config {
     pub fn exec_marker(&self) -> bool {
         self.exec_marker
     }
+
+    #[must_use]
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+}
+
+/// `STEP_AGENT_TRUST`, comma-separated; unset, empty or not UTF-8 trusts nothing.
+fn trust() -> Trust {
+    env::var(TRUST_VAR).map_or_else(|_| Trust::default(), |raw| Trust::parse(&raw))
 }
 
 /// A whole number from 1 to `max`; unset or empty means `default`.

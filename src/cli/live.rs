@@ -36,12 +36,31 @@ pub fn liveness(
     }
 }
 
-/// The liveness a check or a person's command sees: the lease as probed, and, when nobody
-/// holds it while a try shows in flight, the lost result its last holder may have noted.
+/// What a check or a person's command sees from outside the runner.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub live: Liveness,
+    /// The pid of a Python `agent-step-sequencer` process still at work on the plan.
+    pub python: Option<u32>,
+}
+
+/// The liveness a check or a person's command sees: the lease as probed; when nobody holds it
+/// while a try shows in flight, the lost result its last holder may have noted; and when that
+/// try names no runner (the Python version wrote it), the Python runner if it is still at work
+/// (during a migration: its agent may be mid-step, and a second must not start beside it).
 #[must_use]
-pub fn seen_from_outside(store: &Store, plan: &Plan, lease: &LeaseState) -> Liveness {
-    let lost = (!lease.is_held() && plan.running().next().is_some())
+pub fn seen_from_outside(store: &Store, plan: &Plan, lease: &LeaseState) -> Seen {
+    let unheld_try = !lease.is_held() && plan.running().next().is_some();
+    let lost = unheld_try
         .then(|| Lease::last_note(store).and_then(|note| note.lost))
         .flatten();
-    liveness(plan, lease, None, lost.as_ref())
+    let mut live = liveness(plan, lease, None, lost.as_ref());
+    let nameless = plan
+        .running()
+        .any(|s| matches!(s.run.state(), TryState::Running { runner: None, .. }));
+    let python = (unheld_try && nameless)
+        .then(|| process::python_runner_for(store.path()))
+        .flatten();
+    live.held_elsewhere |= python.is_some();
+    Seen { live, python }
 }

@@ -80,6 +80,12 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         printed: 0,
         log_error: None,
     };
+    // The arguments first: a prompt the command cannot take (too long, or read as an option)
+    // is refused before anything is written or started.
+    let args = match a.agent.args(a.prompt, Some(a.prompt_path)) {
+        Ok(args) => args,
+        Err(reason) => return not_started(reason),
+    };
     if a.agent.wants_prompt_file() {
         let written = a
             .logs
@@ -89,10 +95,6 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
             return not_started(format!("cannot write {}: {e}", a.prompt_path.display()));
         }
     }
-    let args = match a.agent.args(a.prompt, Some(a.prompt_path)) {
-        Ok(args) => args,
-        Err(reason) => return not_started(reason),
-    };
     let logs = match a.logs.try_clone() {
         Ok(logs) => logs,
         Err(e) => return not_started(format!("cannot open the log folder: {e}")),

@@ -3,7 +3,9 @@
 //!
 //! The prompt is data. It goes in as exactly one argument: in place of a `{prompt}` token (which
 //! may sit inside a word, as in `--message={prompt}`), or as the path of a file holding it in
-//! place of `{prompt_file}`, or else appended last as the Python version did.
+//! place of `{prompt_file}`, or else appended last as the Python version did; for a known agent
+//! CLI, where that agent takes it (after `--`, or as `--option=<prompt>`). A prompt that would
+//! be read as an option is refused for that try (`policy::prompt_problem`).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,8 @@ use std::{env, fs};
 use anyhow::{anyhow, bail, Result};
 
 use super::openclaw;
-use super::policy;
+use super::policy::{self, Judgement, Kind, Trust};
+use super::shells::System;
 
 /// The variable that names the agent command.
 pub const VAR: &str = "STEP_AGENT_CMD";
@@ -32,20 +35,23 @@ fn suggestion() -> String {
 /// A checked agent command, ready to be given prompts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentCommand {
+    /// The command with the prompt's place marked (the policy's template).
     words: Vec<String>,
     program: PathBuf,
+    judgement: Judgement,
 }
 
 impl AgentCommand {
     /// Checks a command line (`None`: the variable is unset); relative program paths are taken
     /// from `workspace`, where the agent will run. `under_exec_marker` says whether OpenClaw's
     /// exec marker is set: a command that cannot work there is refused now rather than
-    /// failing every try.
+    /// failing every try. `trust` is `STEP_AGENT_TRUST`.
     pub fn parse(
         raw: Option<&str>,
         path: Option<&OsStr>,
         workspace: &Path,
         under_exec_marker: bool,
+        trust: &Trust,
     ) -> Result<Self> {
         let raw = raw.unwrap_or_default();
         if raw.trim().is_empty() {
@@ -65,18 +71,42 @@ impl AgentCommand {
                 suggestion()
             );
         }
-        let resolve = |word: &str| find_program(word, path, workspace);
-        let program = resolve(first).ok_or_else(|| {
+        let system = System::new(path, workspace);
+        let program = find_program(first, path, workspace).ok_or_else(|| {
             anyhow!("{VAR}: program `{first}` not found on PATH (or not executable)")
         })?;
-        policy::judge(&words, &resolve)
+        let judgement = policy::judge(&words, &system, trust)
             .map_err(|why| anyhow!("{VAR} is refused: {why}; {}", suggestion()))?;
         if under_exec_marker {
             if let Some(why) = openclaw::refused_under_exec_marker(&words) {
                 bail!("{VAR} is refused here: {why}");
             }
         }
-        Ok(Self { words, program })
+        Ok(Self {
+            words: judgement.template.clone(),
+            program,
+            judgement,
+        })
+    }
+
+    /// What reads the prompt: a known agent (and where it takes the prompt), a program the
+    /// operator vouched for, or the user's own program.
+    #[must_use]
+    pub fn kind(&self) -> Kind {
+        self.judgement.kind
+    }
+
+    /// Whether a prompt that starts with `-` would be refused: the command puts the prompt
+    /// where the program reads options.
+    #[must_use]
+    pub fn exposes_dash(&self) -> bool {
+        policy::prompt_problem(&self.judgement, "-").is_some()
+    }
+
+    /// The program that reads the prompt, as written (behind any wrappers).
+    #[must_use]
+    pub fn reader(&self) -> &str {
+        &self.words[self.judgement.program_at]
     }
 
     /// The program's real path (symlinks resolved): what the policy judged and what is run.
@@ -97,30 +127,24 @@ impl AgentCommand {
     }
 
     /// The arguments after the program for one prompt; `prompt_file` is the path that replaces
-    /// `{prompt_file}`. Fails, naming the fix, when an argument would exceed the kernel's limit.
+    /// `{prompt_file}`. Fails, naming the fix, when the prompt would be read as an option or
+    /// an argument would exceed the kernel's limit.
     pub fn args(&self, prompt: &str, prompt_file: Option<&Path>) -> Result<Vec<String>, String> {
+        if let Some(why) = policy::prompt_problem(&self.judgement, prompt) {
+            return Err(why);
+        }
         let file = prompt_file.map(|p| p.to_string_lossy().into_owned());
-        let mut placed = false;
-        let mut args: Vec<String> = self.words[1..]
+        // The policy's template always holds the prompt's place.
+        let args: Vec<String> = self.words[1..]
             .iter()
             .map(|word| {
                 let mut word = word.clone();
                 if let Some(file) = &file {
-                    if word.contains(PROMPT_FILE_TOKEN) {
-                        word = word.replace(PROMPT_FILE_TOKEN, file);
-                        placed = true;
-                    }
+                    word = word.replace(PROMPT_FILE_TOKEN, file);
                 }
-                if word.contains(PROMPT_TOKEN) {
-                    word = word.replace(PROMPT_TOKEN, prompt);
-                    placed = true;
-                }
-                word
+                word.replace(PROMPT_TOKEN, prompt)
             })
             .collect();
-        if !placed {
-            args.push(prompt.to_owned());
-        }
         if let Some(long) = args.iter().find(|a| a.len() > MAX_ARG_BYTES) {
             return Err(format!(
                 "the prompt makes an argument of {} bytes, over the kernel's limit of 128 KiB per \
@@ -168,6 +192,7 @@ mod tests {
             Some(OsStr::new("/usr/bin:/bin")),
             Path::new("/"),
             false,
+            &Trust::default(),
         )
     }
 
@@ -177,7 +202,7 @@ mod tests {
             let e = parse(raw).unwrap_err().to_string();
             assert!(e.starts_with("STEP_AGENT_CMD is not set"), "{e}");
         }
-        let e = AgentCommand::parse(None, None, Path::new("/"), false)
+        let e = AgentCommand::parse(None, None, Path::new("/"), false, &Trust::default())
             .unwrap_err()
             .to_string();
         assert!(

@@ -10,4 +10,5 @@ pub mod outputs;
 pub mod pipes;
 pub mod policy;
 pub mod process;
+pub mod shells;
 pub mod signals;

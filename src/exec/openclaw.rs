@@ -32,9 +32,9 @@ pub enum AgentRoute {
 }
 
 /// Options of `openclaw` itself that take a value, before the command.
-const GLOBAL_VALUE_OPTIONS: &[&str] = &["--container", "--log-level", "--profile"];
+pub(crate) const GLOBAL_VALUE_OPTIONS: &[&str] = &["--container", "--log-level", "--profile"];
 /// Options of `openclaw agent` that take a value (before a possible `exec`).
-const AGENT_VALUE_OPTIONS: &[&str] = &[
+pub(crate) const AGENT_VALUE_OPTIONS: &[&str] = &[
     "--agent",
     "--channel",
     "-m",

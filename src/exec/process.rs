@@ -4,6 +4,8 @@
 //! group gets SIGTERM, then SIGKILL after a grace. A process that left the group (`setsid`, a
 //! daemon) is found as an orphan the runner adopted: the runner is its subreaper.
 
+#[cfg(target_os = "linux")]
+use std::os::unix::ffi::OsStrExt;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -193,6 +195,44 @@ fn started(pid: u32) -> Option<(u64, bool)> {
     let pid = libc::pid_t::try_from(pid).ok()?;
     // SAFETY: signal 0 only checks that the process exists.
     (unsafe { libc::kill(pid, 0) } == 0).then_some((0, false))
+}
+
+/// A process of the Python `agent-step-sequencer` skill still at work on the state file at
+/// `state` (its check or runner script, `step-sequencer-*.py`, naming that file or running in
+/// its folder): during a migration it may be mid-step, and a second agent must not start
+/// beside its own. Linux only (it reads `/proc`); elsewhere `None`.
+#[must_use]
+pub fn python_runner_for(state: &std::path::Path) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let workspace = state.parent()?;
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let raw = std::fs::read(entry.path().join("cmdline")).ok()?;
+                let argv: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|a| !a.is_empty()).collect();
+                let is_script = |arg: &&[u8]| {
+                    let name = arg.rsplit(|b| *b == b'/').next().unwrap_or(arg);
+                    name.starts_with(b"step-sequencer") && name.ends_with(b".py")
+                };
+                if !argv.iter().any(is_script) {
+                    return None;
+                }
+                let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
+                let names_state = argv.iter().any(|arg| {
+                    let arg = std::path::Path::new(std::ffi::OsStr::from_bytes(arg));
+                    std::fs::canonicalize(cwd.join(arg)).is_ok_and(|p| p == state)
+                });
+                (names_state || cwd == workspace).then_some(pid)
+            })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = state;
+        None
+    }
 }
 
 #[cfg(test)]

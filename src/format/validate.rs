@@ -16,21 +16,36 @@ pub const MAX_DELAY_MINUTES: f64 = 525_600.0;
 /// Step ids become file names and terminal output: keep them short and printable.
 pub const MAX_STEP_ID_BYTES: usize = 200;
 
-/// What is wrong with a state file, and where.
+/// What is wrong with a state file, and where; with the file's other problems, if it has more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
     /// A path into the document such as `stepRuns.step-1.tries`, or empty for the whole file.
     pub field: String,
     pub problem: String,
+    /// The file's other problems, in the order found.
+    pub others: Vec<Invalid>,
+}
+
+impl Invalid {
+    /// Every problem, this one first.
+    pub fn all(&self) -> impl Iterator<Item = &Invalid> {
+        std::iter::once(self).chain(&self.others)
+    }
 }
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        if self.field.is_empty() {
-            f.write_str(&self.problem)
-        } else {
-            write!(f, "{}: {}", self.field, self.problem)
+        for (n, problem) in self.all().enumerate() {
+            if n > 0 {
+                f.write_str("; ")?;
+            }
+            if problem.field.is_empty() {
+                f.write_str(&problem.problem)?;
+            } else {
+                write!(f, "{}: {}", problem.field, problem.problem)?;
+            }
         }
+        Ok(())
     }
 }
 
@@ -40,19 +55,12 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Invalid {
     Invalid {
         field: field.into(),
         problem: problem.into(),
+        others: Vec::new(),
     }
 }
 
 /// Parses and checks the bytes of a state file.
 pub fn parse(bytes: &[u8]) -> Result<State, Invalid> {
-    let state = parse_unchecked(bytes)?;
-    check(&state)?;
-    Ok(state)
-}
-
-/// Parses the bytes of a state file into its types, without [`check`]ing them (for a caller
-/// that wants [`problems`], all of them).
-pub fn parse_unchecked(bytes: &[u8]) -> Result<State, Invalid> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("", "the file is empty"));
     }
@@ -75,7 +83,12 @@ pub fn parse_unchecked(bytes: &[u8]) -> Result<State, Invalid> {
     }
     // The plain parse is the hot path (every heartbeat); tracking the field path costs about
     // half as much again, so it is only paid to name the field once the plain parse failed.
-    serde_json::from_slice(bytes).map_err(|_| locate_error(bytes))
+    let state: State = match serde_json::from_slice(bytes) {
+        Ok(state) => state,
+        Err(_) => return Err(locate_error(bytes)),
+    };
+    check(&state)?;
+    Ok(state)
 }
 
 /// Parses again, tracking the path, to say which field made the plain parse fail.
@@ -95,77 +108,34 @@ fn locate_error(bytes: &[u8]) -> Invalid {
     }
 }
 
-/// Checks what the types alone cannot: references, ranges, and timestamps. Says the first
-/// problem found (see [`problems`] for all of them).
+/// Checks what the types alone cannot: references, ranges, and timestamps. Every problem of
+/// the file is found, not only the first: the first is the error's field and problem, the
+/// others follow it (see [`Invalid::others`]).
 pub fn check(state: &State) -> Result<(), Invalid> {
-    problems(state).into_iter().next().map_or(Ok(()), Err)
-}
-
-/// Every problem [`check`] would refuse, in the order of the file, so that whoever wrote the
-/// plan (an agent, over MCP) can fix them all in one go rather than one per round trip.
-#[must_use]
-pub fn problems(state: &State) -> Vec<Invalid> {
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     let mut queued = HashSet::with_capacity(state.step_queue.len());
     for (index, id) in state.step_queue.iter().enumerate() {
         let field = format!("stepQueue[{index}]");
-        if let Err(e) = check_id(&field, id) {
-            out.push(e);
+        if let Some(problem) = check_id(&field, id) {
+            found.push(problem);
             continue;
         }
         if !queued.insert(id.as_str()) {
-            out.push(invalid(field, format!("step `{id}` is queued twice")));
+            found.push(invalid(field, format!("step `{id}` is queued twice")));
             continue;
         }
         let Some(step) = state.plan.steps.get(id) else {
-            out.push(invalid(
+            found.push(invalid(
                 field,
                 format!("step `{id}` is not defined in plan.steps"),
             ));
             continue;
         };
-        let base = format!("plan.steps.{id}");
-        if step.instruction().trim().is_empty() {
-            out.push(invalid(
-                format!("{base}.instruction"),
-                "missing or empty: every queued step needs an instruction",
-            ));
-        }
-        // A NUL cannot be passed to a program: it would fail every try, so refuse it up front.
-        if step.instruction().contains('\0') {
-            out.push(invalid(
-                format!("{base}.instruction"),
-                "contains a NUL character",
-            ));
-        }
-        if step.required_outputs().iter().any(|p| p.contains('\0')) {
-            out.push(invalid(
-                format!("{base}.requiredOutputs"),
-                "a path contains a NUL character",
-            ));
-        }
-        if step.required_outputs.is_some() && step.required_outputs_alias.is_some() {
-            out.push(invalid(
-                base.clone(),
-                "has both `requiredOutputs` and `required_outputs`: keep one",
-            ));
-        }
-        if step.max_retries == Some(0) {
-            out.push(invalid(
-                format!("{base}.maxRetries"),
-                "must be at least 1 (it counts attempts)",
-            ));
-        }
-        if step.timeout_seconds == Some(0) {
-            out.push(invalid(
-                format!("{base}.timeoutSeconds"),
-                "must be at least 1",
-            ));
-        }
+        check_step(&format!("plan.steps.{id}"), step, &mut found);
     }
     let len = state.step_queue.len() as u64;
     if state.current_step > len {
-        out.push(invalid(
+        found.push(invalid(
             "currentStep",
             format!(
                 "{} is past the end of stepQueue (0..={len})",
@@ -176,17 +146,13 @@ pub fn problems(state: &State) -> Vec<Invalid> {
     if let Some(n) = &state.step_delay_minutes {
         match n.as_f64() {
             Some(m) if m.is_finite() && (0.0..=MAX_DELAY_MINUTES).contains(&m) => {}
-            _ => out.push(invalid(
+            _ => found.push(invalid(
                 "stepDelayMinutes",
                 format!("{n} is not a number of minutes from 0 to {MAX_DELAY_MINUTES}"),
             )),
         }
     }
-    let mut time = |field: &str, value: Option<&str>| {
-        if let Err(e) = check_time(field, value) {
-            out.push(e);
-        }
-    };
+    let mut time = |field: &str, value: Option<&str>| found.extend(check_time(field, value).err());
     time("lastHeartbeatIso", state.last_heartbeat_iso.as_deref());
     time("finishedIso", state.finished_iso.as_deref());
     for (id, run) in &state.step_runs {
@@ -195,33 +161,81 @@ pub fn problems(state: &State) -> Vec<Invalid> {
         time(&format!("{base}.startedIso"), run.started_iso.as_deref());
         time(&format!("{base}.finishedIso"), run.finished_iso.as_deref());
     }
-    out
+    let mut found = found.into_iter();
+    match found.next() {
+        None => Ok(()),
+        Some(mut first) => {
+            first.others = found.collect();
+            Err(first)
+        }
+    }
 }
 
-fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
+/// The checks of one queued step's definition.
+fn check_step(base: &str, step: &crate::format::schema::Step, found: &mut Vec<Invalid>) {
+    if step.instruction().trim().is_empty() {
+        found.push(invalid(
+            format!("{base}.instruction"),
+            "missing or empty: every queued step needs an instruction",
+        ));
+    }
+    // A NUL cannot be passed to a program: it would fail every try, so refuse it up front.
+    if step.instruction().contains('\0') {
+        found.push(invalid(
+            format!("{base}.instruction"),
+            "contains a NUL character",
+        ));
+    }
+    if step.required_outputs().iter().any(|p| p.contains('\0')) {
+        found.push(invalid(
+            format!("{base}.requiredOutputs"),
+            "a path contains a NUL character",
+        ));
+    }
+    if step.required_outputs.is_some() && step.required_outputs_alias.is_some() {
+        found.push(invalid(
+            base,
+            "has both `requiredOutputs` and `required_outputs`: keep one",
+        ));
+    }
+    if step.max_retries == Some(0) {
+        found.push(invalid(
+            format!("{base}.maxRetries"),
+            "must be at least 1 (it counts attempts)",
+        ));
+    }
+    if step.timeout_seconds == Some(0) {
+        found.push(invalid(
+            format!("{base}.timeoutSeconds"),
+            "must be at least 1",
+        ));
+    }
+}
+
+fn check_id(field: &str, id: &str) -> Option<Invalid> {
     if id.is_empty() {
-        return Err(invalid(field, "a step id must not be empty"));
+        return Some(invalid(field, "a step id must not be empty"));
     }
     if id.len() > MAX_STEP_ID_BYTES {
-        return Err(invalid(
+        return Some(invalid(
             field,
             format!("a step id must be at most {MAX_STEP_ID_BYTES} bytes"),
         ));
     }
     if id.chars().any(char::is_control) {
-        return Err(invalid(
+        return Some(invalid(
             field,
             format!("step id {id:?} contains a control character"),
         ));
     }
     // Bidirectional controls make an id read differently on a screen than it is.
     if id.chars().any(super::text::is_bidi_control) {
-        return Err(invalid(
+        return Some(invalid(
             field,
             format!("step id {id:?} contains a bidirectional control character"),
         ));
     }
-    Ok(())
+    None
 }
 
 fn check_time(field: &str, value: Option<&str>) -> Result<(), Invalid> {
@@ -403,24 +417,33 @@ mod tests {
     }
 
     #[test]
-    fn every_problem_is_listed_in_the_order_of_the_file() {
-        let state: State = serde_json::from_str(
-            r#"{"plan":{"steps":{"a":{"instruction":" ","maxRetries":0},"b":{"instruction":"y"}}},
-               "stepQueue":["a","zz","b","b"],"stepDelayMinutes":-1}"#,
+    fn every_problem_of_a_file_is_reported_at_once() {
+        let e = parse(
+            br#"{"plan":{"steps":{"a":{"instruction":" ","maxRetries":0},"b":{"instruction":"x"}}},
+                "stepQueue":["a","b","b","c"],"currentStep":9,"stepDelayMinutes":-1}"#,
         )
-        .unwrap();
-        let all: Vec<String> = problems(&state).iter().map(ToString::to_string).collect();
+        .unwrap_err();
+        let fields: Vec<&str> = e.all().map(|p| p.field.as_str()).collect();
         assert_eq!(
-            all,
+            fields,
             [
-                "plan.steps.a.instruction: missing or empty: every queued step needs an instruction",
-                "plan.steps.a.maxRetries: must be at least 1 (it counts attempts)",
-                "stepQueue[1]: step `zz` is not defined in plan.steps",
-                "stepQueue[3]: step `b` is queued twice",
-                "stepDelayMinutes: -1 is not a number of minutes from 0 to 525600",
+                "plan.steps.a.instruction",
+                "plan.steps.a.maxRetries",
+                "stepQueue[2]",
+                "stepQueue[3]",
+                "currentStep",
+                "stepDelayMinutes"
             ]
         );
-        assert_eq!(check(&state).unwrap_err().to_string(), all[0]);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("plan.steps.a.instruction: missing or empty"),
+            "{text}"
+        );
+        assert!(
+            text.contains("; plan.steps.a.maxRetries: must be at least 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::cli::check;
 use crate::cli::config::Config;
 use crate::cli::ctl::{self, init, validate::warnings, Output};
 use crate::format::schema::State;
-use crate::format::validate::{self, Invalid};
+use crate::format::validate;
 use crate::report::picture::Status;
 use crate::report::text;
 use crate::store::Store;
@@ -21,15 +21,19 @@ use crate::store::Store;
 /// says whether the state file would take it. Writes nothing.
 pub fn validate(path: &Path, plan: &Value) -> Result<Output> {
     let plan = as_object(plan)?;
-    let (state, problems) = match validate::parse_unchecked(plan.to_string().as_bytes()) {
-        Err(invalid) => (None, vec![invalid]),
-        Ok(raw) => match validate::problems(&raw) {
-            found if !found.is_empty() => (None, found),
-            // What init adds to the engine's checks (a plan with no steps, say).
-            _ => match init::fresh(raw, None) {
-                Ok(state) => (Some(state), Vec::new()),
-                Err(e) => (None, vec![whole(&e)]),
-            },
+    let (state, problems) = match validate::parse(plan.to_string().as_bytes()) {
+        // Every problem of the plan, the first with the others behind it.
+        Err(invalid) => (
+            None,
+            invalid
+                .all()
+                .map(|p| (p.field.clone(), p.problem.clone()))
+                .collect(),
+        ),
+        // What init adds to the engine's checks (a plan with no steps, say).
+        Ok(raw) => match init::fresh(raw, None) {
+            Ok(state) => (Some(state), Vec::new()),
+            Err(e) => (None, vec![(String::new(), format!("{e:#}"))]),
         },
     };
     let refusal = refusal(path)?;
@@ -43,12 +47,17 @@ pub fn validate(path: &Path, plan: &Value) -> Result<Output> {
         json!({ "valid": true, "steps": state.step_queue, "problems": [], "warnings": warnings })
     } else {
         let _ = write!(text, "invalid: {} problem(s)", problems.len());
-        for p in &problems {
-            let _ = write!(text, "\nproblem: {p}");
+        for (field, problem) in &problems {
+            let at = if field.is_empty() {
+                String::new()
+            } else {
+                format!("{field}: ")
+            };
+            let _ = write!(text, "\nproblem: {at}{problem}");
         }
         let list: Vec<Value> = problems
             .iter()
-            .map(|p| json!({ "field": p.field, "problem": p.problem }))
+            .map(|(field, problem)| json!({ "field": field, "problem": problem }))
             .collect();
         json!({ "valid": false, "problems": list, "warnings": [] })
     };
@@ -151,14 +160,6 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-/// A problem that is not about one field.
-fn whole(error: &anyhow::Error) -> Invalid {
-    Invalid {
-        field: String::new(),
-        problem: format!("{error:#}"),
     }
 }
 

@@ -40,6 +40,8 @@ impl BeatResult {
 pub struct Holding {
     pub pid: Option<u32>,
     pub alive: bool,
+    /// It is the Python version's runner, still at work on the plan.
+    pub python: bool,
 }
 
 /// What one heartbeat found and did.
@@ -70,6 +72,12 @@ pub struct Heartbeat {
     /// started outlived it (the runner was killed). The try is retried once that process ends.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub runner_gone: bool,
+    /// With `in_flight`: the holder is the Python version's runner, left to finish its try.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub python_runner: bool,
+    /// Things a person should know that are not the result (a runner that did not start).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// With `done`: this heartbeat is the first since the plan finished (tell the user now).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub newly_done: bool,
@@ -115,6 +123,7 @@ impl Heartbeat {
                 }
                 beat.pid = holding.pid.filter(|_| holding.alive);
                 beat.runner_gone = holding.pid.is_some() && !holding.alive;
+                beat.python_runner = holding.python;
             }
             Next::Blocked { step, tries } => {
                 beat.attempt = Some(*tries);
@@ -134,7 +143,9 @@ impl Heartbeat {
     /// (`--no-reply` prints OpenClaw's `NO_REPLY` for everything else.)
     #[must_use]
     pub fn worth_telling(&self) -> bool {
-        self.result == BeatResult::Blocked || (self.result == BeatResult::Done && self.newly_done)
+        self.result == BeatResult::Blocked
+            || (self.result == BeatResult::Done && self.newly_done)
+            || !self.warnings.is_empty()
     }
 
     /// The one-line summary a person or an agent reads.
@@ -149,7 +160,13 @@ impl Heartbeat {
                 self.pid.unwrap_or(0)
             ),
             BeatResult::InFlight => {
-                let pid = if self.runner_gone {
+                let pid = if self.python_runner {
+                    format!(
+                        " (the Python agent-step-sequencer runner, pid {}, is still at work on \
+                         it; it is left to finish)",
+                        self.pid.unwrap_or(0)
+                    )
+                } else if self.runner_gone {
                     "; its runner has exited, and a process it started still holds the plan \
                      (the try is retried once that process ends)"
                         .to_owned()

@@ -98,6 +98,7 @@ impl Workspace {
             .env_remove("STEP_MAX_RETRIES")
             .env_remove("STEP_TIMEOUT_SECONDS")
             .env_remove("STEP_RUNNER")
+            .env_remove("STEP_AGENT_TRUST")
             // A test run from inside an OpenClaw agent must not carry its exec marker in.
             .env_remove("OPENCLAW_SHELL")
             .envs(self.env.iter().map(|(n, v)| (n, v)))

@@ -255,3 +255,52 @@ fn the_failure_demo_shows_the_retry_prompt_and_a_blocker() {
     );
     let _ = fs::remove_dir_all(workspace.parent().unwrap());
 }
+
+/// Every test the README's Guarantees section names exists (so a promise never points at a
+/// test that was renamed or removed).
+#[test]
+fn every_guarantee_names_a_test_that_exists() {
+    let readme = read("README.md");
+    let section = readme
+        .split("## Guarantees")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Guarantees section");
+    let mut sources = String::new();
+    for dir in ["tests/integration", "src"] {
+        let mut files = Vec::new();
+        walk_rs(&root().join(dir), &mut files);
+        for file in files {
+            sources.push_str(&fs::read_to_string(file).unwrap());
+        }
+    }
+    let named: Vec<&str> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|word| {
+            word.contains('_')
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    assert!(named.len() > 10, "the section names its tests: {named:?}");
+    for name in named {
+        assert!(
+            sources.contains(&format!("fn {name}(")),
+            "README's Guarantees name `{name}`, which no test defines"
+        );
+    }
+}
+
+fn walk_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk_rs(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}

@@ -519,3 +519,62 @@ fn step_edits_refuse_what_would_break_a_try_in_flight() {
     );
     ws.seqctl(&["cancel"]).expect(0);
 }
+
+#[test]
+fn the_python_runner_still_at_work_is_left_to_finish_and_a_foreign_runner_is_named() {
+    use serde_json::json;
+    // A plan the Python version is executing: its runner is mid-step (no runner recorded).
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    let mut state = ws.state();
+    state["stepRuns"]["s1"] =
+        json!({"status": "IN_PROGRESS", "tries": 1, "lastRunIso": "2026-11-01T00:00:00"});
+    ws.set_state(&state);
+    fs::create_dir_all(ws.path().join("scripts")).unwrap();
+    ws.write(
+        "scripts/step-sequencer-runner.py",
+        "import time\ntime.sleep(60)\n",
+    );
+    let mut python = std::process::Command::new("python3")
+        .arg("scripts/step-sequencer-runner.py")
+        .arg("state.json")
+        .current_dir(ws.path())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    ws.agent(&detector_agent(""));
+    for _ in 0..2 {
+        ws.check(&[])
+            .expect(0)
+            .stdout_has("the Python agent-step-sequencer runner")
+            .stdout_has("it is left to finish");
+    }
+    assert_eq!(
+        ws.state()["stepRuns"]["s1"]["tries"],
+        1,
+        "no second try started"
+    );
+    assert!(
+        !ws.path().join("agent.log").exists(),
+        "an agent ran beside the Python one"
+    );
+    python.kill().unwrap();
+    python.wait().unwrap();
+    // Once it is gone, its try counts as interrupted and the plan goes on.
+    ws.check(&["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
+
+    // STEP_RUNNER still naming something that is not seq-runner: the heartbeat says so.
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent("exit 0").set("STEP_RUNNER", "/bin/true");
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert!(
+        beat["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("did not take the run lease"),
+        "{beat}"
+    );
+    ws.check(&["--no-reply"])
+        .expect(0)
+        .stdout_has("warning: the runner started (/bin/true");
+}

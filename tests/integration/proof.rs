@@ -301,6 +301,8 @@ pub struct Measured {
     pub stderr: String,
     pub elapsed: Duration,
     pub max_rss_kib: u64,
+    /// CPU time, user and system: what the work cost, whatever else the machine was doing.
+    pub cpu: Duration,
 }
 
 /// Set in a re-executed copy of this test binary that runs one command for [`run_measured`].
@@ -345,7 +347,7 @@ pub fn run_measured(command: &mut Command, scratch: &Path) -> Measured {
         .filter_map(|w| w.parse().ok())
         .collect();
     assert!(
-        status.success() && numbers.len() == 3,
+        status.success() && numbers.len() == 4,
         "the RSS probe failed ({status}): {result:?}"
     );
     Measured {
@@ -354,6 +356,7 @@ pub fn run_measured(command: &mut Command, scratch: &Path) -> Measured {
         stderr: fs::read_to_string(scratch.join("stderr")).unwrap_or_default(),
         elapsed: Duration::from_micros(numbers[1]),
         max_rss_kib: numbers[2],
+        cpu: Duration::from_micros(numbers[3]),
     }
 }
 
@@ -386,9 +389,11 @@ fn rss_probe() {
     assert_eq!(reaped, pid, "wait4: {}", io::Error::last_os_error());
     let elapsed = started.elapsed();
     drop(child);
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    let cpu = micros(usage.ru_utime) + micros(usage.ru_stime);
     fs::write(
         dir.join("result"),
-        format!("{status} {} {}", elapsed.as_micros(), usage.ru_maxrss),
+        format!("{status} {} {} {cpu}", elapsed.as_micros(), usage.ru_maxrss),
     )
     .unwrap();
 }

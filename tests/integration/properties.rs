@@ -462,7 +462,21 @@ proptest! {
 // The agent-command policy
 
 const SHELLS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "ksh", "fish", "csh", "tcsh", "ash", "mksh",
+    "sh",
+    "bash",
+    "dash",
+    "zsh",
+    "ksh",
+    "fish",
+    "csh",
+    "tcsh",
+    "ash",
+    "mksh",
+    "lksh",
+    "bash-static",
+    "sh.distrib",
+    "zsh-static",
+    "mksh-static",
 ];
 
 /// Resolves a word as PATH lookup would: a bare name to /usr/bin/NAME, a path to itself.
@@ -474,6 +488,10 @@ fn resolve(word: &str) -> Option<PathBuf> {
     } else {
         Some(Path::new("/usr/bin").join(word))
     }
+}
+
+fn no_trust() -> policy::Trust {
+    policy::Trust::default()
 }
 
 fn word() -> impl Strategy<Value = String> {
@@ -497,6 +515,12 @@ fn word() -> impl Strategy<Value = String> {
             "A=1",
             "-i",
             "bash",
+            "claude",
+            "-p",
+            "codex",
+            "exec",
+            "fakeroot",
+            "-ec",
         ])
         .prop_map(str::to_owned),
     ]
@@ -510,6 +534,10 @@ fn shell_word() -> impl Strategy<Value = String> {
     })
 }
 
+fn words_of(line: &[&str]) -> Vec<String> {
+    line.iter().map(|w| (*w).to_owned()).collect()
+}
+
 fn wrapper() -> impl Strategy<Value = Vec<String>> {
     prop::sample::select(vec![
         vec!["nice"],
@@ -517,8 +545,10 @@ fn wrapper() -> impl Strategy<Value = Vec<String>> {
         vec!["timeout", "5"],
         vec!["env", "A=1"],
         vec!["env"],
+        vec!["fakeroot"],
+        vec!["sudo", "-u", "bob"],
     ])
-    .prop_map(|w| w.into_iter().map(str::to_owned).collect())
+    .prop_map(|w| words_of(&w))
 }
 
 /// Commands the policy must refuse: a shell with any arguments, or an interpreter given code.
@@ -528,18 +558,103 @@ fn rejected_command() -> impl Strategy<Value = Vec<String>> {
             .prop_map(|(shell, rest)| { std::iter::once(shell).chain(rest).collect() }),
         prop::sample::select(vec![
             vec!["python3", "-c", "import os"],
+            vec!["python3", "-m", "timeit"],
             vec!["perl", "-e", "print 1"],
             vec!["bash", "-c"],
             vec!["sh"],
+            vec!["make", "-E"],
+            vec!["sqlite3", ":memory:"],
         ])
-        .prop_map(|w| w.into_iter().map(str::to_owned).collect()),
+        .prop_map(|w| words_of(&w)),
     ]
+}
+
+/// A program that is no known agent and no shell: a launcher the policy may or may not
+/// know, a user's script, or an interpreter running one.
+fn non_agent_program() -> impl Strategy<Value = Vec<String>> {
+    prop::sample::select(vec![
+        vec!["fakeroot"],
+        vec!["mylauncher"],
+        vec!["dbus-run-session", "--"],
+        vec!["./my-agent.sh"],
+        vec!["python3", "agent.py"],
+        vec!["nice", "-n", "1", "fakeroot"],
+        vec!["env", "A=1", "fakeroot", "--"],
+        vec!["xvfb-run", "-a"],
+    ])
+    .prop_map(|w| words_of(&w))
+}
+
+/// Arguments that are neither a known agent nor a shell: flags, values, placeholders.
+fn plain_arg() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]{1,8}".prop_filter("not a known agent or a program that runs code", |w| {
+            policy::judge(std::slice::from_ref(w), &resolve, &no_trust()).is_ok()
+                && !policy::AGENTS.iter().any(|a| a.name == w)
+        }),
+        prop::sample::select(vec![
+            "-v",
+            "--flag",
+            "-x",
+            "--",
+            "A=1",
+            "{prompt}",
+            "--m={prompt}"
+        ])
+        .prop_map(str::to_owned),
+    ]
+}
+
+/// A known agent in a form that takes a prompt, with random flags of its own.
+fn agent_command() -> impl Strategy<Value = Vec<String>> {
+    let agent = prop::sample::select(vec![
+        vec!["claude", "-p"],
+        vec!["codex", "exec"],
+        vec!["codex"],
+        vec!["gemini", "-p"],
+        vec!["gemini"],
+        vec!["qwen", "-p"],
+        vec!["aider"],
+        vec!["goose", "run"],
+        vec!["opencode", "run"],
+        vec!["cursor-agent", "-p"],
+        vec!["openclaw", "agent", "exec"],
+        vec!["openclaw", "agent"],
+    ]);
+    let flag = prop::sample::select(vec![
+        "-c",
+        "-e",
+        "-y",
+        "-x",
+        "--yolo",
+        "--verbose",
+        "--model=x",
+        "--json",
+        "-vv",
+        "--force",
+        "-c=x",
+        "--dangerously-skip-permissions",
+        "-p",
+        "-m",
+        "--",
+    ]);
+    let prefix = prop::collection::vec(wrapper(), 0..3);
+    (prefix, agent, prop::collection::vec(flag, 0..6)).prop_map(|(prefix, agent, flags)| {
+        let mut words: Vec<String> = prefix.into_iter().flatten().collect();
+        // `fakeroot` is a wrapper: an agent behind it is still the agent.
+        words.extend(agent.iter().map(|w| (*w).to_owned()));
+        words.extend(flags.iter().map(|w| (*w).to_owned()));
+        words
+    })
 }
 
 proptest! {
     #[test]
-    fn the_policy_never_panics(words in prop::collection::vec(word(), 1..8)) {
-        let _ = policy::judge(&words, &resolve);
+    fn the_policy_never_panics(
+        words in prop::collection::vec(word(), 1..8),
+        trust in "[a-z,]{0,12}",
+    ) {
+        let _ = policy::judge(&words, &resolve, &policy::Trust::parse(&trust));
     }
 
     #[test]
@@ -548,7 +663,7 @@ proptest! {
         rest in prop::collection::vec(word(), 0..5),
     ) {
         let words: Vec<String> = std::iter::once(shell).chain(rest).collect();
-        prop_assert!(policy::judge(&words, &resolve).is_err(), "accepted {:?}", words);
+        prop_assert!(policy::judge(&words, &resolve, &no_trust()).is_err(), "accepted {:?}", words);
     }
 
     #[test]
@@ -556,8 +671,45 @@ proptest! {
         command in rejected_command(),
         wrappers in prop::collection::vec(wrapper(), 1..4),
     ) {
-        prop_assert!(policy::judge(&command, &resolve).is_err(), "accepted {:?}", command);
+        prop_assert!(policy::judge(&command, &resolve, &no_trust()).is_err(), "accepted {:?}", command);
         let wrapped: Vec<String> = wrappers.into_iter().flatten().chain(command).collect();
-        prop_assert!(policy::judge(&wrapped, &resolve).is_err(), "accepted {:?}", wrapped);
+        prop_assert!(policy::judge(&wrapped, &resolve, &no_trust()).is_err(), "accepted {:?}", wrapped);
+    }
+
+    /// Issue 12: a word naming a shell anywhere outside a known agent's own arguments is
+    /// refused, whatever launcher or script it is handed to and wherever it sits.
+    #[test]
+    fn a_shell_word_outside_a_known_agent_is_refused(
+        program in non_agent_program(),
+        before in prop::collection::vec(plain_arg(), 0..4),
+        shell in shell_word(),
+        after in prop::collection::vec(plain_arg(), 0..4),
+    ) {
+        let words: Vec<String> = program.into_iter().chain(before).chain(std::iter::once(shell))
+            .chain(after).collect();
+        prop_assert!(policy::judge(&words, &resolve, &no_trust()).is_err(), "accepted {:?}", words);
+    }
+
+    /// Issue 12: a known agent is trusted with any flags of its own, and the prompt lands
+    /// after `--` or glued into an option, so no prompt is ever read as an option.
+    #[test]
+    fn a_known_agent_with_random_flags_gets_the_prompt_as_data(words in agent_command()) {
+        let judgement = match policy::judge(&words, &resolve, &no_trust()) {
+            Ok(j) => j,
+            // A trailing option that takes a value is refused with a reason; nothing else is.
+            Err(r) => {
+                prop_assert!(r.reason.contains("takes a value"), "{:?}: {}", words, r);
+                return Ok(());
+            }
+        };
+        prop_assert!(matches!(judgement.kind, policy::Kind::Agent(..)), "{:?}", judgement);
+        let template = &judgement.template;
+        let at = template.iter().position(|w| w.contains("{prompt}")).expect("a prompt place");
+        let after_dash_dash = template[judgement.program_at + 1..at].iter().any(|w| w == "--");
+        let glued = template[at].starts_with("--") && template[at].contains("={prompt}");
+        prop_assert!(after_dash_dash || glued, "{:?} -> {:?}", words, template);
+        for prompt in ["--help", "-p", "--dangerously-skip-permissions", "--settings={}"] {
+            prop_assert_eq!(policy::prompt_problem(&judgement, prompt), None);
+        }
     }
 }

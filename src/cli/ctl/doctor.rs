@@ -22,6 +22,7 @@ use crate::cli::config::Config;
 use crate::cli::exit::Exit;
 use crate::exec::command::{self, AgentCommand};
 use crate::exec::openclaw::{self, AgentRoute};
+use crate::exec::policy::{Kind, Trust};
 use crate::store::Store;
 
 /// How bad a finding is.
@@ -73,6 +74,7 @@ pub fn run(path: &Path) -> Result<Output> {
         config.path_var(),
         &std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         config.exec_marker(),
+        config.trust(),
     );
     findings.extend(settings_findings(Config::from_env().err()));
     let path_var = config.path_var().map(ToOwned::to_owned);
@@ -129,16 +131,19 @@ pub fn render(findings: &[Finding]) -> String {
 }
 
 /// `STEP_AGENT_CMD`, judged as the runner judges it, and as it would fare under OpenClaw's
-/// exec tool, which is where the skill's main flow (the agent running seq-check) starts it.
+/// exec tool, which is where the skill's main flow (the agent running seq-check) starts it:
+/// the argv with the prompt marked, what reads the prompt and why it is trusted, and where
+/// the prompt goes.
 #[must_use]
 pub fn agent_findings(
     raw: Option<&str>,
     path: Option<&std::ffi::OsStr>,
     workspace: &Path,
     under_exec_marker: bool,
+    trust: &Trust,
 ) -> Vec<Finding> {
     let recommended = format!("STEP_AGENT_CMD='{}'", openclaw::RECOMMENDED_AGENT);
-    let command = match AgentCommand::parse(raw, path, workspace, under_exec_marker) {
+    let command = match AgentCommand::parse(raw, path, workspace, under_exec_marker, trust) {
         Ok(command) => command,
         Err(e) => {
             return vec![finding(Level::Problem, "agent", format!("{e:#}")).fix(recommended)];
@@ -160,6 +165,7 @@ pub fn agent_findings(
             command.program_word()
         ),
     )];
+    out.extend(reader_findings(&command, trust));
     let words = shell_words::split(raw).unwrap_or_default();
     match openclaw::agent_route(&words) {
         Some(AgentRoute::Gateway) => out.push(
@@ -194,6 +200,65 @@ pub fn agent_findings(
             .fix(recommended),
         ),
         _ => {}
+    }
+    out
+}
+
+/// What reads the prompt, why it is let, and what becomes of an instruction that starts
+/// with `-`; and a `STEP_AGENT_TRUST` that this command does not use.
+fn reader_findings(command: &AgentCommand, trust: &Trust) -> Vec<Finding> {
+    let reader = command.reader();
+    let dash = if command.exposes_dash() {
+        "an instruction that starts with `-` is refused for its try (the program would read \
+         it as an option); put `--` before {prompt} or use --option={prompt} to pass it"
+    } else {
+        "an instruction that starts with `-` stays data"
+    };
+    let text = match command.kind() {
+        Kind::Agent(agent, place) => {
+            let place = if command.wants_prompt_file() {
+                "in a file named by its prompt-file option".to_owned()
+            } else {
+                place.to_string()
+            };
+            let mut text = format!(
+                "`{reader}` is a known agent ({}): trusted with any of its own flags; the \
+                 prompt goes {place}, so {dash}",
+                agent.name
+            );
+            for prefix in agent.command_prefixes {
+                let _ = write!(
+                    text,
+                    "; an instruction that starts with `{prefix}` is refused ({} runs it as its \
+                     own command)",
+                    agent.name
+                );
+            }
+            text
+        }
+        Kind::Trusted => format!(
+            "`{reader}` is trusted by STEP_AGENT_TRUST: you vouch that it never runs its \
+             arguments as code, so they are not searched; {dash}"
+        ),
+        Kind::Program => format!(
+            "`{reader}` is judged as your own program (not a known agent): none of its \
+             arguments runs code; {dash}"
+        ),
+    };
+    let mut out = vec![finding(Level::Ok, "agent", text)];
+    if !trust.entries().is_empty() && command.kind() != Kind::Trusted {
+        out.push(
+            finding(
+                Level::Warning,
+                "agent",
+                format!(
+                    "STEP_AGENT_TRUST names {}, but this command's prompt is read by `{reader}`, \
+                     which it does not name (or which the policy judges by what it is)",
+                    trust.entries().join(", ")
+                ),
+            )
+            .fix("unset STEP_AGENT_TRUST, or name exactly the program STEP_AGENT_CMD runs"),
+        );
     }
     out
 }
@@ -522,19 +587,27 @@ mod tests {
             Some(OsStr::new("/usr/bin:/bin")),
             Path::new("/"),
             marker,
+            &Trust::default(),
         )
     }
 
     #[test]
     fn the_agent_command_is_judged_as_the_runner_would_and_the_prompt_shown() {
         let f = agent("echo --message", false);
-        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f.len(), 2, "{f:?}");
         assert_eq!(f[0].level, Level::Ok);
         assert!(
             f[0].text.ends_with("as: echo --message ⟨prompt⟩"),
             "{}",
             f[0].text
         );
+        assert!(
+            f[1].text.contains("your own program") && f[1].text.contains("refused for its try"),
+            "{}",
+            f[1].text
+        );
+        let f = agent("echo -- {prompt}", false);
+        assert!(f[1].text.ends_with("stays data"), "{}", f[1].text);
         let f = agent("bash -c", false);
         assert_eq!(f[0].level, Level::Problem);
         assert!(f[0]
@@ -544,36 +617,103 @@ mod tests {
             .contains(openclaw::RECOMMENDED_AGENT));
     }
 
+    /// A directory on PATH holding stand-ins named `names`.
+    fn fake_bins(names: &[&str]) -> (tempfile::TempDir, OsString) {
+        let dir = tempfile::tempdir().unwrap();
+        for name in names {
+            let bin = dir.path().join(name);
+            fs::write(&bin, "#!/bin/sh\n").unwrap();
+            fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = OsString::from(dir.path());
+        (dir, path)
+    }
+
+    #[test]
+    fn known_agents_and_trusted_programs_are_named_with_where_the_prompt_goes() {
+        let (_dir, path) = fake_bins(&["claude", "aider", "mytool"]);
+        let judge = |raw: &str, trust: &Trust| {
+            agent_findings(Some(raw), Some(&path), Path::new("/"), false, trust)
+        };
+        let f = judge("claude -c -p", &Trust::default());
+        assert!(
+            f[0].text.ends_with("as: claude -c -p -- ⟨prompt⟩"),
+            "{}",
+            f[0].text
+        );
+        assert!(
+            f[1].text.contains("known agent (claude)") && f[1].text.contains("after `--`"),
+            "{}",
+            f[1].text
+        );
+        let f = judge("aider --yes", &Trust::default());
+        assert!(
+            f[0].text.ends_with("as: aider --yes '--message=⟨prompt⟩'"),
+            "{}",
+            f[0].text
+        );
+        assert!(
+            f[1].text.contains("starts with `!` is refused"),
+            "{}",
+            f[1].text
+        );
+        let f = judge("mytool --shell bash", &Trust::default());
+        assert_eq!(f[0].level, Level::Problem);
+        assert!(f[0].text.contains("STEP_AGENT_TRUST"), "{}", f[0].text);
+        let f = judge("mytool --shell bash", &Trust::parse("mytool"));
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(
+            f[1].text.contains("trusted by STEP_AGENT_TRUST"),
+            "{}",
+            f[1].text
+        );
+        let f = judge("claude -p", &Trust::parse("mytool"));
+        assert_eq!(f[2].level, Level::Warning);
+        assert!(
+            f[2].text.contains("STEP_AGENT_TRUST names mytool"),
+            "{}",
+            f[2].text
+        );
+    }
+
     #[test]
     fn openclaw_routes_get_the_advice_that_fits_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("openclaw");
-        fs::write(&bin, "#!/bin/sh\n").unwrap();
-        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-        let path = OsString::from(dir.path());
+        let (_dir, path) = fake_bins(&["openclaw"]);
         let judge = |raw: &str, marker: bool| {
-            agent_findings(Some(raw), Some(&path), Path::new("/"), marker)
+            agent_findings(
+                Some(raw),
+                Some(&path),
+                Path::new("/"),
+                marker,
+                &Trust::default(),
+            )
         };
         let gateway = "openclaw agent --session-key s --message";
         let f = judge(gateway, false);
         assert_eq!(
             f.iter().map(|f| f.level).collect::<Vec<_>>(),
-            [Level::Ok, Level::Warning]
+            [Level::Ok, Level::Ok, Level::Warning]
         );
-        assert!(f[1].text.contains("OPENCLAW_SHELL=exec"), "{}", f[1].text);
+        assert!(f[0].text.ends_with("'--message=⟨prompt⟩'"), "{}", f[0].text);
+        assert!(f[2].text.contains("OPENCLAW_SHELL=exec"), "{}", f[2].text);
         let f = judge(gateway, true);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].level, Level::Problem);
         let f = judge("openclaw agent exec --message-file {prompt_file}", false);
-        assert_eq!(f[1].level, Level::Warning);
-        assert!(f[1].text.contains("600 s"), "{}", f[1].text);
+        assert_eq!(f[2].level, Level::Warning);
+        assert!(f[2].text.contains("600 s"), "{}", f[2].text);
         let f = judge(openclaw::RECOMMENDED_AGENT, true);
-        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f.len(), 2, "{f:?}");
         assert!(
             f[0].text
                 .ends_with("agent exec --timeout 0 --message-file '⟨prompt file⟩'"),
             "{}",
             f[0].text
+        );
+        assert!(
+            f[1].text.contains("known agent (openclaw)") && f[1].text.contains("in a file"),
+            "{}",
+            f[1].text
         );
     }
 

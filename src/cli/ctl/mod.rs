@@ -87,7 +87,7 @@ pub fn change(
     let mut state = locked.load()?;
     let mut plan = Plan::take(&mut state);
     let lease = Lease::probe(store)?;
-    let live = seen_from_outside(store, &plan, &lease);
+    let live = seen_from_outside(store, &plan, &lease).live;
     let ctx = Context {
         now: Utc::now(),
         live: &live,
@@ -117,7 +117,7 @@ pub fn look(path: &Path) -> Result<(Store, Plan, Picture, chrono::DateTime<Utc>)
     let store = existing(path)?;
     let plan = Plan::of(&store.read()?);
     let lease = Lease::probe(&store)?;
-    let live = seen_from_outside(&store, &plan, &lease);
+    let live = seen_from_outside(&store, &plan, &lease).live;
     let now = Utc::now();
     let picture = picture(&plan, now, Config::or_default().limits, &lease, &live);
     Ok((store, plan, picture, now))

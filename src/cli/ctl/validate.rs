@@ -9,7 +9,7 @@ use serde_json::json;
 use super::Output;
 use crate::cli::exit::Exit;
 use crate::format::schema::State;
-use crate::format::validate;
+use crate::format::validate::{self, Invalid};
 use crate::store::read::read_bounded;
 use crate::store::MAX_STATE_BYTES;
 
@@ -27,11 +27,37 @@ pub fn run(path: &Path) -> Result<Output> {
                 json!({ "valid": true, "steps": state.step_queue.len(), "warnings": warnings });
             Output::ok(text, json)
         }
-        Err(invalid) => Output {
-            text: format!("invalid: {invalid}"),
-            json: json!({ "valid": false, "field": invalid.field, "error": invalid.problem }),
-            code: Exit::Invalid,
-        },
+        Err(invalid) => {
+            let problems: Vec<_> = invalid
+                .all()
+                .map(|p| json!({ "field": p.field, "error": p.problem }))
+                .collect();
+            let text = if invalid.others.is_empty() {
+                format!("invalid: {invalid}")
+            } else {
+                let lines: Vec<String> = invalid
+                    .all()
+                    .map(|p| {
+                        let one = Invalid {
+                            others: Vec::new(),
+                            ..p.clone()
+                        };
+                        format!("- {one}")
+                    })
+                    .collect();
+                format!("invalid: {} problems\n{}", problems.len(), lines.join("\n"))
+            };
+            Output {
+                text,
+                json: json!({
+                    "valid": false,
+                    "field": invalid.field,
+                    "error": invalid.problem,
+                    "problems": problems,
+                }),
+                code: Exit::Invalid,
+            }
+        }
     })
 }
 
@@ -65,6 +91,28 @@ pub fn warnings(state: &State) -> Vec<String> {
             }
         }
     }
+    // An instruction is handed to the agent as one argument. Known agents get it after `--`
+    // or as `--option=…`; a command that passes it bare would have the agent read one that
+    // starts with `-` as an option (`--help` exits 0 having done nothing), so the runner
+    // refuses that try. Some agents run `/…` and `!…` as their own commands.
+    for id in &state.step_queue {
+        let instruction = state.plan.steps[id].instruction();
+        if instruction.starts_with('-') {
+            out.push(format!(
+                "plan.steps.{id}.instruction starts with `-`: an agent command that passes the \
+                 prompt as a bare argument would read it as an option, so the runner refuses \
+                 such a try unless STEP_AGENT_CMD puts the prompt after `--` or in \
+                 `--option={{prompt}}` (known agents do); reword it so it starts with a word"
+            ));
+        } else if instruction.trim_start().starts_with(['/', '!']) {
+            out.push(format!(
+                "plan.steps.{id}.instruction starts with `{}`: some agents (aider) run such a \
+                 message as their own command, a shell command for `!`; reword it so it starts \
+                 with a word",
+                &instruction.trim_start()[..1]
+            ));
+        }
+    }
     for id in state.step_runs.keys() {
         if !state.plan.steps.contains_key(id) {
             out.push(format!("stepRuns.{id}: no such step in plan.steps"));
@@ -95,6 +143,34 @@ mod tests {
                  instruction or any earlier one; the agent may not know to write it",
                 "stepRuns.zz: no such step in plan.steps",
             ]
+        );
+    }
+
+    #[test]
+    fn warns_about_instructions_an_agent_would_read_as_an_option_or_a_command() {
+        let state = validate::parse(
+            br#"{"plan":{"steps":{"a":{"instruction":"--help"},"b":{"instruction":" !id"},
+                "c":{"instruction":"/run id"},"d":{"instruction":"do - this"}}},
+              "stepQueue":["a","b","c","d"]}"#,
+        )
+        .unwrap();
+        let w = warnings(&state);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(
+            w[0].starts_with("plan.steps.a.instruction starts with `-`"),
+            "{}",
+            w[0]
+        );
+        assert!(w[0].contains("STEP_AGENT_CMD"), "{}", w[0]);
+        assert!(
+            w[1].starts_with("plan.steps.b.instruction starts with `!`"),
+            "{}",
+            w[1]
+        );
+        assert!(
+            w[2].starts_with("plan.steps.c.instruction starts with `/`"),
+            "{}",
+            w[2]
         );
     }
 }
