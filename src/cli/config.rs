@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::core::Limits;
+use crate::core::{AgentRef, Limits};
+use crate::exec::agents::{self, Agents};
 use crate::exec::command::{AgentCommand, VAR};
 use crate::exec::openclaw;
 use crate::exec::policy::Trust;
@@ -35,6 +36,8 @@ pub struct Config {
     exec_marker: bool,
     /// `STEP_AGENT_TRUST`: programs the operator vouches never run their arguments as code.
     trust: Trust,
+    /// `STEP_AGENTS_FILE`, or its default: the operator's named agents.
+    agents_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             path: env::var_os("PATH"),
             exec_marker: env::var_os(marker).is_some_and(|v| v == value),
             trust: trust(),
+            agents_file: agents_file(),
         })
     }
 
@@ -81,6 +85,7 @@ impl Config {
             path: env::var_os("PATH"),
             exec_marker: false,
             trust: trust(),
+            agents_file: agents_file(),
         })
     }
 
@@ -90,6 +95,38 @@ impl Config {
         let raw = self.agent.as_ref().map_err(|e| anyhow!("{e}"))?;
         AgentCommand::parse(
             raw.as_deref(),
+            self.path.as_deref(),
+            workspace,
+            self.exec_marker,
+            &self.trust,
+        )
+    }
+
+    /// The operator's named agents (read afresh: the operator may edit them between tries).
+    pub fn agents(&self, workspace: &Path) -> Result<Agents> {
+        Agents::load(self.agents_file.as_deref(), workspace)
+    }
+
+    /// Where the named agents are defined, if anywhere.
+    #[must_use]
+    pub fn agents_file(&self) -> Option<&Path> {
+        self.agents_file.as_deref()
+    }
+
+    /// The command of an agent a plan names, checked by the same policy as `STEP_AGENT_CMD`.
+    pub fn agent_for(&self, agent: &AgentRef, workspace: &Path) -> Result<AgentCommand> {
+        let AgentRef::Named(name) = agent else {
+            return self.agent(workspace);
+        };
+        let agents = self.agents(workspace)?;
+        let command = agents.command(name)?;
+        let label = match agents.path() {
+            Some(path) => format!("agent `{name}` (in {})", path.display()),
+            None => format!("agent `{name}`"),
+        };
+        AgentCommand::parse_as(
+            &label,
+            Some(command),
             self.path.as_deref(),
             workspace,
             self.exec_marker,
@@ -122,6 +159,15 @@ impl Config {
 /// `STEP_AGENT_TRUST`, comma-separated; unset, empty or not UTF-8 trusts nothing.
 fn trust() -> Trust {
     env::var(TRUST_VAR).map_or_else(|_| Trust::default(), |raw| Trust::parse(&raw))
+}
+
+/// `STEP_AGENTS_FILE`, or the default under the user's configuration folder.
+fn agents_file() -> Option<PathBuf> {
+    agents::file_path(
+        env::var_os(agents::FILE_VAR).map(PathBuf::from),
+        env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
+        env::var_os("HOME").map(PathBuf::from),
+    )
 }
 
 /// A whole number from 1 to `max`; unset or empty means `default`.

@@ -57,6 +57,9 @@ pub enum Event {
         step: StepId,
         attempt: u32,
         agent_pid: u32,
+        /// The named agent that runs it (absent: `STEP_AGENT_CMD`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
     },
     StepFinished {
         step: StepId,
@@ -176,9 +179,10 @@ impl fmt::Display for Event {
                 "the previous heartbeat was {gap_seconds} s ago ({})",
                 printable(previous)
             ),
-            Self::StepStarted { step, attempt, .. } => {
-                write!(f, "step {step}: try {attempt} started")
-            }
+            Self::StepStarted { step, attempt, agent, .. } => match agent {
+                Some(agent) => write!(f, "step {step}: try {attempt} started (agent {agent})"),
+                None => write!(f, "step {step}: try {attempt} started"),
+            },
             Self::StepFinished {
                 step,
                 attempt,
