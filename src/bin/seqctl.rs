@@ -100,6 +100,17 @@ Examples:
         #[command(flatten)]
         common: Common,
     },
+    /// What the plan produced: its status, each finished step's whole result, the failed step.
+    #[command(after_help = "\
+Prints {\"status\", \"completed_results\": [{\"step\", \"title\", \"result\"}], \"failed_step\"} with --json;
+status is success, failed, running, blocked or paused.
+
+Example:
+  seqctl result --state state.json --json")]
+    Result {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Why the current step is or is not running right now, in a sentence or two.
     #[command(after_help = "Example:\n  seqctl explain --state state.json")]
     Explain {
@@ -268,6 +279,7 @@ fn main() -> ExitCode {
         ),
         Command::Status { common } => (common.json, ctl::status::run(&common.state)),
         Command::Explain { common } => (common.json, ctl::explain::run(&common.state)),
+        Command::Result { common } => (common.json, ctl::result::run(&common.state)),
         Command::Retry { step, note, common } => (
             common.json,
             ctl::retry::run(&common.state, &step, note.as_deref()),

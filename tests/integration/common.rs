@@ -99,6 +99,8 @@ impl Workspace {
             .env_remove("STEP_TIMEOUT_SECONDS")
             .env_remove("STEP_RUNNER")
             .env_remove("STEP_AGENT_TRUST")
+            // The machine's own named agents must not leak into a test.
+            .env("STEP_AGENTS_FILE", "/nonexistent/agents.toml")
             // A test run from inside an OpenClaw agent must not carry its exec marker in.
             .env_remove("OPENCLAW_SHELL")
             .envs(self.env.iter().map(|(n, v)| (n, v)))

@@ -12,6 +12,7 @@ mod layers;
 mod legacy;
 mod proof;
 mod properties;
+mod results;
 mod runner;
 mod seqctl;
 mod stress;

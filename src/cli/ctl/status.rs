@@ -35,27 +35,7 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
         p.done + p.skipped,
         p.total
     );
-    let mut rows = vec![["", "STEP", "TITLE", "STATUS", "TRIES", "WHEN", "TOOK"]
-        .map(String::from)
-        .to_vec()];
-    for row in &p.steps {
-        let current = p.current_step.as_deref() == Some(row.step.as_str());
-        rows.push(vec![
-            if current && p.status != Status::Success {
-                ">"
-            } else {
-                ""
-            }
-            .to_owned(),
-            text::clip(&row.step, 24),
-            text::clip(row.title.as_deref().unwrap_or("-"), 36),
-            row.status.as_str().to_owned(),
-            row.tries.to_string(),
-            time(row.when.as_deref()),
-            row.duration_ms.map_or("-".into(), text::duration_ms),
-        ]);
-    }
-    out.push_str(&text::table(&rows));
+    out.push_str(&steps_table(p));
     if let Some(f) = &p.in_flight {
         let since = f
             .since
@@ -67,9 +47,13 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
         let pid = f
             .runner_pid
             .map_or(String::new(), |p| format!(" by runner pid {p}"));
+        let agent = f
+            .agent
+            .as_deref()
+            .map_or(String::new(), |a| format!(" by agent {a}"));
         let _ = writeln!(
             out,
-            "in flight: {} try {}{since}{elapsed} (lease held{pid})",
+            "in flight: {} try {}{agent}{since}{elapsed} (lease held{pid})",
             f.step, f.attempt
         );
     }
@@ -115,6 +99,44 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
         let _ = writeln!(out, "artifacts: {}", p.artifacts.join(", "));
     }
     out
+}
+
+/// The table of steps; named agents get a column only in plans that use them.
+fn steps_table(p: &Picture) -> String {
+    let mut rows = vec![["", "STEP", "TITLE", "STATUS", "TRIES", "WHEN", "TOOK"]
+        .map(String::from)
+        .to_vec()];
+    let agents = p.steps.iter().any(|r| r.agent.is_some());
+    if agents {
+        rows[0].push("AGENT".into());
+    }
+    for row in &p.steps {
+        let current = p.current_step.as_deref() == Some(row.step.as_str());
+        let mut cells = vec![
+            if current && p.status != Status::Success {
+                ">"
+            } else {
+                ""
+            }
+            .to_owned(),
+            text::clip(&row.step, 24),
+            text::clip(row.title.as_deref().unwrap_or("-"), 36),
+            row.status.as_str().to_owned(),
+            row.tries.to_string(),
+            time(row.when.as_deref()),
+            row.duration_ms.map_or("-".into(), text::duration_ms),
+        ];
+        if agents {
+            let agent = match (&row.agent, row.tries) {
+                (_, 0) => "-",
+                (Some(agent), _) => agent,
+                (None, _) => crate::core::model::DEFAULT_AGENT,
+            };
+            cells.push(text::clip(agent, 20));
+        }
+        rows.push(cells);
+    }
+    text::table(&rows)
 }
 
 /// The status as `--json` spells it.
