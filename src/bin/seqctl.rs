@@ -84,6 +84,17 @@ Examples:
         #[arg(long)]
         force: bool,
     },
+    /// Ask an agent to turn a task into a plan, checked as `init --plan` checks one, and print
+    /// it to confirm (--write writes it).
+    #[command(after_help = "\
+Examples:
+  seqctl plan --task \"Research topic X, summarise it to study/summary.md, then write a paper\"
+  seqctl plan --task \"...\" --out plan.json     (then, once confirmed: seqctl init --plan plan.json)
+  seqctl plan --task \"...\" --agent planner --write --state state.json
+The agent is STEP_AGENT_CMD, or --agent, a named agent of the agents file (STEP_AGENTS_FILE).
+Without --write or --out nothing is written. Exit 2 if no try gave a valid plan, 130 if
+stopped by Ctrl-C (the agent is stopped too).")]
+    Plan(PlanArgs),
     /// Check a state or plan file as the engine does, with warnings; exit 0 valid, 2 invalid.
     #[command(after_help = "Example:\n  seqctl validate state.json")]
     Validate {
@@ -273,6 +284,7 @@ fn main() -> ExitCode {
             };
             (common.json, ctl::init::run(&common.state, &init))
         }
+        Command::Plan(args) => args.run(),
         Command::Validate { file, common } => (
             common.json,
             ctl::validate::run(file.as_ref().unwrap_or(&common.state)),
@@ -380,5 +392,54 @@ fn streamed(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => exit::report_error("seqctl", &error),
+    }
+}
+
+// `seqctl plan`'s arguments (a struct of their own keeps `main` short). No doc comment:
+// clap would show it in place of the subcommand's.
+#[derive(Args)]
+struct PlanArgs {
+    /// What the plan is for, in your words.
+    #[arg(long)]
+    task: String,
+    /// A named agent of the agents file [default: STEP_AGENT_CMD].
+    #[arg(long, value_name = "NAME")]
+    agent: Option<String>,
+    /// How many times the agent is asked, at most.
+    #[arg(long, value_name = "N", default_value_t = ctl::plan::DEFAULT_TRIES,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    tries: u32,
+    /// The time limit of one try [default: STEP_TIMEOUT_SECONDS].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout_seconds: Option<u64>,
+    /// Write the plan to the state file (as `init`).
+    #[arg(long)]
+    write: bool,
+    /// With --write: replace a plan that is not DONE (never one a runner is working on).
+    #[arg(long, requires = "write")]
+    force: bool,
+    /// Save the plan as a new plan file, to confirm and then give to `init --plan`.
+    #[arg(long, value_name = "FILE", conflicts_with = "write")]
+    out: Option<PathBuf>,
+    /// The state file --write writes (its folder is where the agent runs).
+    #[arg(long, short, value_name = "FILE", default_value = "state.json")]
+    state: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl PlanArgs {
+    fn run(self) -> (bool, anyhow::Result<Output>) {
+        let request = ctl::plan::Request {
+            task: &self.task,
+            agent: self.agent.as_deref(),
+            tries: self.tries,
+            timeout: self.timeout_seconds.map(std::time::Duration::from_secs),
+            write: self.write,
+            force: self.force,
+            out: self.out.as_deref(),
+        };
+        (self.json, ctl::plan::run(&self.state, &request))
     }
 }

@@ -10,6 +10,7 @@ mod faults;
 mod hostile;
 mod layers;
 mod legacy;
+mod plan;
 mod proof;
 mod properties;
 mod results;
