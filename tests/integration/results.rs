@@ -466,6 +466,10 @@ fn references_unknown_agents_and_bad_checks_are_refused_before_anything_runs() {
         .to_string(),
     );
     ws.agent("echo hi");
+    // seqctl validate says so before anything runs.
+    ws.seqctl(&["validate"]).expect(0).stdout_has(
+        "warning: plan.steps.a.agent: no agent named `ghost` in /nonexistent/agents.toml",
+    );
     ws.runner(&[]).expect(1);
     let error = ws.state()["stepRuns"]["a"]["error"]
         .as_str()

@@ -22,7 +22,6 @@ use serde_json::{json, Value};
 use super::{init, validate as checks, Output};
 use crate::cli::config::Config;
 use crate::cli::exit::Exit;
-use crate::core::model::DEFAULT_AGENT;
 use crate::core::planner::{self, Feedback};
 use crate::core::verdict::{self, Ending, StopWhy};
 use crate::core::AgentRef;
@@ -212,7 +211,7 @@ fn planned(
 ) -> Output {
     let plan = plan_file(state);
     let mut warnings = checks::warnings(state);
-    warnings.extend(unknown_agents(state, known));
+    warnings.extend(checks::unknown_agents(state, known));
     let pretty = serde_json::to_string_pretty(&plan).unwrap_or_default();
     let mut text = format!(
         "{pretty}\n\nThe plan (valid on try {tries}): {}",
@@ -308,39 +307,6 @@ fn save(out: &Path, pretty: &str) -> Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("{}: cannot save the plan", out.display()))?;
     Ok(())
-}
-
-/// Warnings for agents the plan names that the operator has not defined: validation cannot
-/// know the agents file (it may change before the step runs), but a planner that invented a
-/// name should be seen before the plan runs, not when its step fails.
-fn unknown_agents(state: &State, known: &Result<Agents, String>) -> Vec<String> {
-    let mut named: Vec<(String, &str)> = Vec::new();
-    if let Some(name) = &state.plan.compress_agent {
-        named.push(("plan.compressAgent".to_owned(), name));
-    }
-    for id in &state.step_queue {
-        let Some(step) = state.plan.steps.get(id) else {
-            continue;
-        };
-        let base = format!("plan.steps.{id}");
-        if let Some(name) = &step.agent {
-            named.push((format!("{base}.agent"), name));
-        }
-        for (n, name) in step.fallback_agents.iter().flatten().enumerate() {
-            named.push((format!("{base}.fallbackAgents[{n}]"), name));
-        }
-        if let Some(name) = step.verify.as_ref().and_then(|v| v.agent.as_ref()) {
-            named.push((format!("{base}.verify.agent"), name));
-        }
-    }
-    named
-        .into_iter()
-        .filter(|(_, name)| *name != DEFAULT_AGENT)
-        .filter_map(|(field, name)| match known {
-            Ok(agents) => agents.command(name).err().map(|e| format!("{field}: {e}")),
-            Err(e) => Some(format!("{field}: agent `{name}` cannot be checked: {e}")),
-        })
-        .collect()
 }
 
 /// What no valid plan prints: the last try's problems (exit 2).
@@ -534,12 +500,12 @@ mod tests {
             Path::new("/etc/agents.toml"),
         )
         .unwrap();
-        let warnings = unknown_agents(&state, &Ok(agents));
+        let warnings = checks::unknown_agents(&state, &Ok(agents));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0]
             .starts_with("plan.compressAgent: no agent named `ghost` in /etc/agents.toml"));
         assert!(warnings[1].starts_with("plan.steps.a.fallbackAgents[1]: no agent named `ghost`"));
-        let unreadable = unknown_agents(&state, &Err("bad toml".to_owned()));
+        let unreadable = checks::unknown_agents(&state, &Err("bad toml".to_owned()));
         assert_eq!(unreadable.len(), 4, "{unreadable:?}");
         assert!(unreadable[1].ends_with("agent `writer` cannot be checked: bad toml"));
     }
