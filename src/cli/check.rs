@@ -21,6 +21,7 @@ use chrono::Utc;
 
 use super::config::Config;
 use super::live::seen_from_outside;
+use super::reads::Reads;
 use super::runner;
 use crate::core::event::Launched;
 use crate::core::{apply, settle, Context, Event, Input, Next, Plan};
@@ -118,6 +119,7 @@ fn beat(
         now: Utc::now(),
         live: &live,
         limits: config.limits,
+        io: &Reads { store },
     };
     let (changes, next) = settle(&mut plan, &ctx);
     // The first heartbeat since the finish tells of it (this one, if it finished the plan),

@@ -5,5 +5,6 @@ pub mod config;
 pub mod ctl;
 pub mod exit;
 pub mod live;
+pub mod reads;
 pub mod runner;
 pub mod trial;
