@@ -24,7 +24,7 @@ use super::live::seen_from_outside;
 use super::reads::Reads;
 use super::runner;
 use crate::core::event::Launched;
-use crate::core::{apply, settle, Context, Event, Input, Next, Plan};
+use crate::core::{apply, settle, Context, Event, Input, Next, Plan, TryState};
 use crate::exec::command::AgentCommand;
 use crate::exec::{process, signals};
 use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
@@ -143,7 +143,7 @@ fn beat(
             alive: true,
             python: true,
         },
-        None => holding(&lease),
+        None => holding(&lease, &plan),
     };
     let heartbeat = Heartbeat::of(&next, &plan, changes.clone(), holding, newly_done);
     plan.put_back(&mut state);
@@ -194,15 +194,29 @@ fn beat(
 }
 
 /// Who holds the lease, from its note, and whether that runner lives.
-fn holding(lease: &LeaseState) -> Holding {
-    let pid = match lease {
-        LeaseState::Held(Some(holder)) => Some(holder.pid),
-        _ => None,
-    };
-    Holding {
-        pid,
-        alive: pid.is_some_and(process::pid_alive),
-        python: false,
+fn holding(lease: &LeaseState, plan: &Plan) -> Holding {
+    match lease {
+        LeaseState::Held(holder) => {
+            let pid = holder.as_ref().map(|h| h.pid);
+            Holding {
+                pid,
+                alive: pid.is_some_and(process::pid_alive),
+                python: false,
+            }
+        }
+        // Nobody holds the plan, yet a try shows in flight and is alive (a process of its
+        // agent holds its try lease): its runner, as the record names it, is gone.
+        LeaseState::Free => {
+            let runner = plan.running().find_map(|s| match s.run.state() {
+                TryState::Running { runner, .. } => runner,
+                _ => None,
+            });
+            Holding {
+                pid: runner.map(|r| r.pid),
+                alive: runner.is_some_and(|r| process::is_alive(&r)),
+                python: false,
+            }
+        }
     }
 }
 

@@ -129,6 +129,8 @@ pub struct Launch {
     /// Where its result comes from: this file, else its stdout.
     pub result_file: Option<String>,
     pub verify: Option<Box<Verify>>,
+    /// A `repeat` step's check: a result that fails it makes the step run again.
+    pub until: Option<Box<Verify>>,
 }
 
 /// What comes next for a plan that needs no automatic change.
@@ -561,6 +563,7 @@ fn launch(plan: &Plan, step: &Step, attempt: u32, limits: Limits) -> Launch {
         required_outputs: step.spec.required_outputs.clone(),
         result_file: step.spec.result_file.clone(),
         verify: step.spec.verify.clone(),
+        until: step.spec.repeat.as_ref().map(|r| Box::new(r.until.clone())),
     }
 }
 

@@ -108,7 +108,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
     unsafe {
         command.pre_exec(move || child_setup(runner_pid, lease_fd));
     }
-    let mut child = match command.spawn() {
+    let mut child = match super::process::spawn_agent(&mut command) {
         Ok(child) => child,
         Err(e) => {
             return not_started(format!(
@@ -124,6 +124,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         Err(e) => {
             stop_group(pgid);
             let _ = child.wait();
+            super::process::agent_done(pgid);
             return not_started(format!("cannot read the agent's output: {e}"));
         }
     };
@@ -136,6 +137,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         started + a.timeout,
         stop,
     );
+    super::process::agent_done(pgid);
     stop_group(pgid);
     stop_adopted();
     let duration = started.elapsed();

@@ -121,7 +121,6 @@ fn waiting(plan: &Plan, p: &Picture, now: DateTime<Utc>, step: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::live::liveness;
     use crate::core::Limits;
     use crate::format::{timefmt, validate};
     use crate::report::picture::picture;
@@ -137,7 +136,10 @@ mod tests {
                 now,
                 Limits::default(),
                 lease,
-                &liveness(&plan, lease, None, None),
+                &crate::core::Liveness {
+                    held_elsewhere: lease.is_held(),
+                    ..crate::core::Liveness::default()
+                },
             ),
             now,
         )

@@ -155,7 +155,6 @@ fn time(iso: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::live::liveness;
     use crate::core::Liveness;
     use crate::core::{Limits, Plan};
     use crate::format::validate;
@@ -196,7 +195,10 @@ mod tests {
             now(),
             Limits::default(),
             &lease,
-            &liveness(&state, &lease, None, None),
+            &crate::core::Liveness {
+                held_elsewhere: lease.is_held(),
+                ..crate::core::Liveness::default()
+            },
         );
         assert_eq!(
             render(&p, now()),
