@@ -122,9 +122,13 @@ Example:
         #[command(flatten)]
         common: Common,
     },
-    /// Why the current step is or is not running right now, in a sentence or two.
-    #[command(after_help = "Example:\n  seqctl explain --state state.json")]
+    /// Why the current step (or the one named) is or is not running right now, in a sentence or two.
+    #[command(
+        after_help = "Examples:\n  seqctl explain --state state.json\n  seqctl explain merge --state state.json\n  seqctl explain 'summarise[3]' --state state.json"
+    )]
     Explain {
+        /// A step (or a forEach item, `step[N]`) to explain instead of the plan.
+        step: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -275,22 +279,28 @@ fn main() -> ExitCode {
             step,
             delay_minutes,
             force,
-        } => {
-            let init = ctl::init::Init {
-                plan,
-                steps: step,
-                delay_minutes,
-                force,
-            };
-            (common.json, ctl::init::run(&common.state, &init))
-        }
+        } => (
+            common.json,
+            ctl::init::run(
+                &common.state,
+                &ctl::init::Init {
+                    plan,
+                    steps: step,
+                    delay_minutes,
+                    force,
+                },
+            ),
+        ),
         Command::Plan(args) => args.run(),
         Command::Validate { file, common } => (
             common.json,
             ctl::validate::run(file.as_ref().unwrap_or(&common.state)),
         ),
         Command::Status { common } => (common.json, ctl::status::run(&common.state)),
-        Command::Explain { common } => (common.json, ctl::explain::run(&common.state)),
+        Command::Explain { step, common } => (
+            common.json,
+            ctl::explain::run(&common.state, step.as_deref()),
+        ),
         Command::Result { common } => (common.json, ctl::result::run(&common.state)),
         Command::Retry { step, note, common } => (
             common.json,
@@ -352,9 +362,14 @@ fn main() -> ExitCode {
             return streamed(ctl::events::run(&state, follow, json, &mut stdout));
         }
     };
+    finish(&mut stdout, json, result)
+}
+
+/// Prints a command's output (or its error) and gives its exit code.
+fn finish(stdout: &mut dyn Write, json: bool, result: anyhow::Result<Output>) -> ExitCode {
     match result {
         Ok(output) => {
-            print(&mut stdout, &output, json);
+            print(stdout, &output, json);
             output.code.into()
         }
         Err(error) => {

@@ -306,7 +306,8 @@ fn own_change(plan: &Plan, position: usize, step: &Step, ctx: &Context) -> Optio
 
 /// Whether a step's `when` holds: `Ok` it does, `Err(why not)`, `None` when the result it
 /// looks at cannot be read here.
-fn condition(plan: &Plan, when: &When, ctx: &Context) -> Option<Result<(), String>> {
+#[must_use]
+pub fn condition(plan: &Plan, when: &When, ctx: &Context) -> Option<Result<(), String>> {
     let id = StepId::from(when.step.as_str());
     let status = plan.step(id.as_str()).map(|s| s.run.status());
     if let Some(wanted) = when.status {
@@ -475,7 +476,8 @@ fn schedule(plan: &Plan, ctx: &Context) -> Decision {
 
 /// When a unit became ready: the latest end among the steps it waits for (for an item, its
 /// step's, and the items of that step that have ended, so a delay paces the items too).
-fn ready_since(plan: &Plan, position: usize, unit: &Step) -> Option<DateTime<Utc>> {
+#[must_use]
+pub fn ready_since(plan: &Plan, position: usize, unit: &Step) -> Option<DateTime<Utc>> {
     let deps = plan
         .deps(position)
         .iter()
@@ -496,7 +498,8 @@ fn ready_since(plan: &Plan, position: usize, unit: &Step) -> Option<DateTime<Utc
 }
 
 /// Whether a blocker line names this step.
-fn has_blocker(plan: &Plan, id: &StepId) -> bool {
+#[must_use]
+pub fn has_blocker(plan: &Plan, id: &StepId) -> bool {
     plan.blockers()
         .iter()
         .any(|l| is_blocker_for(l, id.as_str()))

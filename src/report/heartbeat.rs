@@ -1,6 +1,8 @@
 //! What one heartbeat found and did, from the core's decision: printed as lines, or as one
 //! JSON object (`seq-check --json`).
 
+use std::fmt::Write as _;
+
 use serde::{Serialize, Serializer};
 
 use crate::core::{Event, Next, Plan, TryState};
@@ -81,6 +83,9 @@ pub struct Heartbeat {
     /// With `done`: this heartbeat is the first since the plan finished (tell the user now).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub newly_done: bool,
+    /// With `done`: optional steps that ended FAILED (the plan went on without them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gave_up: Vec<String>,
     #[serde(skip)]
     pub steps: usize,
 }
@@ -111,6 +116,11 @@ impl Heartbeat {
             Next::Finished => {
                 beat.newly_done = newly_done;
                 beat.artifacts = plan.artifacts().to_vec();
+                beat.gave_up = plan
+                    .units()
+                    .filter(|s| s.run.status() == crate::format::schema::StepStatus::Failed)
+                    .map(|s| s.id.to_string())
+                    .collect();
             }
             Next::Busy => {
                 let current = plan.current();
@@ -196,14 +206,31 @@ impl Heartbeat {
             ),
             BeatResult::Paused => "paused: nothing new starts until the plan is resumed".to_owned(),
             BeatResult::Done if !self.newly_done => "nothing to do: the plan is done".to_owned(),
-            BeatResult::Done if self.artifacts.is_empty() => {
-                format!("done: all {} steps finished", self.steps)
+            BeatResult::Done => {
+                let mut line = format!("done: all {} steps finished", self.steps);
+                if !self.gave_up.is_empty() {
+                    // The final summary says so: the plan went on without them.
+                    let _ = write!(
+                        line,
+                        " ({} optional {} FAILED: {})",
+                        self.gave_up.len(),
+                        if self.gave_up.len() == 1 {
+                            "step"
+                        } else {
+                            "steps"
+                        },
+                        printable(&self.gave_up.join(", "))
+                    );
+                }
+                if !self.artifacts.is_empty() {
+                    let _ = write!(
+                        line,
+                        "; artifacts: {}",
+                        printable(&self.artifacts.join(", "))
+                    );
+                }
+                line
             }
-            BeatResult::Done => format!(
-                "done: all {} steps finished; artifacts: {}",
-                self.steps,
-                printable(&self.artifacts.join(", "))
-            ),
         })
     }
 }

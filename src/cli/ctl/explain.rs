@@ -6,12 +6,36 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use super::{look, Output};
-use crate::core::{Plan, TryState};
+use crate::cli::config::Config;
+use crate::cli::live::seen_from_outside;
+use crate::cli::reads::Reads;
+use crate::core::apply::find;
+use crate::core::{Context, Plan, TryState};
 use crate::report::picture::{Picture, Status};
 use crate::report::text;
+use crate::report::why::why;
+use crate::store::lease::Lease;
 
-pub fn run(path: &Path) -> Result<Output> {
-    let (_, plan, picture, now) = look(path)?;
+pub fn run(path: &Path, step: Option<&str>) -> Result<Output> {
+    let (store, plan, picture, now) = look(path)?;
+    if let Some(id) = step {
+        let found = find(&plan, id)?;
+        let lease = Lease::probe(&store)?;
+        let live = seen_from_outside(&store, &plan, &lease).live;
+        let ctx = Context {
+            now,
+            live: &live,
+            limits: Config::or_default().limits,
+            io: &Reads { store: &store },
+        };
+        let sentence = why(&plan, found, &ctx);
+        let json = serde_json::json!({
+            "status": found.run.status().as_str(),
+            "step": id,
+            "explanation": sentence,
+        });
+        return Ok(Output::ok(sentence, json));
+    }
     let sentence = explain(&plan, &picture, now);
     let json = serde_json::json!({
         "status": picture.status,

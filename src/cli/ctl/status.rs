@@ -36,7 +36,7 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
         p.total
     );
     out.push_str(&steps_table(p));
-    if let Some(f) = &p.in_flight {
+    for f in &p.running {
         let since = f
             .since
             .as_deref()
@@ -92,6 +92,19 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
             .map_or(String::new(), |e| text::clip(e, 200));
         let _ = writeln!(out, "failed: {} try {}: {error}", f.step, f.tries);
     }
+    for row in p.steps.iter().filter(|r| r.reason.is_some()) {
+        let _ = writeln!(
+            out,
+            "{}: {}: {}",
+            if row.status == crate::format::schema::StepStatus::Skipped {
+                "skipped"
+            } else {
+                "gave up"
+            },
+            row.step,
+            text::clip(row.reason.as_deref().unwrap_or_default(), 200)
+        );
+    }
     for note in &p.notes {
         let _ = writeln!(out, "note: {note}");
     }
@@ -110,6 +123,10 @@ fn steps_table(p: &Picture) -> String {
     if agents {
         rows[0].push("AGENT".into());
     }
+    // What waits for what, in plans that are more than a list.
+    if p.graph {
+        rows[0].push("WAITS FOR".into());
+    }
     for row in &p.steps {
         let current = p.current_step.as_deref() == Some(row.step.as_str());
         let mut cells = vec![
@@ -121,7 +138,16 @@ fn steps_table(p: &Picture) -> String {
             .to_owned(),
             text::clip(&row.step, 24),
             text::clip(row.title.as_deref().unwrap_or("-"), 36),
-            row.status.as_str().to_owned(),
+            match &row.items {
+                // A forEach step: how many of its items are over.
+                Some(items) => format!(
+                    "{} {}/{}",
+                    row.status.as_str(),
+                    items.done + items.failed + items.skipped,
+                    items.total
+                ),
+                None => row.status.as_str().to_owned(),
+            },
             row.tries.to_string(),
             time(row.when.as_deref()),
             row.duration_ms.map_or("-".into(), text::duration_ms),
@@ -133,6 +159,13 @@ fn steps_table(p: &Picture) -> String {
                 (None, _) => crate::core::model::DEFAULT_AGENT,
             };
             cells.push(text::clip(agent, 20));
+        }
+        if p.graph {
+            cells.push(if row.waits_for.is_empty() {
+                "-".to_owned()
+            } else {
+                text::clip(&row.waits_for.join(", "), 30)
+            });
         }
         rows.push(cells);
     }
@@ -231,7 +264,7 @@ in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease
             "{text}"
         );
         assert!(
-            text.contains("note: step pull-b try 2 shows IN_PROGRESS but no runner"),
+            text.contains("note: step pull-b try 2 shows IN_PROGRESS but nothing of it runs"),
             "{text}"
         );
     }
