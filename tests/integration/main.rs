@@ -17,3 +17,4 @@ mod results;
 mod runner;
 mod seqctl;
 mod stress;
+mod workflow;
