@@ -104,15 +104,20 @@ fn beat(
     runner: Option<&Result<PathBuf>>,
 ) -> Result<(Heartbeat, Option<AgentCommand>)> {
     let locked = store.lock()?;
-    let mut state = locked.load()?;
-    let mut plan = Plan::take(&mut state);
-    let was_done = plan.is_done();
+    let mut state = locked.load_light()?;
+    let was_done = state.status == crate::format::schema::PlanStatus::Done;
     // A finished plan has nobody to ask about; otherwise, is a runner holding it?
     let lease = if was_done {
         LeaseState::Free
     } else {
         Lease::probe(store)?
     };
+    // The items' records of a forEach step are read only when this heartbeat may act on them:
+    // while a runner holds the plan it only records that it looked.
+    if !was_done && !lease.is_held() {
+        store.load_items(&mut state)?;
+    }
+    let mut plan = Plan::take(&mut state);
     let seen = seen_from_outside(store, &plan, &lease);
     let live = seen.live.clone();
     let ctx = Context {

@@ -430,6 +430,14 @@ fn schedule(plan: &Plan, ctx: &Context) -> Decision {
         } else {
             vec![step]
         };
+        // Looked at once per step, not per item (and not at all without a delay).
+        let paced = plan.delay() > chrono::TimeDelta::zero();
+        let since = paced.then(|| {
+            let items = step
+                .is_expanded()
+                .then(|| items_ended(plan.items_of(step.id.as_str())));
+            deps_ended(plan, position).max(items.flatten())
+        });
         for unit in units {
             let after = match unit.run.state() {
                 TryState::Running { .. } | TryState::Done { .. } | TryState::Skipped { .. } => {
@@ -441,7 +449,7 @@ fn schedule(plan: &Plan, ctx: &Context) -> Decision {
                 }
                 TryState::Failed { .. } if unit.run.finished() => continue,
                 TryState::Failed { at, .. } => at,
-                TryState::Pending { .. } => ready_since(plan, position, unit),
+                TryState::Pending { .. } => since.flatten(),
             };
             let until = due_time(after, plan.delay(), ctx.now);
             let attempt = unit.run.tries().saturating_add(1);
@@ -478,23 +486,29 @@ fn schedule(plan: &Plan, ctx: &Context) -> Decision {
 /// step's, and the items of that step that have ended, so a delay paces the items too).
 #[must_use]
 pub fn ready_since(plan: &Plan, position: usize, unit: &Step) -> Option<DateTime<Utc>> {
-    let deps = plan
-        .deps(position)
-        .iter()
-        .filter_map(|d| plan.steps().get(*d))
-        .filter_map(|s| s.run.ended_at());
     let siblings = unit
         .item
         .as_ref()
-        .map(|i| plan.items_of(i.parent.as_str()))
-        .unwrap_or_default()
+        .and_then(|i| items_ended(plan.items_of(i.parent.as_str())));
+    deps_ended(plan, position).max(siblings)
+}
+
+/// The latest end among the steps the queued step at `position` waits for.
+fn deps_ended(plan: &Plan, position: usize) -> Option<DateTime<Utc>> {
+    plan.deps(position)
         .iter()
-        .filter_map(|s| {
-            s.run
-                .ended_at()
-                .filter(|_| s.run.finished() || s.run.status() == StepStatus::Failed)
-        });
-    deps.chain(siblings).max()
+        .filter_map(|d| plan.steps().get(*d))
+        .filter_map(|s| s.run.ended_at())
+        .max()
+}
+
+/// The latest end among the items that have ended.
+fn items_ended(items: &[Step]) -> Option<DateTime<Utc>> {
+    items
+        .iter()
+        .filter(|s| s.run.finished() || s.run.status() == StepStatus::Failed)
+        .filter_map(|s| s.run.ended_at())
+        .max()
 }
 
 /// Whether a blocker line names this step.

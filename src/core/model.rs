@@ -279,6 +279,10 @@ pub struct Run {
     why_again: Option<String>,
     /// A `forEach` step's items, once expanded.
     items: Option<Vec<String>>,
+    /// `startedIso` (or `lastRunIso`) and the end, parsed once (see [`Run::retime`]): the
+    /// rules look at them for every step on every decision.
+    since_at: Option<DateTime<Utc>>,
+    ended: Option<DateTime<Utc>>,
 }
 
 /// How a finished try came out, as the runner judged it.
@@ -310,7 +314,7 @@ impl Run {
             StepStatus::Pending => TryState::Pending { tries },
             StepStatus::InProgress => TryState::Running {
                 attempt: tries,
-                since: parse_time(self.started_iso.as_deref().or(self.last_run_iso.as_deref())),
+                since: self.since_at,
                 runner: self.runner,
             },
             StepStatus::Done => TryState::Done {
@@ -329,11 +333,17 @@ impl Run {
     /// When the last try ended: `finishedIso`, or the Python version's `lastRunIso`.
     #[must_use]
     pub fn ended_at(&self) -> Option<DateTime<Utc>> {
-        parse_time(
+        self.ended
+    }
+
+    /// Parses the times again after they changed.
+    fn retime(&mut self) {
+        self.since_at = parse_time(self.started_iso.as_deref().or(self.last_run_iso.as_deref()));
+        self.ended = parse_time(
             self.finished_iso
                 .as_deref()
                 .or(self.last_run_iso.as_deref()),
-        )
+        );
     }
 
     #[must_use]
@@ -442,6 +452,7 @@ impl Run {
         self.signal = None;
         self.log_file = log_file;
         self.note = None;
+        self.retime();
     }
 
     /// Records how the try in flight ended.
@@ -462,6 +473,7 @@ impl Run {
                 self.error = Some(error.clone());
             }
         }
+        self.retime();
     }
 
     /// Ends the try in flight as failed without a result from its agent, with `error` saying
@@ -476,6 +488,7 @@ impl Run {
                 .map(|started| (now - started).num_milliseconds().max(0) as u64);
         }
         self.finished_iso = Some(timefmt::format(now));
+        self.retime();
     }
 
     /// Takes back the try in flight, as if it had not started: it was stopped by a signal to
@@ -489,6 +502,7 @@ impl Run {
             StepStatus::Pending
         };
         self.finished_iso = Some(timefmt::format(now));
+        self.retime();
     }
 
     /// A fresh set of tries, with a person's note for the first.
@@ -512,6 +526,7 @@ impl Run {
         self.status = StepStatus::Skipped;
         self.reason = Some(reason);
         self.finished_iso = Some(timefmt::format(now));
+        self.retime();
     }
 
     /// An optional step out of tries: FAILED for good, saying so.
@@ -525,6 +540,7 @@ impl Run {
         self.status = StepStatus::Pending;
         self.started_iso = Some(timefmt::format(now));
         self.last_run_iso = self.started_iso.clone();
+        self.retime();
     }
 
     /// A `forEach` step whose items are all over.
@@ -533,6 +549,7 @@ impl Run {
         self.status = StepStatus::Done;
         self.last_run_iso = Some(stamp.clone());
         self.finished_iso = Some(stamp);
+        self.retime();
     }
 
     /// A `forEach` step done with its items, opened again because one of them is retried.
@@ -541,6 +558,7 @@ impl Run {
             self.status = StepStatus::Pending;
             self.finished_iso = None;
         }
+        self.retime();
     }
 
     /// A `repeat` step's next run: a fresh set of tries, one round on, and why.
@@ -559,7 +577,7 @@ impl Run {
 
     /// Moves the owned fields out of a record, leaving its extras where they are.
     fn from_file(record: &mut StepRun) -> Self {
-        Self {
+        let mut run = Self {
             on_file: true,
             status: record.status,
             tries: record.tries,
@@ -579,7 +597,11 @@ impl Run {
             round: record.round.take(),
             why_again: record.why_again.take(),
             items: record.items.take(),
-        }
+            since_at: None,
+            ended: None,
+        };
+        run.retime();
+        run
     }
 
     fn into_file(self, record: &mut StepRun) {
@@ -654,6 +676,7 @@ impl Step {
 
 /// The whole plan: queued steps, the cursor, and the plan-wide facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // distinct facts of the file, not a state machine
 pub struct Plan {
     pub(crate) steps: Vec<Step>,
     /// `currentStep`: the index of the step in hand; `steps.len()` when past the end.
@@ -677,6 +700,8 @@ pub struct Plan {
     pub(crate) max_parallel: usize,
     /// The items of the expanded `forEach` steps, by the step's id.
     pub(crate) items: HashMap<StepId, Vec<Step>>,
+    /// Whether the items' records were read (see `ItemRuns::loaded`).
+    pub(crate) items_loaded: bool,
     /// Where each queued step is in `steps`.
     pub(crate) index: HashMap<StepId, usize>,
     /// `planHash`, as recorded, and the hash of the steps as they are now.
@@ -752,14 +777,16 @@ impl Plan {
                 let id = StepId::from(id.as_str());
                 if let Some(texts) = run.items.as_ref().filter(|_| spec.for_each.is_some()) {
                     let item_spec = spec.for_item();
+                    // The items' records come from their journal (see `store::items`).
+                    let mut records = state.items.by_step.get_mut(id.as_str());
                     let list = texts
                         .iter()
                         .enumerate()
                         .map(|(n, text)| {
                             let item = item_id(id.as_str(), n + 1);
-                            let run = state
-                                .step_runs
-                                .get_mut(item.as_str())
+                            let run = records
+                                .as_mut()
+                                .and_then(|r| r.get_mut(n))
                                 .map(Run::from_file)
                                 .unwrap_or_default();
                             Step {
@@ -809,6 +836,7 @@ impl Plan {
             graph: Graph::default(),
             max_parallel: state.plan.max_parallel.map_or(1, |n| n.max(1) as usize),
             items,
+            items_loaded: state.items.loaded,
             index: HashMap::new(),
             hash_recorded: state.plan_hash.clone(),
             hash_now,
@@ -861,8 +889,29 @@ impl Plan {
                 step.spec.clone().into_file(def);
             }
         }
-        let items = self.items;
-        for step in self.steps.into_iter().chain(items.into_values().flatten()) {
+        if self.items_loaded {
+            state.items.loaded = true;
+            state.items.by_step.clear();
+            for step in &self.steps {
+                let Some(items) = self
+                    .items
+                    .get(&step.id)
+                    .filter(|_| step.run.items.is_some())
+                else {
+                    continue;
+                };
+                let records = items
+                    .iter()
+                    .map(|item| {
+                        let mut record = StepRun::default();
+                        item.run.clone().into_file(&mut record);
+                        record
+                    })
+                    .collect();
+                state.items.by_step.insert(step.id.0.clone(), records);
+            }
+        }
+        for step in self.steps {
             let run = step.run;
             if let Some(record) = state.step_runs.get_mut(step.id.as_str()) {
                 run.into_file(record);

@@ -163,21 +163,26 @@ impl CappedLog {
 }
 
 /// The first `limit` bytes of the agent's stdout, in a file of their own (the try's result
-/// candidate, see `store::results`), never in memory. Made when the try starts, so a silent
-/// try has an empty result rather than none.
+/// candidate, see `store::results`), never in memory. Made when the agent first prints, so a
+/// silent try costs no file (its result is empty).
 #[derive(Debug)]
 pub struct Spool {
-    file: File,
+    dir: Dir,
+    name: String,
+    file: Option<File>,
     limit: u64,
     total: u64,
     error: Option<String>,
 }
 
 impl Spool {
-    /// A new, empty spool `name` in `dir` (whatever was there is removed first).
+    /// A spool to be written as `name` in `dir`; whatever an earlier try left there is removed.
     pub fn create(dir: &Dir, name: &str, limit: u64) -> io::Result<Self> {
+        dir.remove(name)?;
         Ok(Self {
-            file: dir.create_new(name, false)?,
+            dir: dir.try_clone()?,
+            name: name.to_owned(),
+            file: None,
             limit,
             total: 0,
             error: None,
@@ -187,8 +192,16 @@ impl Spool {
     pub fn write(&mut self, data: &[u8]) {
         let room = self.limit.saturating_sub(self.total).min(data.len() as u64) as usize;
         if room > 0 && self.error.is_none() {
-            if let Err(e) = self.file.write_all(&data[..room]) {
-                self.error = Some(e.to_string());
+            if self.file.is_none() {
+                match self.dir.create_new(&self.name, false) {
+                    Ok(file) => self.file = Some(file),
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
+            if let Some(file) = self.file.as_mut() {
+                if let Err(e) = file.write_all(&data[..room]) {
+                    self.error = Some(e.to_string());
+                }
             }
         }
         self.total += data.len() as u64;

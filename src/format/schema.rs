@@ -54,6 +54,19 @@ pub struct State {
     /// Everything else the agent wrote, kept as it was.
     #[serde(flatten)]
     pub extra: Extras,
+    /// The run records of `forEach` items: not in this file's JSON, but kept beside it (see
+    /// `store::items`).
+    #[serde(skip)]
+    pub items: ItemRuns,
+}
+
+/// The run records of the items of each expanded `forEach` step, in item order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemRuns {
+    /// Whether they were read: a state read without them (a heartbeat while a runner works)
+    /// must not write them.
+    pub loaded: bool,
+    pub by_step: IndexMap<String, Vec<StepRun>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -113,7 +113,8 @@ fn locate_error(bytes: &[u8]) -> Invalid {
 /// the file is found, not only the first: the first is the error's field and problem, the
 /// others follow it (see [`Invalid::others`]).
 pub fn check(state: &State) -> Result<(), Invalid> {
-    let mut found = Vec::new();
+    // Problems are reported in queue order, each step's beside its place in the queue.
+    let mut at: Vec<(usize, Invalid)> = Vec::new();
     let mut queued = HashSet::with_capacity(state.step_queue.len());
     let position: HashMap<&str, usize> = state
         .step_queue
@@ -126,20 +127,24 @@ pub fn check(state: &State) -> Result<(), Invalid> {
     for (index, id) in state.step_queue.iter().enumerate() {
         let field = || format!("stepQueue[{index}]");
         if let Some(problem) = check_id(field, id) {
-            found.push(problem);
+            at.push((index, problem));
             continue;
         }
         if !queued.insert(id.as_str()) {
-            found.push(invalid(field(), format!("step `{id}` is queued twice")));
+            at.push((
+                index,
+                invalid(field(), format!("step `{id}` is queued twice")),
+            ));
             continue;
         }
         if !state.plan.steps.contains_key(id) {
-            found.push(invalid(
-                field(),
-                format!("step `{id}` is not defined in plan.steps"),
+            at.push((
+                index,
+                invalid(field(), format!("step `{id}` is not defined in plan.steps")),
             ));
         }
     }
+    let mut found = Vec::new();
     let graph = graph_of(state, &position, &mut found);
     for (index, id) in state.step_queue.iter().enumerate() {
         // Ids refused above are not checked further (a twice-queued one, at its first place).
@@ -155,10 +160,14 @@ pub fn check(state: &State) -> Result<(), Invalid> {
             continue;
         }
         let base = Base(id);
-        check_step(&base, step, &mut found);
-        check_results(&base, index, step, &position, &graph, &mut found);
-        check_flow(&base, index, step, &position, &graph, &mut found);
+        let mut mine = Vec::new();
+        check_step(&base, step, &mut mine);
+        check_results(&base, index, step, &position, &graph, &mut mine);
+        check_flow(&base, index, step, &position, &graph, &mut mine);
+        at.extend(mine.into_iter().map(|p| (index, p)));
     }
+    at.sort_by_key(|(index, _)| *index);
+    found.splice(0..0, at.into_iter().map(|(_, p)| p));
     check_plan_results(&state.plan, &mut found);
     let len = state.step_queue.len() as u64;
     if state.current_step > len {
@@ -802,17 +811,17 @@ mod tests {
         assert_eq!(
             fields,
             [
-                "stepQueue[2]",
-                "stepQueue[3]",
                 "plan.steps.a.instruction",
                 "plan.steps.a.maxRetries",
+                "stepQueue[2]",
+                "stepQueue[3]",
                 "currentStep",
                 "stepDelayMinutes"
             ]
         );
         let text = e.to_string();
         assert!(
-            text.starts_with("stepQueue[2]: step `b` is queued twice"),
+            text.starts_with("plan.steps.a.instruction: missing or empty"),
             "{text}"
         );
         assert!(

@@ -22,6 +22,8 @@ pub const EVENTS: &str = "events.jsonl";
 pub const RUNNER_LOG: &str = "runner.log";
 /// Attempts' logs and prompt files.
 pub const LOGS: &str = "logs";
+/// `forEach` items' run records (see `items`).
+pub const ITEMS: &str = "items";
 /// Steps' results (see `results`).
 pub const RESULTS: &str = "results";
 /// Temp files of a save: `state.XXXXXX.tmp`.
@@ -87,6 +89,18 @@ impl Layout {
     #[must_use]
     pub fn prompt_name(step: &str, attempt: u32) -> String {
         format!("{}.{attempt}.prompt", file_stem(step))
+    }
+
+    /// The items folder.
+    #[must_use]
+    pub fn items(&self) -> PathBuf {
+        self.dir.join(ITEMS)
+    }
+
+    /// A `forEach` step's journal's name in the items folder.
+    #[must_use]
+    pub fn journal_name(step: &str) -> String {
+        format!("{}.jsonl", file_stem(step))
     }
 
     /// A step's try lease's name in the leases folder.

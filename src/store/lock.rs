@@ -151,22 +151,38 @@ impl Locked<'_> {
         self.store.read()
     }
 
-    /// Reads the state, reusing `known` if the file still holds exactly its bytes.
+    /// [`Locked::load`] without the `forEach` items' records (see [`Store::read_light`]);
+    /// a save of what it gives leaves them as they are.
+    pub fn load_light(&self) -> Result<State> {
+        self.store.read_light()
+    }
+
+    /// Reads the state, reusing `known` if the file still holds exactly its bytes (and the
+    /// items' journals are as this process left them).
     pub fn reload(&self, known: Option<Snapshot>) -> Result<Snapshot> {
         let path = &self.store.path;
         let bytes = read_bounded(path, MAX_STATE_BYTES)?;
-        if let Some(known) = known.filter(|known| known.bytes == bytes) {
+        if let Some(mut known) = known.filter(|known| known.bytes == bytes) {
+            if self.store.items_changed(&known.state) {
+                self.store.load_items(&mut known.state)?;
+            }
             return Ok(known);
         }
-        let state = validate::parse(&bytes)
+        let mut state = validate::parse(&bytes)
             .with_context(|| format!("{}: invalid state", path.display()))?;
+        self.store.load_items(&mut state)?;
         Ok(Snapshot { bytes, state })
     }
 
-    /// Saves `state`, known to differ from the file (a try was just marked started), and
-    /// returns the snapshot of the file as it now is.
+    /// Saves `state` (a try was just marked started), and returns the snapshot of the file as
+    /// it now is. The items' records go to their journals; state.json is replaced only if its
+    /// bytes change (a turn that only moved an item writes one journal line).
     pub fn save_snapshot(&self, state: State) -> Result<Snapshot> {
+        self.store.save_items(&state)?;
         let bytes = serialise(&state)?;
+        if fs::read(&self.store.path).is_ok_and(|now| now == bytes) {
+            return Ok(Snapshot { bytes, state });
+        }
         self.write_bytes(&bytes, false)?;
         Ok(Snapshot { bytes, state })
     }
@@ -174,21 +190,33 @@ impl Locked<'_> {
     /// Saves `state` only if its content differs from `read`, the bytes loaded under this
     /// lock (compared as states, so a file laid out differently is not rewritten for nothing).
     pub fn save_if_changed(&self, state: State, read: Vec<u8>) -> Result<Snapshot> {
-        if validate::parse(&read).is_ok_and(|original| original == state) {
+        self.store.save_items(&state)?;
+        let unchanged = validate::parse(&read).is_ok_and(|original| {
+            original
+                == State {
+                    items: original.items.clone(),
+                    ..state.clone()
+                }
+        });
+        if unchanged {
             return Ok(Snapshot { bytes: read, state });
         }
-        self.save_snapshot(state)
+        let bytes = serialise(&state)?;
+        self.write_bytes(&bytes, false)?;
+        Ok(Snapshot { bytes, state })
     }
 
-    /// Replaces the state file atomically and durably (see `write`). The file keeps its
-    /// permission bits.
+    /// Replaces the state file atomically and durably (see `write`), the items' records first.
+    /// The file keeps its permission bits.
     pub fn save(&self, state: &State) -> Result<()> {
+        self.store.save_items(state)?;
         self.write_bytes(&serialise(state)?, false)
     }
 
     /// Writes a state file that does not exist yet, the same atomic way, but refusing to
     /// replace one that appeared meanwhile (an agent writing it by hand takes no lock).
     pub fn create(&self, state: &State) -> Result<()> {
+        self.store.save_items(state)?;
         self.write_bytes(&serialise(state)?, true)
     }
 

@@ -23,6 +23,7 @@ use crate::format::validate;
 pub mod events;
 pub mod faults;
 pub mod follow;
+pub mod items;
 pub mod layout;
 pub mod lease;
 pub mod lock;
@@ -53,6 +54,8 @@ pub struct Store {
     swept: Cell<bool>,
     /// The temp file of the next save, made ahead (see [`Store::prepare_save`]).
     spare: RefCell<Option<tempfile::NamedTempFile>>,
+    /// The `forEach` items' journals as this process last read or wrote them.
+    items_cache: RefCell<items::Cache>,
     /// Saves this process made, for the test suite's injected faults (see `faults`).
     saves: Cell<u32>,
 }
@@ -75,6 +78,7 @@ impl Store {
             workspace_dir: OnceCell::new(),
             swept: Cell::new(false),
             spare: RefCell::new(None),
+            items_cache: RefCell::new(items::Cache::new()),
             saves: Cell::new(0),
         }
     }
@@ -221,6 +225,14 @@ impl Store {
     /// Reads and validates the state without the lock. Safe because every write is an atomic
     /// rename: a reader sees the old file or the new one, never a mix. For read-only commands.
     pub fn read(&self) -> Result<State> {
+        let mut state = self.read_light()?;
+        self.load_items(&mut state)?;
+        Ok(state)
+    }
+
+    /// [`Store::read`] without the `forEach` items' records (which a heartbeat while a runner
+    /// works never needs): the state as state.json alone has it.
+    pub fn read_light(&self) -> Result<State> {
         let bytes = read::read_bounded(&self.path, MAX_STATE_BYTES)?;
         validate::parse(&bytes).with_context(|| format!("{}: invalid state", self.path.display()))
     }

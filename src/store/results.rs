@@ -74,8 +74,15 @@ pub fn summary(dir: &Dir, step: &str) -> io::Result<Option<String>> {
 /// goes (it summarised the old result).
 pub fn keep(dir: &Dir, step: &str, attempt: u32) -> io::Result<()> {
     let candidate = Layout::spool_name(step, attempt);
-    dir.read_own(&candidate)?.sync_all()?;
     dir.remove(&Layout::summary_name(step))?;
+    match dir.read_own(&candidate) {
+        Ok(file) => file.sync_all()?,
+        // A silent try: its result is empty, which no file says as well (and costs no fsync).
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return dir.remove(&Layout::result_name(step));
+        }
+        Err(e) => return Err(e),
+    }
     dir.rename(&candidate, &Layout::result_name(step))?;
     dir.sync()
 }

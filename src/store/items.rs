@@ -1,0 +1,292 @@
+//! The run records of `forEach` items, kept beside state.json in one journal per step
+//! (`items/<step>.jsonl` in the sidecar), so that a try of one item of a thousand costs one
+//! small append, not a rewrite of the whole state. state.json stays the summary: the step's
+//! own record (its items' texts, its status) as before, readable by anything that reads it.
+//!
+//! A journal starts with a header line naming the step and when its items were made (the
+//! step's `startedIso` then), so a journal left from an earlier expansion is never taken for
+//! this one. Each later line is one item's whole run record after a change:
+//! `{"n": <item, from 1>, "run": {...}}`; the last line of an item wins. A save appends the
+//! records that changed, made durable (`fdatasync`) before state.json is replaced, under the
+//! state lock like every write. A journal is rewritten whole (temp file, fsync, rename) when
+//! it is new, stale, torn by a crash mid-append, or grown past twice its items; a journal of
+//! a step whose items are gone (reset, removed, a new plan) is removed.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use super::layout::{self, Layout};
+use super::safe::Dir;
+use super::Store;
+use crate::format::schema::{ItemRuns, State, StepRun};
+
+/// The most bytes a journal may have: far more than `MAX_ITEMS` records need.
+const MAX_JOURNAL_BYTES: u64 = 256 << 20;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    step: String,
+    expanded: String,
+    items: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    n: usize,
+    run: StepRun,
+}
+
+/// What this process knows of one journal on disk.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Known {
+    expanded: String,
+    runs: Vec<StepRun>,
+    /// Its length as last read or written (another writer's append changes it).
+    len: u64,
+    lines: usize,
+    /// Stale, torn, or not there: the next save writes it whole.
+    rewrite: bool,
+}
+
+/// The journals as this process last read or wrote them, by step id.
+pub(crate) type Cache = HashMap<String, Known>;
+
+/// The steps whose items are made (`stepRuns.<id>.items`), with their expansion stamp.
+fn expanded(state: &State) -> Vec<(String, String, usize)> {
+    state
+        .plan
+        .steps
+        .iter()
+        .filter(|(_, s)| s.for_each.is_some())
+        .filter_map(|(id, _)| {
+            let run = state.step_runs.get(id)?;
+            let items = run.items.as_ref()?;
+            Some((
+                id.clone(),
+                run.started_iso.clone().unwrap_or_default(),
+                items.len(),
+            ))
+        })
+        .collect()
+}
+
+impl Store {
+    fn items_dir(&self) -> Result<Dir> {
+        self.sidecar_dir()?
+            .subdir(layout::ITEMS)
+            .context("cannot open the items' folder")
+    }
+
+    /// Fills `state.items` from the journals (the state was just read).
+    pub(crate) fn load_items(&self, state: &mut State) -> Result<()> {
+        let steps = expanded(state);
+        let mut cache = self.items_cache.borrow_mut();
+        let mut runs = ItemRuns {
+            loaded: true,
+            by_step: indexmap::IndexMap::new(),
+        };
+        if steps.is_empty() {
+            cache.clear();
+            state.items = runs;
+            return Ok(());
+        }
+        let dir = self.items_dir()?;
+        cache.retain(|id, _| steps.iter().any(|(s, _, _)| s == id));
+        for (id, stamp, count) in steps {
+            let name = Layout::journal_name(&id);
+            let len = journal_len(&dir, &name);
+            let fresh = match cache.get(&id) {
+                Some(known) if known.len == len && known.expanded == stamp && len > 0 => {
+                    known.clone()
+                }
+                _ => read_journal(&dir, &name, &stamp, count).with_context(|| {
+                    format!(
+                        "{}: cannot read",
+                        self.layout().items().join(&name).display()
+                    )
+                })?,
+            };
+            runs.by_step.insert(id.clone(), fresh.runs.clone());
+            cache.insert(id, fresh);
+        }
+        state.items = runs;
+        Ok(())
+    }
+
+    /// Whether a journal changed on disk since this process last read or wrote it.
+    pub(crate) fn items_changed(&self, state: &State) -> bool {
+        if !state.items.loaded {
+            return false;
+        }
+        let cache = self.items_cache.borrow();
+        let Ok(dir) = Dir::open(&self.layout().items()) else {
+            return !cache.is_empty();
+        };
+        expanded(state).iter().any(|(id, _, _)| {
+            cache
+                .get(id)
+                .is_none_or(|k| k.len != journal_len(&dir, &Layout::journal_name(id)))
+        })
+    }
+
+    /// Writes what changed in `state.items` to the journals, durably (before state.json).
+    pub(crate) fn save_items(&self, state: &State) -> Result<()> {
+        if !state.items.loaded {
+            return Ok(()); // read without them (a heartbeat while a runner works): untouched
+        }
+        let steps = expanded(state);
+        let mut cache = self.items_cache.borrow_mut();
+        if steps.is_empty() && cache.is_empty() && !self.layout().items().exists() {
+            return Ok(());
+        }
+        let dir = self.items_dir()?;
+        for (id, stamp, count) in &steps {
+            let empty = Vec::new();
+            let runs = state.items.by_step.get(id).unwrap_or(&empty);
+            let name = Layout::journal_name(id);
+            let known = cache.entry(id.clone()).or_insert_with(|| Known {
+                rewrite: true,
+                ..Known::default()
+            });
+            if known.expanded != *stamp || known.runs.len() != *count {
+                known.rewrite = true;
+            }
+            let changed: Vec<usize> = (0..*count)
+                .filter(|&n| runs.get(n) != known.runs.get(n))
+                .collect();
+            if known.rewrite || known.lines + changed.len() > 2 * count + 64 {
+                write_whole(&dir, &name, id, stamp, runs)?;
+                *known = Known {
+                    expanded: stamp.clone(),
+                    runs: padded(runs, *count),
+                    len: journal_len(&dir, &name),
+                    lines: runs.iter().filter(|r| **r != StepRun::default()).count(),
+                    rewrite: false,
+                };
+            } else if !changed.is_empty() {
+                let mut text = Vec::new();
+                for &n in &changed {
+                    let line = Line {
+                        n: n + 1,
+                        run: runs.get(n).cloned().unwrap_or_default(),
+                    };
+                    serde_json::to_writer(&mut text, &line)?;
+                    text.push(b'\n');
+                }
+                let mut file = dir
+                    .open_kept(&name, super::safe::Access::Append)
+                    .with_context(|| format!("cannot open the journal {name}"))?;
+                file.write_all(&text)
+                    .and_then(|()| file.sync_data())
+                    .with_context(|| format!("cannot write the journal {name}"))?;
+                known.runs = padded(runs, *count);
+                known.len += text.len() as u64;
+                known.lines += changed.len();
+            }
+        }
+        // Journals of steps whose items are gone.
+        let gone: Vec<String> = cache
+            .keys()
+            .filter(|id| !steps.iter().any(|(s, _, _)| s == *id))
+            .cloned()
+            .collect();
+        for id in gone {
+            let _ = dir.remove(&Layout::journal_name(&id));
+            cache.remove(&id);
+        }
+        Ok(())
+    }
+}
+
+fn padded(runs: &[StepRun], count: usize) -> Vec<StepRun> {
+    let mut out = runs.to_vec();
+    out.resize_with(count, StepRun::default);
+    out
+}
+
+fn journal_len(dir: &Dir, name: &str) -> u64 {
+    dir.read_own(name)
+        .and_then(|f| f.metadata())
+        .map_or(0, |m| m.len())
+}
+
+/// Reads a journal: the last record of each item, or none if the journal is not this
+/// expansion's (missing, stale header, unreadable header).
+fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Known> {
+    let empty = Known {
+        expanded: stamp.to_owned(),
+        runs: vec![StepRun::default(); count],
+        rewrite: true,
+        ..Known::default()
+    };
+    let file = match dir.read_own(name) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(empty),
+        Err(e) => return Err(e.into()),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_JOURNAL_BYTES).read_to_end(&mut bytes)?;
+    let mut lines = bytes.split(|b| *b == b'\n');
+    let Some(header) = lines
+        .next()
+        .and_then(|l| serde_json::from_slice::<Header>(l).ok())
+    else {
+        return Ok(empty);
+    };
+    if header.expanded != stamp || header.items != count {
+        return Ok(empty);
+    }
+    let mut known = Known {
+        len: bytes.len() as u64,
+        // A crash mid-append leaves a line without its newline: rewritten at the next save.
+        rewrite: !bytes.ends_with(b"\n"),
+        ..empty
+    };
+    for line in lines.filter(|l| !l.is_empty()) {
+        let Ok(Line { n, run }) = serde_json::from_slice::<Line>(line) else {
+            known.rewrite = true;
+            continue;
+        };
+        if (1..=count).contains(&n) {
+            known.runs[n - 1] = run;
+            known.lines += 1;
+        }
+    }
+    Ok(known)
+}
+
+/// Writes a journal whole: header, then one line per item that has a record.
+fn write_whole(dir: &Dir, name: &str, id: &str, stamp: &str, runs: &[StepRun]) -> Result<()> {
+    let mut text = Vec::new();
+    serde_json::to_writer(
+        &mut text,
+        &Header {
+            step: id.to_owned(),
+            expanded: stamp.to_owned(),
+            items: runs.len(),
+        },
+    )?;
+    text.push(b'\n');
+    for (n, run) in runs.iter().enumerate() {
+        if *run != StepRun::default() {
+            serde_json::to_writer(
+                &mut text,
+                &Line {
+                    n: n + 1,
+                    run: run.clone(),
+                },
+            )?;
+            text.push(b'\n');
+        }
+    }
+    let temp = format!("{name}.new");
+    let mut file = dir.create_new(&temp, false)?;
+    file.write_all(&text)?;
+    file.sync_all()?;
+    dir.rename(&temp, name)?;
+    dir.sync()?;
+    Ok(())
+}
