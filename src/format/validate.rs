@@ -115,7 +115,6 @@ fn locate_error(bytes: &[u8]) -> Invalid {
 pub fn check(state: &State) -> Result<(), Invalid> {
     // Problems are reported in queue order, each step's beside its place in the queue.
     let mut at: Vec<(usize, Invalid)> = Vec::new();
-    let mut queued = HashSet::with_capacity(state.step_queue.len());
     let position: HashMap<&str, usize> = state
         .step_queue
         .iter()
@@ -123,27 +122,7 @@ pub fn check(state: &State) -> Result<(), Invalid> {
         .map(|(n, id)| (id.as_str(), n))
         .rev()
         .collect();
-    // Field names are only spelt out for a problem: this runs on every heartbeat.
-    for (index, id) in state.step_queue.iter().enumerate() {
-        let field = || format!("stepQueue[{index}]");
-        if let Some(problem) = check_id(field, id) {
-            at.push((index, problem));
-            continue;
-        }
-        if !queued.insert(id.as_str()) {
-            at.push((
-                index,
-                invalid(field(), format!("step `{id}` is queued twice")),
-            ));
-            continue;
-        }
-        if !state.plan.steps.contains_key(id) {
-            at.push((
-                index,
-                invalid(field(), format!("step `{id}` is not defined in plan.steps")),
-            ));
-        }
-    }
+    check_queue(state, &mut at);
     let mut found = Vec::new();
     let graph = graph_of(state, &position, &mut found);
     for (index, id) in state.step_queue.iter().enumerate() {
@@ -216,6 +195,32 @@ pub fn check(state: &State) -> Result<(), Invalid> {
         Some(mut first) => {
             first.others = found.collect();
             Err(first)
+        }
+    }
+}
+
+/// The queue's ids: printable, queued once, defined.
+fn check_queue(state: &State, at: &mut Vec<(usize, Invalid)>) {
+    let mut queued = HashSet::with_capacity(state.step_queue.len());
+    // Field names are only spelt out for a problem: this runs on every heartbeat.
+    for (index, id) in state.step_queue.iter().enumerate() {
+        let field = || format!("stepQueue[{index}]");
+        if let Some(problem) = check_id(field, id) {
+            at.push((index, problem));
+            continue;
+        }
+        if !queued.insert(id.as_str()) {
+            at.push((
+                index,
+                invalid(field(), format!("step `{id}` is queued twice")),
+            ));
+            continue;
+        }
+        if !state.plan.steps.contains_key(id) {
+            at.push((
+                index,
+                invalid(field(), format!("step `{id}` is not defined in plan.steps")),
+            ));
         }
     }
 }
