@@ -25,7 +25,7 @@ use super::runner;
 use crate::core::event::Launched;
 use crate::core::{apply, settle, Context, Event, Input, Next, Plan};
 use crate::exec::command::AgentCommand;
-use crate::exec::{process, signals};
+use crate::exec::{fds, process, signals};
 use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
 use crate::store::events::{self, By};
 use crate::store::layout::{self, Layout};
@@ -250,22 +250,17 @@ fn spawn_detached(runner: &Path, store: &Store) -> Result<(u32, bool)> {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // SAFETY: setsid and close_range are async-signal-safe and act on the child only.
+    let limit = fds::limit();
+    // SAFETY: setsid, close_range and fcntl are async-signal-safe and act on the child only.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             // A session of its own: the heartbeat's process group and terminal can go away.
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
             // Descriptors the caller leaked to us (an exec tool's pipes) must not reach the
-            // runner, or the caller would wait for it. Marked close-on-exec rather than closed,
-            // so std can still report an exec failure through its own pipe.
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
+            // runner, or the caller would wait for it.
+            fds::cloexec_from(3, limit);
             Ok(())
         });
     }

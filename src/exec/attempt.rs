@@ -3,8 +3,9 @@
 //! The agent runs in its own process group, with stdin from /dev/null, in the workspace, with
 //! `STEP_ID`, `STEP_ATTEMPT`, `STEP_STATE_FILE` and `STEP_WORKSPACE` set. It inherits the run
 //! lease (see `lease`), so no other agent can start for this plan while any process of this one
-//! lives; and it dies with its runner (`PR_SET_PDEATHSIG`), so a killed runner does not leave an
-//! unwatched agent behind. On timeout the whole group gets SIGTERM, then SIGKILL after a grace.
+//! lives; and it dies with its runner, so a killed runner does not leave an unwatched agent
+//! behind: on Linux by `PR_SET_PDEATHSIG`, elsewhere (macOS) by a sentinel that kills the agent's
+//! process group when the runner is gone (see `sentinel`). On timeout the whole group gets SIGTERM, then SIGKILL after a grace.
 //! When the agent exits, whatever it left running in its group is stopped the same way: the
 //! step is over, and a straggler would overlap the next step's agent.
 
@@ -19,6 +20,8 @@ use super::capture::CappedLog;
 use super::command::AgentCommand;
 use super::pipes::{self, Pipes};
 use super::process::{signal_group, stop_adopted, stop_group, GRACE};
+#[cfg(not(target_os = "linux"))]
+use super::sentinel;
 use crate::core::verdict::{Ending, StopWhy, Stopped};
 use crate::store::safe::Dir;
 
@@ -103,26 +106,14 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         Ok(log) => log,
         Err(e) => return not_started(format!("cannot prepare the log {}: {e}", a.log_name)),
     };
-    let mut command = Command::new(a.agent.program());
-    command
-        .arg0(a.agent.program_word())
-        .args(&args)
-        .current_dir(a.workspace)
-        .env("STEP_ID", a.step)
-        .env("STEP_ATTEMPT", a.attempt.to_string())
-        .env("STEP_STATE_FILE", a.state_file)
-        .env("STEP_WORKSPACE", a.workspace)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let lease_fd = a.lease_fd;
-    let runner_pid = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
-    unsafe {
-        command.pre_exec(move || child_setup(runner_pid, lease_fd));
-    }
-    let mut child = match command.spawn() {
+    let mut guard = match DeathGuard::new() {
+        Ok(guard) => guard,
+        Err(e) => return not_started(format!("cannot prepare the agent's guard: {e}")),
+    };
+    let mut command = command(a, &args, &guard);
+    let spawned = command.spawn();
+    guard.spawned();
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             return not_started(format!(
@@ -138,6 +129,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         Err(e) => {
             stop_group(pgid);
             let _ = child.wait();
+            guard.stand_down();
             return not_started(format!("cannot read the agent's output: {e}"));
         }
     };
@@ -151,6 +143,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
     );
     stop_group(pgid);
     stop_adopted();
+    guard.stand_down();
     let duration = started.elapsed();
     pipes.finish(&mut log, Instant::now() + DRAIN);
     let (printed, log_error) = log.finish();
@@ -168,6 +161,30 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         printed,
         log_error,
     }
+}
+
+/// The agent's command: in the workspace, in its own process group, with the step's variables,
+/// and set up between fork and exec to die with the runner and to inherit the lease.
+fn command(a: &Attempt, args: &[String], guard: &DeathGuard) -> Command {
+    let mut command = Command::new(a.agent.program());
+    command
+        .arg0(a.agent.program_word())
+        .args(args)
+        .current_dir(a.workspace)
+        .env("STEP_ID", a.step)
+        .env("STEP_ATTEMPT", a.attempt.to_string())
+        .env("STEP_STATE_FILE", a.state_file)
+        .env("STEP_WORKSPACE", a.workspace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let (setup, lease_fd) = (guard.setup(), a.lease_fd);
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
+    unsafe {
+        command.pre_exec(move || child_setup(setup, lease_fd));
+    }
+    command
 }
 
 /// Why the runner cut a try short, if it did.
@@ -231,9 +248,58 @@ fn watch(
     }
 }
 
-/// In the child, between fork and exec.
+/// How a killed runner's agent is made to die with it: by the kernel on Linux
+/// (`PR_SET_PDEATHSIG`); elsewhere by a sentinel process (see `sentinel`).
+#[cfg(target_os = "linux")]
+struct DeathGuard;
+
+#[cfg(target_os = "linux")]
+impl DeathGuard {
+    #[allow(clippy::unnecessary_wraps)] // the same signature as the sentinel's
+    fn new() -> io::Result<Self> {
+        Ok(Self)
+    }
+
+    /// What the child needs: the runner's pid, to tell that it is still the runner's child.
+    #[allow(clippy::unused_self)] // the same signature as the sentinel's
+    fn setup(&self) -> libc::pid_t {
+        std::process::id() as libc::pid_t
+    }
+
+    #[allow(clippy::unused_self)] // likewise
+    fn spawned(&mut self) {}
+
+    #[allow(clippy::unused_self)] // likewise
+    fn stand_down(self) {}
+}
+
+#[cfg(not(target_os = "linux"))]
+struct DeathGuard(sentinel::Guard);
+
+#[cfg(not(target_os = "linux"))]
+impl DeathGuard {
+    fn new() -> io::Result<Self> {
+        sentinel::Guard::new().map(Self)
+    }
+
+    /// What the child needs: the sentinel's pipe, and how far to look for descriptors to close.
+    fn setup(&self) -> (RawFd, RawFd) {
+        (self.0.read_fd(), super::fds::limit())
+    }
+
+    fn spawned(&mut self) {
+        self.0.spawned();
+    }
+
+    fn stand_down(self) {
+        self.0.stand_down();
+    }
+}
+
+/// In the child, between fork and exec (Linux): die with the runner.
+#[cfg(target_os = "linux")]
 fn child_setup(runner_pid: libc::pid_t, lease_fd: Option<RawFd>) -> io::Result<()> {
-    // SAFETY: getppid, prctl and fcntl are async-signal-safe and touch only this process.
+    // SAFETY: getppid and prctl are async-signal-safe and touch only this process.
     unsafe {
         // Die with the runner: a SIGKILLed runner must not leave an agent nobody watches.
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -243,11 +309,26 @@ fn child_setup(runner_pid: libc::pid_t, lease_fd: Option<RawFd>) -> io::Result<(
         if libc::getppid() != runner_pid {
             return Err(io::Error::other("the runner died while starting the agent"));
         }
-        // Keep the lease open across exec, so the lock lives as long as the agent does.
-        if let Some(fd) = lease_fd {
-            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+    }
+    inherit_lease(lease_fd)
+}
+
+/// In the child, between fork and exec (no parent-death signal): start the sentinel that
+/// kills this process group if the runner dies. No race with the runner's death: the
+/// sentinel's pipe reaches end of file only once the runner's write end is closed too.
+#[cfg(not(target_os = "linux"))]
+fn child_setup((read_fd, limit): (RawFd, RawFd), lease_fd: Option<RawFd>) -> io::Result<()> {
+    // SAFETY: `arm` makes only async-signal-safe calls; this child leads its own group.
+    unsafe { sentinel::arm(read_fd, limit)? };
+    inherit_lease(lease_fd)
+}
+
+/// Keeps the lease open across exec, so the lock lives as long as the agent does.
+fn inherit_lease(lease_fd: Option<RawFd>) -> io::Result<()> {
+    if let Some(fd) = lease_fd {
+        // SAFETY: fcntl is async-signal-safe and touches only this process's descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+            return Err(io::Error::last_os_error());
         }
     }
     Ok(())

@@ -5,10 +5,12 @@
 pub mod attempt;
 pub mod capture;
 pub mod command;
+pub mod fds;
 pub mod openclaw;
 pub mod outputs;
 pub mod pipes;
 pub mod policy;
 pub mod process;
+pub mod sentinel;
 pub mod shells;
 pub mod signals;
