@@ -12,7 +12,7 @@ use clap::Parser;
 /// Resume a step plan: record the heartbeat, decide what is due, and start `seq-runner` in the
 /// background if a step should run. Returns at once; safe to run many times concurrently.
 #[derive(Parser)]
-#[command(version, after_help = exit::CHECK_HELP)]
+#[command(name = "seq-check", version, after_help = exit::CHECK_HELP)]
 #[allow(clippy::struct_excessive_bools)] // independent command-line flags, as clap wants them
 struct Args {
     /// The plan's state file.

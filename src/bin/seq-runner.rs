@@ -13,7 +13,7 @@ use clap::Parser;
 /// through stepDelayMinutes and retrying failures, until nothing more is due. Holds the run
 /// lease, so at most one runner works on a plan.
 #[derive(Parser)]
-#[command(version, after_help = exit::RUNNER_HELP)]
+#[command(name = "seq-runner", version, after_help = exit::RUNNER_HELP)]
 struct Args {
     /// The plan's state file.
     #[arg(default_value = "state.json")]

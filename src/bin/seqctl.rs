@@ -6,12 +6,14 @@ use std::process::ExitCode;
 
 use agent_step_sequencer::cli::ctl::{self, Output};
 use agent_step_sequencer::cli::exit;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Manage step plans run by seq-check and seq-runner: create, inspect, explain, retry, skip,
 /// pause, resume and cancel them, and read their logs and event history.
 #[derive(Parser)]
-#[command(version, after_help = exit::SEQCTL_HELP)]
+#[command(name = "seqctl", version, after_help = exit::SEQCTL_HELP)]
+// clap's own `help` takes no options (`seqctl help --help` was an error): ours is a command.
+#[command(disable_help_subcommand = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -241,12 +243,19 @@ Each line is `ok`, `warning` or `problem`, with the fix below it.")]
         #[arg(long)]
         json: bool,
     },
+    /// Print this help, or the help of the given command.
+    #[command(after_help = "Example:\n  seqctl help retry")]
+    Help {
+        /// The command to explain.
+        command: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut stdout = io::stdout().lock();
     let (json, result) = match cli.command {
+        Command::Help { command } => return help(command.as_deref()),
         Command::Init {
             common,
             plan,
@@ -341,6 +350,23 @@ fn main() -> ExitCode {
             exit::report_error("seqctl", &error)
         }
     }
+}
+
+/// `seqctl help [COMMAND]`: the long help of seqctl or of one of its commands.
+fn help(command: Option<&str>) -> ExitCode {
+    let mut cli = Cli::command();
+    let shown = match command {
+        None => cli.print_long_help(),
+        Some(name) => {
+            let Some(sub) = cli.find_subcommand_mut(name) else {
+                eprintln!("seqctl: no command `{name}`; `seqctl help` lists them");
+                return exit::Exit::Invalid.into();
+            };
+            sub.print_long_help()
+        }
+    };
+    drop(shown); // a closed pipe is the reader's choice
+    ExitCode::SUCCESS
 }
 
 fn print(out: &mut dyn Write, output: &Output, json: bool) {

@@ -221,8 +221,8 @@ fn runner_path(config: &Config) -> Result<PathBuf> {
     });
     if !executable {
         bail!(
-            "{origin} ({}) is not an executable file; install both binaries (cargo install \
-             --locked --path .) or set STEP_RUNNER",
+            "{origin} ({}) is not an executable file; install both binaries \
+             (cargo install --locked --path .) or set STEP_RUNNER",
             path.display()
         );
     }

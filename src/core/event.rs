@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::model::StepId;
-use crate::format::text::printable;
+use crate::format::text::{counted, printable};
 
 /// How a try ended, in the file's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,8 +158,9 @@ impl fmt::Display for Event {
         match self {
             Self::PlanCreated { steps, replaced } => write!(
                 f,
-                "plan {} with {steps} steps",
-                if *replaced { "replaced" } else { "created" }
+                "plan {} with {}",
+                if *replaced { "replaced" } else { "created" },
+                counted(*steps, "step")
             ),
             Self::Heartbeat { result, step, .. } => {
                 let step = step.as_ref().map_or(String::new(), |s| format!(" for step {s}"));

@@ -4,7 +4,7 @@
 use serde::{Serialize, Serializer};
 
 use crate::core::{Event, Next, Plan, TryState};
-use crate::format::text::printable;
+use crate::format::text::{count, printable};
 
 /// The heartbeat's result, in the words `--json` uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -191,7 +191,8 @@ impl Heartbeat {
                 self.until.as_deref().unwrap_or("?")
             ),
             BeatResult::Blocked => format!(
-                "blocked: step {step} failed {attempt} tries; last error: {}",
+                "blocked: step {step} failed {}; last error: {}",
+                count(attempt, "try", "tries"),
                 printable(self.error.as_deref().unwrap_or("(none recorded)"))
             ),
             BeatResult::Paused => "paused: nothing new starts until the plan is resumed".to_owned(),

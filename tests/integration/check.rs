@@ -693,7 +693,7 @@ fn step_max_retries_and_a_steps_max_retries_bound_the_tries() {
         .set("STEP_MAX_RETRIES", "5");
     ws.check(&["--wait"])
         .expect(1)
-        .stdout_has("blocked: step a failed 1 tries");
+        .stdout_has("blocked: step a failed 1 try");
     assert_eq!(ws.lines("tries.log"), ["try 1"]);
     assert_eq!(
         ws.state()["blockers"],

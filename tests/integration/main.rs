@@ -15,3 +15,4 @@ mod properties;
 mod runner;
 mod seqctl;
 mod stress;
+mod usability;

@@ -23,6 +23,7 @@ use crate::cli::exit::Exit;
 use crate::exec::command::{self, AgentCommand};
 use crate::exec::openclaw::{self, AgentRoute};
 use crate::exec::policy::{Kind, Trust};
+use crate::format::text::counted;
 use crate::store::Store;
 
 /// How bad a finding is.
@@ -124,8 +125,8 @@ pub fn render(findings: &[Finding]) -> String {
         .count();
     let _ = match (problems, warnings) {
         (0, 0) => writeln!(out, "all good: the heartbeat can carry a plan"),
-        (0, w) => writeln!(out, "no problems; {w} warning(s) worth a look"),
-        (p, _) => writeln!(out, "{p} problem(s) to fix before plans can run"),
+        (0, w) => writeln!(out, "no problems; {} worth a look", counted(w, "warning")),
+        (p, _) => writeln!(out, "{} to fix before plans can run", counted(p, "problem")),
     };
     out
 }
@@ -364,9 +365,9 @@ fn state_findings(path: &Path, out: &mut Vec<Finding>) -> Option<PathBuf> {
                         Level::Ok,
                         "state",
                         format!(
-                            "{} is a valid plan of {} step(s)",
+                            "{} is a valid plan of {}",
                             store.path().display(),
-                            state.step_queue.len()
+                            counted(state.step_queue.len(), "step")
                         ),
                     ));
                     for warning in super::validate::warnings(&state) {

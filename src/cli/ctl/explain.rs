@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{look, Output};
 use crate::core::{Plan, TryState};
+use crate::format::text::{count, counted};
 use crate::report::picture::{Picture, Status};
 use crate::report::text;
 
@@ -29,10 +30,19 @@ pub fn explain(plan: &Plan, p: &Picture, now: DateTime<Utc>) -> String {
         .step(step)
         .map_or((0, None), |s| (s.run.tries(), s.run.error()));
     match p.status {
+        Status::Success if p.skipped > 0 => format!(
+            "The plan is done: {} of {} finished, {} skipped. Nothing more will run.",
+            p.done,
+            counted(p.total, "step"),
+            p.skipped
+        ),
         Status::Success => format!(
-            "The plan is done: all {} steps finished{}. Nothing more will run.",
-            p.total,
-            if p.skipped > 0 { format!(" ({} skipped)", p.skipped) } else { String::new() }
+            "The plan is done: {} finished. Nothing more will run.",
+            if p.total == 1 {
+                "its one step".to_owned()
+            } else {
+                format!("all {} steps", p.total)
+            }
         ),
         Status::Running => {
             let Some(f) = p.in_flight.as_ref() else {
@@ -50,12 +60,12 @@ pub fn explain(plan: &Plan, p: &Picture, now: DateTime<Utc>) -> String {
             )
         }
         Status::Blocked => format!(
-            "Step {step} is blocked after {} failed tries; last error: {}. It runs again only \
+            "Step {step} is blocked after {}; last error: {}. It runs again only \
              after `seqctl retry {step}` (optionally with --note) or `seqctl skip {step}`.",
-            tries,
+            count(tries, "failed try", "failed tries"),
             text::clip(error.unwrap_or("(none recorded)"), 300)
         ),
-        Status::Failed => format!(
+        Status::Paused if p.failed_step.is_some() => format!(
             "The plan is paused after step {step} try {} failed: {}. `seqctl resume` retries \
              it; `seqctl retry {step}` starts its tries afresh; `seqctl skip {step}` passes it over.",
             tries,

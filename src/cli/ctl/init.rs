@@ -13,6 +13,7 @@ use serde_json::{json, Map, Number, Value};
 use super::Output;
 use crate::core::Event;
 use crate::format::schema::{PlanStatus, State};
+use crate::format::text::counted;
 use crate::format::validate;
 use crate::store::events::{self, By};
 use crate::store::lease::{Lease, LeaseState};
@@ -49,10 +50,10 @@ pub fn run(path: &Path, init: &Init) -> Result<Output> {
     drop(locked);
     let first = state.step_queue.first().map_or("-", String::as_str);
     let text = format!(
-        "{} {}: {} steps ({}), delay {} min; the next heartbeat (seq-check) starts {first}",
+        "{} {}: {} ({}), delay {} min; the next heartbeat (seq-check) starts {first}",
         if replaced { "replaced" } else { "created" },
         path.display(),
-        state.step_queue.len(),
+        counted(state.step_queue.len(), "step"),
         state.step_queue.join(", "),
         state.delay_minutes(),
     );

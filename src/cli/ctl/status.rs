@@ -23,8 +23,9 @@ pub fn run(path: &Path) -> Result<Output> {
 #[must_use]
 pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
     let mut out = String::new();
+    // Skipped steps are not done: `1/3 done, 2 skipped`, never `3/3 done`.
     let skipped = if p.skipped > 0 {
-        format!(" ({} skipped)", p.skipped)
+        format!(", {} skipped", p.skipped)
     } else {
         String::new()
     };
@@ -32,7 +33,7 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
         out,
         "plan {}: {}/{} done{skipped}",
         status_word(p.status),
-        p.done + p.skipped,
+        p.done,
         p.total
     );
     let mut rows = vec![["", "STEP", "TITLE", "STATUS", "TRIES", "WHEN", "TOOK"]
@@ -100,7 +101,7 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
     if let Some(f) = p
         .failed_step
         .as_ref()
-        .filter(|_| p.status == Status::Failed)
+        .filter(|_| p.status == Status::Paused)
     {
         let error = f
             .error

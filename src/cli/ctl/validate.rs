@@ -9,6 +9,7 @@ use serde_json::json;
 use super::Output;
 use crate::cli::exit::Exit;
 use crate::format::schema::State;
+use crate::format::text::counted;
 use crate::format::validate::{self, Invalid};
 use crate::store::read::read_bounded;
 use crate::store::MAX_STATE_BYTES;
@@ -18,7 +19,7 @@ pub fn run(path: &Path) -> Result<Output> {
     Ok(match validate::parse(&bytes) {
         Ok(state) => {
             let warnings = warnings(&state);
-            let mut text = format!("valid: {} steps", state.step_queue.len());
+            let mut text = format!("valid: {}", counted(state.step_queue.len(), "step"));
             for w in &warnings {
                 text.push_str("\nwarning: ");
                 text.push_str(w);
@@ -45,7 +46,11 @@ pub fn run(path: &Path) -> Result<Output> {
                         format!("- {one}")
                     })
                     .collect();
-                format!("invalid: {} problems\n{}", problems.len(), lines.join("\n"))
+                format!(
+                    "invalid: {}\n{}",
+                    counted(problems.len(), "problem"),
+                    lines.join("\n")
+                )
             };
             Output {
                 text,
