@@ -15,9 +15,10 @@ use clap::Parser;
 #[command(name = "seq-check", version, after_help = exit::CHECK_HELP)]
 #[allow(clippy::struct_excessive_bools)] // independent command-line flags, as clap wants them
 struct Args {
-    /// The plan's state file.
-    #[arg(default_value = "state.json")]
-    state_file: PathBuf,
+    /// The plan's state file [default: $STEP_STATE, else state.json]. Its folder must exist; a
+    /// leading `~/` is the home folder.
+    #[arg(value_name = "STATE")]
+    state_file: Option<PathBuf>,
     /// Stay in the foreground, running steps and sleeping through delays, until the plan is
     /// done, blocked or paused.
     #[arg(long)]
@@ -40,7 +41,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let quiet = args.quiet || args.json || args.no_reply;
     let outcome = Config::from_env().and_then(|config| {
-        check::run(&args.state_file, &config, args.wait, &mut |line| {
+        let path = config.paths.state_file(args.state_file.as_deref());
+        check::run(&path, &config, args.wait, &mut |line| {
             if !quiet {
                 println!("{line}");
             }
@@ -70,9 +72,7 @@ fn main() -> ExitCode {
                 for change in &beat.changes {
                     println!("{change}");
                 }
-                if let Some(line) = beat.line() {
-                    println!("{line}");
-                }
+                println!("{}", beat.line());
                 for warning in &beat.warnings {
                     println!("warning: {warning}");
                 }

@@ -15,16 +15,19 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "seq-runner", version, after_help = exit::RUNNER_HELP)]
 struct Args {
-    /// The plan's state file.
-    #[arg(default_value = "state.json")]
-    state_file: PathBuf,
+    /// The plan's state file [default: $STEP_STATE, else state.json].
+    #[arg(value_name = "STATE")]
+    state_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = (|| {
         let config = Config::from_env()?;
-        let Some(store) = Store::locate(&args.state_file)? else {
+        let path = config.paths.state_file(args.state_file.as_deref());
+        let Some(store) = Store::locate(&path)? else {
+            let absolute = std::path::absolute(&path).unwrap_or(path);
+            println!("no plan at {}", absolute.display());
             return Ok(Exit::Ok);
         };
         let agent = config.agent(store.workspace())?;

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use agent_step_sequencer::cli::config::{Config, Paths};
 use agent_step_sequencer::cli::ctl::{self, Output};
 use agent_step_sequencer::cli::exit;
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -19,11 +20,28 @@ struct Cli {
     command: Command,
 }
 
+/// The plan's state file, as an argument or as `--state`.
+#[derive(Args)]
+struct StateArg {
+    /// The plan's state file [default: $STEP_STATE, else state.json].
+    #[arg(value_name = "STATE")]
+    state_file: Option<PathBuf>,
+    /// The plan's state file (the same as STATE).
+    #[arg(long, short, value_name = "FILE", conflicts_with = "state_file")]
+    state: Option<PathBuf>,
+}
+
+impl StateArg {
+    /// The file meant, resolved as every binary resolves it (see `Paths::state_file`).
+    fn path(&self, paths: &Paths) -> PathBuf {
+        paths.state_file(self.state_file.as_deref().or(self.state.as_deref()))
+    }
+}
+
 #[derive(Args)]
 struct Common {
-    /// The plan's state file.
-    #[arg(long, short, value_name = "FILE", default_value = "state.json")]
-    state: PathBuf,
+    #[command(flatten)]
+    at: StateArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -89,8 +107,6 @@ Examples:
     /// Check a state or plan file as the engine does, with warnings; exit 0 valid, 2 invalid.
     #[command(after_help = "Example:\n  seqctl validate state.json")]
     Validate {
-        /// The file to check (default: --state).
-        file: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -178,9 +194,8 @@ Example:
         /// Print the JSON lines as they are.
         #[arg(long)]
         json: bool,
-        /// The plan's state file.
-        #[arg(long, short, value_name = "FILE", default_value = "state.json")]
-        state: PathBuf,
+        #[command(flatten)]
+        at: StateArg,
     },
     /// Add a step to the plan, under the lock, checked as the engine checks a file (agents: use
     /// this, not an edit of state.json, which a heartbeat may overwrite).
@@ -227,8 +242,6 @@ Example:
   seqctl doctor ~/.openclaw/workspace/state.json
 Each line is `ok`, `warning` or `problem`, with the fix below it.")]
     Doctor {
-        /// The state file to check (default: --state).
-        file: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -251,8 +264,11 @@ Each line is `ok`, `warning` or `problem`, with the fix below it.")]
     },
 }
 
+// One arm per command, each a line or two: the table reads better whole than split.
+#[allow(clippy::too_many_lines)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let paths = Config::or_default().paths;
     let mut stdout = io::stdout().lock();
     let (json, result) = match cli.command {
         Command::Help { command } => return help(command.as_deref()),
@@ -269,22 +285,23 @@ fn main() -> ExitCode {
                 delay_minutes,
                 force,
             };
-            (common.json, ctl::init::run(&common.state, &init))
+            (common.json, ctl::init::run(&common.at.path(&paths), &init))
         }
-        Command::Validate { file, common } => (
-            common.json,
-            ctl::validate::run(file.as_ref().unwrap_or(&common.state)),
-        ),
-        Command::Status { common } => (common.json, ctl::status::run(&common.state)),
-        Command::Explain { common } => (common.json, ctl::explain::run(&common.state)),
+        Command::Validate { common } => (common.json, ctl::validate::run(&common.at.path(&paths))),
+        Command::Status { common } => (common.json, ctl::status::run(&common.at.path(&paths))),
+        Command::Explain { common } => (common.json, ctl::explain::run(&common.at.path(&paths))),
         Command::Retry { step, note, common } => (
             common.json,
-            ctl::retry::run(&common.state, &step, note.as_deref()),
+            ctl::retry::run(&common.at.path(&paths), &step, note.as_deref()),
         ),
-        Command::Skip { step, common } => (common.json, ctl::skip::run(&common.state, &step)),
-        Command::Pause { common } => (common.json, ctl::pause::run(&common.state, true)),
-        Command::Resume { common } => (common.json, ctl::pause::run(&common.state, false)),
-        Command::Cancel { common } => (common.json, ctl::cancel::run(&common.state)),
+        Command::Skip { step, common } => {
+            (common.json, ctl::skip::run(&common.at.path(&paths), &step))
+        }
+        Command::Pause { common } => (common.json, ctl::pause::run(&common.at.path(&paths), true)),
+        Command::Resume { common } => {
+            (common.json, ctl::pause::run(&common.at.path(&paths), false))
+        }
+        Command::Cancel { common } => (common.json, ctl::cancel::run(&common.at.path(&paths))),
         Command::AddStep {
             id,
             after,
@@ -292,12 +309,14 @@ fn main() -> ExitCode {
             common,
         } => (
             common.json,
-            ctl::edit::add(
-                &common.state,
-                id.as_deref(),
-                after.as_deref(),
-                &fields.into_fields(),
-            ),
+            looks_like_state(id.as_deref(), &common.at).and_then(|()| {
+                ctl::edit::add(
+                    &common.at.path(&paths),
+                    id.as_deref(),
+                    after.as_deref(),
+                    &fields.into_fields(),
+                )
+            }),
         ),
         Command::EditStep {
             step,
@@ -305,15 +324,13 @@ fn main() -> ExitCode {
             common,
         } => (
             common.json,
-            ctl::edit::edit(&common.state, &step, &fields.into_fields()),
+            ctl::edit::edit(&common.at.path(&paths), &step, &fields.into_fields()),
         ),
-        Command::RemoveStep { step, common } => {
-            (common.json, ctl::edit::remove(&common.state, &step))
-        }
-        Command::Doctor { file, common } => (
+        Command::RemoveStep { step, common } => (
             common.json,
-            ctl::doctor::run(file.as_ref().unwrap_or(&common.state)),
+            ctl::edit::remove(&common.at.path(&paths), &step),
         ),
+        Command::Doctor { common } => (common.json, ctl::doctor::run(&common.at.path(&paths))),
         Command::InstallSkill { dir, json } => (json, ctl::install_skill::run(dir.as_deref())),
         Command::Logs {
             step,
@@ -327,14 +344,15 @@ fn main() -> ExitCode {
                 follow,
                 json: common.json,
             };
-            return streamed(ctl::logs::run(&common.state, &logs, &mut stdout));
+            return streamed(ctl::logs::run(&common.at.path(&paths), &logs, &mut stdout));
         }
-        Command::Events {
-            follow,
-            json,
-            state,
-        } => {
-            return streamed(ctl::events::run(&state, follow, json, &mut stdout));
+        Command::Events { follow, json, at } => {
+            return streamed(ctl::events::run(
+                &at.path(&paths),
+                follow,
+                json,
+                &mut stdout,
+            ));
         }
     };
     match result {
@@ -349,6 +367,24 @@ fn main() -> ExitCode {
             }
             exit::report_error("seqctl", &error)
         }
+    }
+}
+
+/// `add-step [ID] [STATE]`: a lone argument is the new step's id, so `add-step state.json`
+/// would add a step called `state.json` to ./state.json. Refused when it names a file.
+fn looks_like_state(id: Option<&str>, at: &StateArg) -> anyhow::Result<()> {
+    match id {
+        Some(id)
+            if at.state_file.is_none()
+                && at.state.is_none()
+                && std::path::Path::new(id).is_file() =>
+        {
+            anyhow::bail!(
+                "`{id}` is a file: add-step takes the new step's id first, then the state file \
+                 (`seqctl add-step [ID] STATE`, or --state {id})"
+            )
+        }
+        _ => Ok(()),
     }
 }
 

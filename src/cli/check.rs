@@ -56,7 +56,8 @@ pub fn run(
 ) -> Result<Checked> {
     let done = |heartbeat, signal| Ok(Checked { heartbeat, signal });
     let Some(store) = Store::locate(path)? else {
-        return done(Heartbeat::default(), None);
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        return done(Heartbeat::no_plan(absolute.display().to_string()), None);
     };
     if !wait {
         // Found before the state lock is taken: a stat of the runner is no work to do under it.
@@ -84,7 +85,7 @@ pub fn run(
             return done(beat, None);
         }
         if last_busy.as_ref() != Some(&beat) {
-            say(beat.line().unwrap_or_default());
+            say(beat.line());
             last_busy = Some(beat.clone());
         }
         if !signals::sleep(Duration::from_secs(1)) {

@@ -81,6 +81,9 @@ pub struct Heartbeat {
     /// With `done`: this heartbeat is the first since the plan finished (tell the user now).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub newly_done: bool,
+    /// With `no_plan`: the absolute path looked at, so a typo in it shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<String>,
     #[serde(skip)]
     pub steps: usize,
 }
@@ -90,6 +93,15 @@ fn as_text<S: Serializer>(events: &[Event], s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Heartbeat {
+    /// The report of a heartbeat that found no state file at `path` (absolute).
+    #[must_use]
+    pub fn no_plan(path: String) -> Self {
+        Self {
+            state_file: Some(path),
+            ..Self::default()
+        }
+    }
+
     /// The report of a decision about `plan`: `changes` are the events on the way, `holding`
     /// the lease as found, `newly_done` whether this heartbeat is the first since the finish.
     #[must_use]
@@ -150,11 +162,14 @@ impl Heartbeat {
 
     /// The one-line summary a person or an agent reads.
     #[must_use]
-    pub fn line(&self) -> Option<String> {
+    pub fn line(&self) -> String {
         let step = self.step.as_deref().unwrap_or("?");
         let attempt = self.attempt.unwrap_or(0);
-        Some(match self.result {
-            BeatResult::NoPlan => return None,
+        match self.result {
+            BeatResult::NoPlan => format!(
+                "no plan at {}",
+                printable(self.state_file.as_deref().unwrap_or("?"))
+            ),
             BeatResult::Started => format!(
                 "started: step {step} try {attempt} (seq-runner pid {})",
                 self.pid.unwrap_or(0)
@@ -205,6 +220,6 @@ impl Heartbeat {
                 self.steps,
                 printable(&self.artifacts.join(", "))
             ),
-        })
+        }
     }
 }

@@ -45,10 +45,19 @@ fn a_missing_state_file_is_no_plan_and_nothing_is_created() {
     ] {
         let run = ws.check(args);
         run.expect(0);
-        if args == ["--json"] {
-            assert_eq!(run.json(), json!({"result": "no_plan"}));
+        // The path looked at is named, so a typo in it shows (issue 13).
+        let name = if args == ["other.json"] {
+            "other.json"
         } else {
+            "state.json"
+        };
+        let path = format!("{}/{name}", fs::canonicalize(ws.path()).unwrap().display());
+        if args == ["--json"] {
+            assert_eq!(run.json(), json!({"result": "no_plan", "stateFile": path}));
+        } else if args == ["--quiet"] {
             assert_eq!(run.stdout(), "", "{args:?}");
+        } else {
+            assert_eq!(run.stdout(), format!("no plan at {path}\n"), "{args:?}");
         }
         assert_eq!(run.stderr(), "", "{args:?}");
         assert_eq!(ws.listing(), "", "{args:?} created files");

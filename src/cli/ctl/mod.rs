@@ -60,8 +60,10 @@ impl Output {
 pub fn existing(path: &Path) -> Result<Store> {
     Store::locate(path)?.with_context(|| {
         format!(
-            "{}: no such state file (create one with `seqctl init`)",
-            path.display()
+            "no plan at {}: no such state file (create one with `seqctl init`)",
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display()
         )
     })
 }
