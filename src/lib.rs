@@ -10,11 +10,14 @@
 //!   bounded and recorded;
 //! - [`report`]: what people and programs read (heartbeat lines, the status picture), pure;
 //! - [`cli`]: the programs' work (`seq-check`, `seq-runner`, the `seqctl` commands), their
-//!   settings and exit codes.
+//!   settings and exit codes;
+//! - `mcp` (with the `mcp` feature): `seq-mcp`, the same commands as MCP tools.
 
 pub mod cli;
 pub mod core;
 pub mod exec;
 pub mod format;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod report;
 pub mod store;

@@ -205,16 +205,16 @@ fn holding(lease: &LeaseState) -> Holding {
     }
 }
 
-/// The runner to start: `STEP_RUNNER`, else the `seq-runner` beside this executable.
-fn runner_path(config: &Config) -> Result<PathBuf> {
+/// The runner to start: `STEP_RUNNER`, else the `seq-runner` beside this executable (seq-check,
+/// or seq-mcp, which checks it before it writes a new plan).
+pub fn runner_path(config: &Config) -> Result<PathBuf> {
     let (path, origin) = if let Some(path) = &config.runner {
-        (path.clone(), "STEP_RUNNER")
+        (path.clone(), "STEP_RUNNER".to_owned())
     } else {
         let me = std::env::current_exe().context("cannot find this executable's path")?;
-        (
-            me.with_file_name("seq-runner"),
-            "the runner beside seq-check",
-        )
+        let name = me.file_name().unwrap_or_default().to_string_lossy();
+        let origin = format!("the runner beside {name}");
+        (me.with_file_name("seq-runner"), origin)
     };
     let executable = fs::metadata(&path).is_ok_and(|m| {
         use std::os::unix::fs::PermissionsExt;

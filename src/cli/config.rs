@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::core::Limits;
+use crate::core::{AgentRef, Limits};
+use crate::exec::agents::{self, Agents};
 use crate::exec::command::{AgentCommand, VAR};
 use crate::exec::openclaw;
 use crate::exec::policy::Trust;
@@ -40,6 +41,8 @@ pub struct Config {
     exec_marker: bool,
     /// `STEP_AGENT_TRUST`: programs the operator vouches never run their arguments as code.
     trust: Trust,
+    /// `STEP_AGENTS_FILE`, or its default: the operator's named agents.
+    agents_file: Option<PathBuf>,
     /// Where state files and paths are found: `HOME` and `STEP_STATE`.
     pub paths: Paths,
 }
@@ -117,6 +120,7 @@ impl Config {
             exec_marker: env::var_os(marker).is_some_and(|v| v == value),
             trust: trust(),
             paths: Paths::from_env(),
+            agents_file: agents_file(),
         })
     }
 
@@ -133,6 +137,7 @@ impl Config {
             exec_marker: false,
             trust: trust(),
             paths: Paths::from_env(),
+            agents_file: agents_file(),
         })
     }
 
@@ -142,6 +147,38 @@ impl Config {
         let raw = self.agent.as_ref().map_err(|e| anyhow!("{e}"))?;
         AgentCommand::parse(
             raw.as_deref(),
+            self.path.as_deref(),
+            workspace,
+            self.exec_marker,
+            &self.trust,
+        )
+    }
+
+    /// The operator's named agents (read afresh: the operator may edit them between tries).
+    pub fn agents(&self, workspace: &Path) -> Result<Agents> {
+        Agents::load(self.agents_file.as_deref(), workspace)
+    }
+
+    /// Where the named agents are defined, if anywhere.
+    #[must_use]
+    pub fn agents_file(&self) -> Option<&Path> {
+        self.agents_file.as_deref()
+    }
+
+    /// The command of an agent a plan names, checked by the same policy as `STEP_AGENT_CMD`.
+    pub fn agent_for(&self, agent: &AgentRef, workspace: &Path) -> Result<AgentCommand> {
+        let AgentRef::Named(name) = agent else {
+            return self.agent(workspace);
+        };
+        let agents = self.agents(workspace)?;
+        let command = agents.command(name)?;
+        let label = match agents.path() {
+            Some(path) => format!("agent `{name}` (in {})", path.display()),
+            None => format!("agent `{name}`"),
+        };
+        AgentCommand::parse_as(
+            &label,
+            Some(command),
             self.path.as_deref(),
             workspace,
             self.exec_marker,
@@ -174,6 +211,15 @@ impl Config {
 /// `STEP_AGENT_TRUST`, comma-separated; unset, empty or not UTF-8 trusts nothing.
 fn trust() -> Trust {
     env::var(TRUST_VAR).map_or_else(|_| Trust::default(), |raw| Trust::parse(&raw))
+}
+
+/// `STEP_AGENTS_FILE`, or the default under the user's configuration folder.
+fn agents_file() -> Option<PathBuf> {
+    agents::file_path(
+        env::var_os(agents::FILE_VAR).map(PathBuf::from),
+        env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
+        env::var_os("HOME").map(PathBuf::from),
+    )
 }
 
 /// A whole number from 1 to `max`; unset or empty means `default`.

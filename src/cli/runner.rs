@@ -15,8 +15,10 @@ use chrono::{DateTime, Utc};
 use super::config::Config;
 use super::exit::Exit;
 use super::live::liveness;
-use super::trial::{shown, try_once, Tried};
-use crate::core::{apply, settle, Context, Event, Input, Launch, Next, Plan, StepId, TryState};
+use super::trial::{self, shown, try_once, Crew, Tried};
+use crate::core::{
+    apply, prompt, settle, Context, Event, Input, Launch, Next, Plan, StepId, TryState,
+};
 use crate::exec::command::AgentCommand;
 use crate::exec::{process, signals};
 use crate::format::timefmt;
@@ -173,36 +175,18 @@ impl Runner<'_> {
             })
         });
         match next {
-            Next::Run(launch) => {
+            Next::Run(mut launch) => {
                 news.extend(mark_started(store, &mut plan, &launch, self.me, &ctx)?);
+                // Earlier results go into the prompt now, read under the lock (a person's
+                // reset of a step cannot slip between the look at its status and the read);
+                // summaries, which take an agent, after it.
+                let compress = with_results(store, &plan, &mut launch);
                 plan.put_back(&mut state);
                 self.known = Some(locked.save_snapshot(state)?);
                 self.saved(took_back);
                 tell(store, &news, say);
                 drop(locked);
-                self.keep_logs_bounded(&launch, say);
-                let Tried {
-                    outcome,
-                    signalled,
-                    logged,
-                } = try_once(store, self.agent, &launch, &mut self.lease, say);
-                self.logs_total = self.logs_total.map(|t| t + logged);
-                self.summary.last_try_failed = outcome.verdict.is_err() && !signalled;
-                self.summary.tries_run += 1;
-                let (step, attempt) = (launch.step, launch.attempt);
-                self.ended = Some(if signalled {
-                    Input::Stopped {
-                        step,
-                        attempt,
-                        outcome,
-                    }
-                } else {
-                    Input::Finished {
-                        step,
-                        attempt,
-                        outcome,
-                    }
-                });
+                self.run_try(launch, compress, say);
             }
             Next::Wait { step, until, .. } => {
                 plan.put_back(&mut state);
@@ -234,6 +218,48 @@ impl Runner<'_> {
         Ok(None)
     }
 
+    /// Runs a started try (its earlier results summarised first, if they must be), and
+    /// keeps its ending for the next turn to record.
+    fn run_try(
+        &mut self,
+        mut launch: Launch,
+        compress: Option<(Plan, Vec<StepId>)>,
+        say: &mut dyn FnMut(String),
+    ) {
+        let store = self.store;
+        let crew = Crew {
+            config: self.config,
+            default: self.agent,
+            workspace: store.workspace(),
+        };
+        self.keep_logs_bounded(&launch, say);
+        if let Some((plan, wanted)) = compress {
+            trial::compress(store, &crew, &plan, &mut launch, &wanted, &self.lease, say);
+        }
+        let Tried {
+            outcome,
+            signalled,
+            logged,
+        } = try_once(store, &crew, &launch, &mut self.lease, say);
+        self.logs_total = self.logs_total.map(|t| t + logged);
+        self.summary.last_try_failed = outcome.verdict.is_err() && !signalled;
+        self.summary.tries_run += 1;
+        let (step, attempt) = (launch.step, launch.attempt);
+        self.ended = Some(if signalled {
+            Input::Stopped {
+                step,
+                attempt,
+                outcome,
+            }
+        } else {
+            Input::Finished {
+                step,
+                attempt,
+                outcome,
+            }
+        });
+    }
+
     /// Keeps the plan's logs within `STEP_LOGS_MAX_MB` (see `store::prune`): measured by the
     /// first try of this runner, then added up, and swept only once past the limit.
     fn keep_logs_bounded(&mut self, launch: &Launch, say: &mut dyn FnMut(String)) {
@@ -259,6 +285,22 @@ impl Runner<'_> {
             drop(self.lease.clear_lost());
         }
     }
+}
+
+/// Puts the earlier results the step asks for into its prompt. Returns the plan and the
+/// results a compress agent should summarise first, if the plan has one and some do not fit.
+fn with_results(store: &Store, plan: &Plan, launch: &mut Launch) -> Option<(Plan, Vec<StepId>)> {
+    let step = plan.step(launch.step.as_str())?;
+    if prompt::needs(plan, step).is_empty() {
+        return None;
+    }
+    let mut load = trial::loader(store, plan);
+    let built = prompt::with_results(plan, step, &mut load);
+    launch.prompt = built.prompt;
+    launch.task = built.task;
+    plan.result_settings().compress_agent.as_ref()?;
+    let wanted = prompt::to_summarise(plan, step, &mut load);
+    (!wanted.is_empty()).then(|| (plan.clone(), wanted))
 }
 
 /// Marks the launch's try started by this runner, its log folder made first: a folder that

@@ -1,19 +1,48 @@
 //! One try of a launch: the agent run with only the run lease held, watched (a signal to the
-//! runner, or a person's cancel, stops it), and judged.
+//! runner, or a person's cancel, stops it), and judged: its exit and required outputs, then
+//! its result kept and checked by the step's `verify` (built-in checks, then a verify agent).
+//! The compress agent's summaries of earlier results are made here too, before a try.
 
 use std::cell::Cell;
 use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::core::verdict::{self, Ending, StopWhy};
-use crate::core::{Event, Launch, Plan, TryOutcome, TryState};
-use crate::exec::attempt::{self, Attempt};
+use super::config::Config;
+use crate::core::prompt::{self, Known};
+use crate::core::verdict::{self, Ending, Missing, StopWhy};
+use crate::core::{verify, AgentRef, Event, Launch, Plan, StepId, TryOutcome, TryState};
+use crate::exec::attempt::{self, Attempt, Report};
 use crate::exec::command::AgentCommand;
 use crate::exec::{capture, outputs, signals};
+use crate::format::schema::StepStatus;
 use crate::store::events::{self, By};
 use crate::store::lease::Lease;
+use crate::store::results::{self, RESULT_MAX_BYTES};
+use crate::store::safe::Dir;
 use crate::store::{Layout, Store};
+
+/// The agents a runner can start: the default one, checked when the runner began, and the
+/// operator's named ones, looked up (and checked by the same policy) when a try needs one, so
+/// an edit to the agents file counts from the next try.
+pub struct Crew<'a> {
+    pub config: &'a Config,
+    pub default: &'a AgentCommand,
+    pub workspace: &'a Path,
+}
+
+impl Crew<'_> {
+    /// The command of `agent`, or why it cannot run.
+    pub fn get(&self, agent: &AgentRef) -> Result<AgentCommand, String> {
+        match agent {
+            AgentRef::Default => Ok(self.default.clone()),
+            named @ AgentRef::Named(_) => self
+                .config
+                .agent_for(named, self.workspace)
+                .map_err(|e| format!("{e:#}")),
+        }
+    }
+}
 
 /// A path inside the workspace as the state file shows it: relative to the workspace.
 pub fn shown(store: &Store, path: &Path) -> String {
@@ -34,17 +63,17 @@ pub struct Tried {
 /// Runs one try with only the lease held, and judges it.
 pub fn try_once(
     store: &Store,
-    agent: &AgentCommand,
+    crew: &Crew,
     launch: &Launch,
     lease: &mut Lease,
     say: &mut dyn FnMut(String),
 ) -> Tried {
     let (step, attempt) = (launch.step.as_str(), launch.attempt);
-    let logs = match store.logs_dir() {
-        Ok(logs) => logs,
-        Err(e) => {
+    let (agent, logs, results) = match ready(store, crew, &launch.agent) {
+        Ok(ready) => ready,
+        Err(why) => {
             return Tried {
-                outcome: unrecorded(&format!("{e:#}")),
+                outcome: unrecorded(&why),
                 signalled: false,
                 logged: 0,
             }
@@ -52,12 +81,18 @@ pub fn try_once(
     };
     let log_name = Layout::attempt_log_name(step, attempt);
     let prompt_name = Layout::prompt_name(step, attempt);
+    let spool_name = Layout::spool_name(step, attempt);
     let lease_fd = lease.fd();
     let prompt_file = store.layout().prompt_file(step, attempt);
     let superseded = Superseded::new(store, step, attempt);
+    let must_stop = || {
+        signals::received()
+            .map(StopWhy::Signal)
+            .or_else(|| superseded.check().then_some(StopWhy::Superseded))
+    };
     let report = attempt::run(
         &Attempt {
-            agent,
+            agent: &agent,
             prompt: &launch.prompt,
             step,
             attempt,
@@ -70,6 +105,11 @@ pub fn try_once(
             prompt_path: &prompt_file,
             lease_fd: Some(lease_fd),
             log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
+            spool: launch.result_file.is_none().then_some((
+                &results,
+                spool_name.as_str(),
+                RESULT_MAX_BYTES,
+            )),
         },
         |pgid| {
             // The lease note is for people and `seqctl cancel`: failing to write it must
@@ -79,57 +119,302 @@ pub fn try_once(
                 step: launch.step.clone(),
                 attempt,
                 agent_pid: pgid,
+                agent: named(&launch.agent),
             };
             say(spawned.to_string());
             events::emit(store, By::Runner, [&spawned]);
             // While the agent runs: the next save's temp file, off the path between tries.
             store.prepare_save();
         },
-        &|| {
-            signals::received()
-                .map(StopWhy::Signal)
-                .or_else(|| superseded.check().then_some(StopWhy::Superseded))
-        },
+        &must_stop,
     );
     drop(lease.set_step(None, None));
-    let facts = outputs::facts(
-        &launch.required_outputs,
-        store.workspace(),
-        &[store.path(), store.sidecar()],
-    );
-    let verdict = verdict::verdict(&report.ending, &report.stdout, &report.stderr, &facts);
-    let (exit_code, signal, stopped) = match report.ending {
-        Ending::Exited(code) => (Some(code), None, None),
-        Ending::Signaled(signal) => (None, Some(signal), None),
-        Ending::Stopped { how, .. } => (None, None, Some(how)),
-        Ending::TimedOut(_) | Ending::NotStarted(_) => (None, None, None),
-    };
-    let signalled = matches!(
+    let reserved = [store.path(), store.sidecar()];
+    let facts = outputs::facts(&launch.required_outputs, store.workspace(), &reserved);
+    let mut verdict = verdict::verdict(&report.ending, &report.stdout, &report.stderr, &facts);
+    let mut signalled = matches!(
         report.ending,
         Ending::Stopped {
             why: StopWhy::Signal(_),
             ..
         }
     );
-    let outcome = TryOutcome {
-        verdict,
-        stdout_tail: report.stdout,
-        exit_code,
-        signal,
-        duration_ms: report.duration.as_millis() as u64,
-        stopped,
-    };
+    if verdict.is_ok() {
+        let judge = Judge {
+            store,
+            crew,
+            launch,
+            results: &results,
+            logs: &logs,
+            lease_fd,
+            stop: &must_stop,
+        };
+        if let Err(why) = judge.result(&report, say) {
+            // A signal that stopped the verify agent stops the try, as it would the agent.
+            signalled = signals::received().is_some();
+            verdict = Err(why);
+        }
+    }
+    if verdict.is_err() {
+        results::discard(&results, step, attempt);
+    }
     if let Some(error) = &report.log_error {
         say(format!(
             "step {step}: try {attempt}: its log could not be written in full: {error}"
         ));
     }
     Tried {
-        outcome,
-        signalled,
         logged: report
             .printed
             .min(capture::HEAD_BYTES + capture::TAIL_BYTES),
+        outcome: outcome_of(report, verdict),
+        signalled,
+    }
+}
+
+/// What the core is told of a try.
+fn outcome_of(report: Report, verdict: Result<Vec<String>, String>) -> TryOutcome {
+    let (exit_code, signal, stopped) = match report.ending {
+        Ending::Exited(code) => (Some(code), None, None),
+        Ending::Signaled(signal) => (None, Some(signal), None),
+        Ending::Stopped { how, .. } => (None, None, Some(how)),
+        Ending::TimedOut(_) | Ending::NotStarted(_) => (None, None, None),
+    };
+    TryOutcome {
+        verdict,
+        stdout_tail: report.stdout,
+        exit_code,
+        signal,
+        duration_ms: report.duration.as_millis() as u64,
+        stopped,
+    }
+}
+
+/// The agent's command and the folders a try writes to, or why the try cannot start.
+fn ready(store: &Store, crew: &Crew, agent: &AgentRef) -> Result<(AgentCommand, Dir, Dir), String> {
+    let agent = crew.get(agent)?;
+    let logs = store.logs_dir().map_err(|e| format!("{e:#}"))?;
+    let results = store.results_dir().map_err(|e| format!("{e:#}"))?;
+    Ok((agent, logs, results))
+}
+
+/// The name of a named agent, as the state and the events record it.
+fn named(agent: &AgentRef) -> Option<String> {
+    match agent {
+        AgentRef::Named(name) => Some(name.clone()),
+        AgentRef::Default => None,
+    }
+}
+
+/// What judging a successful try's result needs.
+struct Judge<'a> {
+    store: &'a Store,
+    crew: &'a Crew<'a>,
+    launch: &'a Launch,
+    results: &'a Dir,
+    logs: &'a Dir,
+    lease_fd: std::os::fd::RawFd,
+    stop: &'a dyn Fn() -> Option<StopWhy>,
+}
+
+impl Judge<'_> {
+    /// Makes the try's result, checks it with the step's `verify`, and keeps it; or says why
+    /// the try failed after all.
+    fn result(&self, report: &Report, say: &mut dyn FnMut(String)) -> Result<(), String> {
+        let launch = self.launch;
+        let (step, attempt) = (launch.step.as_str(), launch.attempt);
+        let workspace = self.store.workspace();
+        let reserved = [self.store.path(), self.store.sidecar()];
+        match (&launch.result_file, report.spooled.as_ref()) {
+            (Some(path), _) => {
+                let real = outputs::resolve(path, workspace, &reserved).map_err(|m| match m {
+                    Missing::Absent => format!("resultFile {path} was not written"),
+                    other => format!("resultFile {path}: {}", other.why()),
+                })?;
+                results::copy_result_file(self.results, step, attempt, &real)
+                    .map_err(|e| format!("resultFile {path}: cannot read it: {e}"))?;
+            }
+            (None, Some((_, Some(error)))) => {
+                say(format!(
+                    "step {step}: try {attempt}: its result could not be written in full: {error}"
+                ));
+            }
+            (None, Some((total, None))) if *total > RESULT_MAX_BYTES => {
+                if let Err(e) = results::note_cut(self.results, step, attempt, *total) {
+                    say(format!(
+                        "step {step}: try {attempt}: its result is cut without a note: {e}"
+                    ));
+                }
+            }
+            (None, _) => {}
+        }
+        if let Some(check) = &launch.verify {
+            let text = if verify::needs_text(check) {
+                results::read(self.results, &Layout::spool_name(step, attempt))
+                    .map_err(|e| format!("cannot read the result back: {e}"))?
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let files = outputs::non_empty_facts(
+                check.files.as_deref().unwrap_or_default(),
+                workspace,
+                &reserved,
+            );
+            verify::builtin(check, &text, &files)?;
+            if let Some(name) = &check.agent {
+                let prompt = verify::agent_prompt(&launch.task, check, &text);
+                let (log, prompt_name) = Layout::helper_names(step, Some(attempt), "verify");
+                say(format!(
+                    "step {step}: try {attempt}: asking agent {name} to verify it"
+                ));
+                let report = self.ask(&AgentRef::named(name), &prompt, &log, &prompt_name, None)?;
+                if let Err(why) =
+                    verdict::verdict(&report.ending, &report.stdout, &report.stderr, &[])
+                {
+                    return Err(format!(
+                        "verify failed: agent `{name}` did not answer: {why}"
+                    ));
+                }
+                verify::agent_verdict(name, &report.stdout)?;
+            }
+        }
+        // The work is done and judged: a result that cannot be stored (a full disk, a deleted
+        // sidecar) is said, like a log that cannot be written, but does not cost the step a
+        // second run. Later steps are told it left no result.
+        if let Err(e) = results::keep(self.results, step, attempt) {
+            say(format!(
+                "step {step}: try {attempt}: its result could not be kept: {e}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs a helper agent (verify, compress) for this try, as the try's own agent runs.
+    fn ask(
+        &self,
+        agent: &AgentRef,
+        prompt: &str,
+        log_name: &str,
+        prompt_name: &str,
+        spool: Option<(&str, u64)>,
+    ) -> Result<Report, String> {
+        let command = self.crew.get(agent)?;
+        let launch = self.launch;
+        Ok(attempt::run(
+            &Attempt {
+                agent: &command,
+                prompt,
+                step: launch.step.as_str(),
+                attempt: launch.attempt,
+                workspace: self.store.workspace(),
+                state_file: self.store.path(),
+                timeout: launch.timeout,
+                logs: self.logs,
+                log_name,
+                prompt_name,
+                prompt_path: &self.store.layout().logs().join(prompt_name),
+                lease_fd: Some(self.lease_fd),
+                log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
+                spool: spool.map(|(name, limit)| (self.results, name, limit)),
+            },
+            |_| {},
+            self.stop,
+        ))
+    }
+}
+
+/// Asks the plan's compress agent to summarise the earlier results that do not fit the
+/// prompt of `launch`'s step whole, keeping each summary (so each result is summarised once),
+/// then builds the prompt again. A summary that cannot be made leaves the result to be cut.
+pub fn compress(
+    store: &Store,
+    crew: &Crew,
+    plan: &Plan,
+    launch: &mut Launch,
+    wanted: &[StepId],
+    lease: &Lease,
+    say: &mut dyn FnMut(String),
+) {
+    let Some(agent) = plan.result_settings().compress_agent.clone() else {
+        return;
+    };
+    let (Ok(logs), Ok(results)) = (store.logs_dir(), store.results_dir()) else {
+        return;
+    };
+    let Some(step) = plan.step(launch.step.as_str()) else {
+        return;
+    };
+    let room = plan.result_settings().max_chars / prompt::needs(plan, step).len().max(1);
+    let never = || signals::received().map(StopWhy::Signal);
+    let judge = Judge {
+        store,
+        crew,
+        launch,
+        results: &results,
+        logs: &logs,
+        lease_fd: lease.fd(),
+        stop: &never,
+    };
+    for id in wanted {
+        let Ok(Some(text)) = results::result(&results, id.as_str()) else {
+            continue;
+        };
+        let number = plan.position(id.as_str()).map_or(0, |p| p + 1);
+        let ask = prompt::summary_request(number, &text, room.max(200));
+        let (log, prompt_name) = Layout::helper_names(id.as_str(), None, "compress");
+        let spool = format!("{}.new", Layout::summary_name(id.as_str()));
+        say(format!(
+            "step {}: asking agent {agent} to summarise step {id}'s result",
+            launch.step
+        ));
+        let summary = judge
+            .ask(
+                &AgentRef::named(&agent),
+                &ask,
+                &log,
+                &prompt_name,
+                Some((&spool, RESULT_MAX_BYTES)),
+            )
+            .ok()
+            .filter(|report| report.ending == Ending::Exited(0))
+            .and_then(|_| results::read(&results, &spool).ok().flatten())
+            .filter(|summary| !summary.trim().is_empty());
+        let _ = results.remove(&spool);
+        match summary {
+            Some(summary) => {
+                if let Err(e) = results::keep_summary(&results, id.as_str(), summary.trim()) {
+                    say(format!("step {id}: the summary could not be kept: {e}"));
+                }
+            }
+            None => say(format!(
+                "step {id}: agent {agent} made no summary; the result is cut to fit instead"
+            )),
+        }
+    }
+    let built = prompt::with_results(plan, step, &mut loader(store, plan));
+    launch.prompt = built.prompt;
+    launch.task = built.task;
+}
+
+/// Reads earlier results for a prompt: only a DONE step's result counts (a file left by a
+/// step since reset is not its result).
+pub fn loader<'a>(store: &'a Store, plan: &'a Plan) -> impl FnMut(&StepId) -> Known + 'a {
+    let dir = store.results_if_any();
+    move |id| {
+        let done = plan
+            .step(id.as_str())
+            .is_some_and(|s| s.run.status() == StepStatus::Done);
+        match (&dir, done) {
+            (Some(dir), true) => Known {
+                text: results::result(dir, id.as_str())
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+                summary: results::summary(dir, id.as_str()).ok().flatten(),
+            },
+            _ => Known::default(),
+        }
     }
 }
 

@@ -223,7 +223,7 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
         Input::Started {
             step,
             attempt,
-            agent: _,
+            agent,
             runner,
             log_file,
         } => {
@@ -235,18 +235,24 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             if !due {
                 return Err(Refusal::NotDue { step, attempt });
             }
-            run.start(now, runner, log_file);
+            run.start(now, runner, &agent, log_file);
             Ok(Vec::new())
         }
         Input::Spawned {
             step,
             attempt,
             agent_pid,
-        } => Ok(vec![Event::StepStarted {
-            step,
-            attempt,
-            agent_pid,
-        }]),
+        } => {
+            let agent = plan
+                .step(step.as_str())
+                .and_then(|s| s.run.agent().map(str::to_owned));
+            Ok(vec![Event::StepStarted {
+                step,
+                attempt,
+                agent_pid,
+                agent,
+            }])
+        }
         Input::Finished {
             step,
             attempt,
@@ -724,7 +730,8 @@ mod tests {
             Ok(vec![Event::StepStarted {
                 step: "a".into(),
                 attempt: 1,
-                agent_pid: 42
+                agent_pid: 42,
+                agent: None,
             }])
         );
         let done = |attempt| Input::Finished {

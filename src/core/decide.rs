@@ -19,6 +19,7 @@ use super::apply::{self, Auto};
 use super::event::Event;
 use super::model::{is_blocker_for, AgentRef, Plan, Step, StepId, TryState};
 use super::prompt;
+use crate::format::schema::Verify;
 
 /// Settings that come from the operator's environment, not from the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,15 +85,22 @@ pub struct Context<'a> {
     pub limits: Limits,
 }
 
-/// One try to start: which step, which attempt, which agent, and what to tell it.
+/// One try to start: which step, which attempt, which agent, what to tell it (without the
+/// earlier results it asks for: the runner loads them and calls `prompt::with_results`), and
+/// how its end is judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
     pub step: StepId,
     pub attempt: u32,
     pub agent: AgentRef,
     pub prompt: String,
+    /// The task the prompt carries, for a verify agent (see `prompt::Built`).
+    pub task: String,
     pub timeout: Duration,
     pub required_outputs: Vec<String>,
+    /// Where its result comes from: this file, else its stdout.
+    pub result_file: Option<String>,
+    pub verify: Option<Box<Verify>>,
 }
 
 /// What comes next for a plan that needs no automatic change.
@@ -250,10 +258,13 @@ fn launch(step: &Step, attempt: u32, limits: Limits) -> Launch {
     Launch {
         step: step.id.clone(),
         attempt,
-        agent: AgentRef::Default,
+        agent: step.spec.agent_for(attempt),
         prompt: prompt::prompt(step),
+        task: step.spec.instruction.clone(),
         timeout: step.spec.timeout.unwrap_or(limits.timeout),
         required_outputs: step.spec.required_outputs.clone(),
+        result_file: step.spec.result_file.clone(),
+        verify: step.spec.verify.clone(),
     }
 }
 

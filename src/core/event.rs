@@ -57,6 +57,9 @@ pub enum Event {
         step: StepId,
         attempt: u32,
         agent_pid: u32,
+        /// The named agent that runs it (absent: `STEP_AGENT_CMD`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
     },
     StepFinished {
         step: StepId,
@@ -156,12 +159,10 @@ impl Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            Self::PlanCreated { steps, replaced } => write!(
-                f,
-                "plan {} with {}",
-                if *replaced { "replaced" } else { "created" },
-                counted(*steps, "step")
-            ),
+            Self::PlanCreated { steps, replaced } => {
+                let how = if *replaced { "replaced" } else { "created" };
+                write!(f, "plan {how} with {}", counted(*steps, "step"))
+            }
             Self::Heartbeat { result, step, .. } => {
                 let step = step.as_ref().map_or(String::new(), |s| format!(" for step {s}"));
                 match result {
@@ -177,9 +178,10 @@ impl fmt::Display for Event {
                 "the previous heartbeat was {gap_seconds} s ago ({})",
                 printable(previous)
             ),
-            Self::StepStarted { step, attempt, .. } => {
-                write!(f, "step {step}: try {attempt} started")
-            }
+            Self::StepStarted { step, attempt, agent, .. } => match agent {
+                Some(agent) => write!(f, "step {step}: try {attempt} started (agent {agent})"),
+                None => write!(f, "step {step}: try {attempt} started"),
+            },
             Self::StepFinished {
                 step,
                 attempt,

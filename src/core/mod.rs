@@ -6,7 +6,8 @@
 //! - [`decide`]: what is due now ([`decide::decide`], [`decide::settle`]);
 //! - [`apply`]: every change a plan can undergo, with its events or a refusal;
 //! - [`event`]: the one vocabulary of what happened;
-//! - [`prompt`] and [`verdict`]: what a try is told, and how its end is judged.
+//! - [`prompt`], [`verdict`] and [`verify`]: what a try is told, how its end is judged, and
+//!   whether it did the work.
 
 pub mod apply;
 pub mod decide;
@@ -14,6 +15,7 @@ pub mod event;
 pub mod model;
 pub mod prompt;
 pub mod verdict;
+pub mod verify;
 
 pub use apply::{apply, Auto, Input, Refusal, StepEdit};
 pub use decide::{decide, settle, Context, Decision, Launch, Limits, Liveness, Next};

@@ -16,7 +16,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::format::schema::{self, PlanStatus, RunnerId, State, StepRun, StepStatus};
+use crate::format::schema::{
+    self, ContextMode, PlanStatus, RunnerId, State, StepRun, StepStatus, Verify,
+};
 use crate::format::timefmt;
 
 /// A step id as the plan names it (a key of `plan.steps`, a word of `stepQueue`).
@@ -61,14 +63,39 @@ impl PartialEq<str> for StepId {
     }
 }
 
-/// Which agent runs a try: the default one (`STEP_AGENT_CMD`) or one the operator named.
-/// No plan names one yet; the model carries it so that a launch can say which agent runs.
+/// Which agent runs a try: the default one (`STEP_AGENT_CMD`) or one the operator named in
+/// the agents file (see `exec::agents`); a plan only ever chooses among those.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AgentRef {
     #[default]
     Default,
     Named(String),
+}
+
+/// The name that means `STEP_AGENT_CMD` where a plan names agents (`"fallbackAgents":
+/// ["default"]`); an agents file cannot define it.
+pub const DEFAULT_AGENT: &str = "default";
+
+impl AgentRef {
+    /// The agent a plan's name stands for.
+    #[must_use]
+    pub fn named(name: &str) -> Self {
+        if name == DEFAULT_AGENT {
+            Self::Default
+        } else {
+            Self::Named(name.to_owned())
+        }
+    }
+
+    /// Its name, as events and views show it.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Default => DEFAULT_AGENT,
+            Self::Named(name) => name,
+        }
+    }
 }
 
 /// What a step asks for, as the plan wrote it.
@@ -84,6 +111,16 @@ pub struct StepSpec {
     pub timeout: Option<Duration>,
     /// The outputs are spelt `required_outputs` in the file (the Python version's name).
     pub outputs_alias: bool,
+    /// A file whose content is the step's result, instead of its stdout (`resultFile`).
+    pub result_file: Option<String>,
+    /// Which earlier results its prompt carries (`context`; else the plan's).
+    pub context: Option<ContextMode>,
+    /// The checks its result must pass (`verify`), boxed: most steps have none.
+    pub verify: Option<Box<Verify>>,
+    /// The named agent of its first try (`agent`; none: `STEP_AGENT_CMD`).
+    pub agent: Option<String>,
+    /// The agents of its later tries, the last one repeating (`fallbackAgents`).
+    pub fallback_agents: Option<Vec<String>>,
 }
 
 impl StepSpec {
@@ -97,7 +134,30 @@ impl StepSpec {
             max_tries: None,
             timeout: None,
             outputs_alias: false,
+            result_file: None,
+            context: None,
+            verify: None,
+            agent: None,
+            fallback_agents: None,
         }
+    }
+
+    /// The agent that runs try `attempt` (1-based): the k-th of `[agent, fallbackAgents…]`,
+    /// the last one repeating; without `agent`, try 1 is `STEP_AGENT_CMD`'s.
+    #[must_use]
+    pub fn agent_for(&self, attempt: u32) -> AgentRef {
+        let fallbacks = self.fallback_agents.as_deref().unwrap_or_default();
+        let index = (attempt.max(1) - 1) as usize;
+        let name = if index == 0 {
+            self.agent.as_deref()
+        } else {
+            fallbacks
+                .get(index - 1)
+                .or(fallbacks.last())
+                .map(String::as_str)
+                .or(self.agent.as_deref())
+        };
+        name.map_or(AgentRef::Default, AgentRef::named)
     }
 
     /// Writes the spec into the file's step, leaving the step's extras as they are.
@@ -115,6 +175,11 @@ impl StepSpec {
         }
         step.max_retries = self.max_tries;
         step.timeout_seconds = self.timeout.map(|t| t.as_secs());
+        step.result_file = self.result_file;
+        step.context = self.context;
+        step.verify = self.verify.map(|v| *v);
+        step.agent = self.agent;
+        step.fallback_agents = self.fallback_agents;
     }
 }
 
@@ -165,6 +230,7 @@ pub struct Run {
     log_file: Option<String>,
     note: Option<String>,
     runner: Option<RunnerId>,
+    agent: Option<String>,
 }
 
 /// How a finished try came out, as the runner judged it.
@@ -242,6 +308,12 @@ impl Run {
         self.stdout.as_deref()
     }
 
+    /// The named agent that ran the last try (`None`: `STEP_AGENT_CMD`).
+    #[must_use]
+    pub fn agent(&self) -> Option<&str> {
+        self.agent.as_deref()
+    }
+
     /// A person's hint for the next try (`seqctl retry --note`).
     #[must_use]
     pub fn note(&self) -> Option<&str> {
@@ -271,9 +343,14 @@ impl Run {
         &mut self,
         now: DateTime<Utc>,
         runner: Option<RunnerId>,
+        agent: &AgentRef,
         log_file: Option<String>,
     ) {
         self.runner = runner;
+        self.agent = match agent {
+            AgentRef::Named(name) => Some(name.clone()),
+            AgentRef::Default => None,
+        };
         let stamp = timefmt::format(now);
         self.status = StepStatus::InProgress;
         self.tries = self.tries.saturating_add(1);
@@ -363,6 +440,7 @@ impl Run {
             log_file: record.log_file.take(),
             note: record.note.take(),
             runner: record.runner.take(),
+            agent: record.agent.take(),
         }
     }
 
@@ -380,6 +458,7 @@ impl Run {
         record.log_file = self.log_file;
         record.note = self.note;
         record.runner = self.runner;
+        record.agent = self.agent;
     }
 }
 
@@ -415,7 +494,24 @@ pub struct Plan {
     pub(crate) last_heartbeat_iso: Option<String>,
     /// Steps added, edited or removed, for [`Plan::put_back`].
     pub(crate) reshaped: Reshaped,
+    /// How earlier results reach the prompts (`plan.context`, `contextMaxChars`,
+    /// `compressAgent`).
+    pub(crate) results: ResultSettings,
 }
+
+/// How earlier results reach a step's prompt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultSettings {
+    /// The steps' default context.
+    pub context: ContextMode,
+    /// The most characters results may add to one prompt.
+    pub max_chars: usize,
+    /// A named agent that summarises what does not fit, instead of cutting it.
+    pub compress_agent: Option<String>,
+}
+
+/// The bound on the text results add to one prompt, unless `plan.contextMaxChars` says.
+pub const DEFAULT_CONTEXT_MAX_CHARS: usize = 20_000;
 
 /// Whether the plan's steps changed (so the specs and the queue are written back too), and
 /// which were removed (their definitions and records go from the file).
@@ -444,6 +540,11 @@ impl Plan {
                     max_tries: def.and_then(|d| d.max_retries),
                     timeout: def.and_then(|d| d.timeout_seconds).map(Duration::from_secs),
                     outputs_alias: def.is_some_and(|d| d.required_outputs_alias.is_some()),
+                    result_file: def.and_then(|d| d.result_file.clone()),
+                    context: def.and_then(|d| d.context),
+                    verify: def.and_then(|d| d.verify.clone().map(Box::new)),
+                    agent: def.and_then(|d| d.agent.clone()),
+                    fallback_agents: def.and_then(|d| d.fallback_agents.clone()),
                 };
                 let run = state
                     .step_runs
@@ -469,6 +570,16 @@ impl Plan {
             artifacts: state.artifacts.clone(),
             last_heartbeat_iso: state.last_heartbeat_iso.clone(),
             reshaped: Reshaped::default(),
+            results: ResultSettings {
+                context: state.plan.context.unwrap_or_default(),
+                max_chars: state
+                    .plan
+                    .context_max_chars
+                    .map_or(DEFAULT_CONTEXT_MAX_CHARS, |n| {
+                        usize::try_from(n).unwrap_or(usize::MAX)
+                    }),
+                compress_agent: state.plan.compress_agent.clone(),
+            },
         }
     }
 
@@ -488,19 +599,7 @@ impl Plan {
             }
             state.step_queue = self.steps.iter().map(|s| s.id.0.clone()).collect();
             for step in &self.steps {
-                let def = state
-                    .plan
-                    .steps
-                    .entry(step.id.0.clone())
-                    .or_insert_with(|| schema::Step {
-                        title: None,
-                        instruction: None,
-                        required_outputs: None,
-                        required_outputs_alias: None,
-                        max_retries: None,
-                        timeout_seconds: None,
-                        extra: schema::Extras::default(),
-                    });
+                let def = state.plan.steps.entry(step.id.0.clone()).or_default();
                 step.spec.clone().into_file(def);
             }
         }
@@ -564,6 +663,12 @@ impl Plan {
     #[must_use]
     pub fn cursor(&self) -> usize {
         self.cursor
+    }
+
+    /// How earlier results reach the prompts.
+    #[must_use]
+    pub fn result_settings(&self) -> &ResultSettings {
+        &self.results
     }
 
     /// `stepDelayMinutes`: the wait between steps and before retries.
@@ -682,7 +787,7 @@ mod tests {
         let now = timefmt::parse("2026-03-01T10:00:00Z").unwrap();
         let b = &mut plan.steps[1].run;
         let runner = RunnerId { pid: 7, start: 99 };
-        b.start(now, Some(runner), Some("log".into()));
+        b.start(now, Some(runner), &AgentRef::Default, Some("log".into()));
         assert_eq!(
             b.state(),
             TryState::Running {

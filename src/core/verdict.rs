@@ -55,12 +55,17 @@ pub enum Missing {
     Outside,
     /// The plan's own state file or sidecar folder, which exist whatever the agent did.
     PlansOwn,
+    /// There, but empty (only `verify.files` asks).
+    Empty,
 }
 
 impl Missing {
-    fn why(self) -> &'static str {
+    /// Why, in a few words ("" for plainly absent).
+    #[must_use]
+    pub fn why(self) -> &'static str {
         match self {
             Self::Absent => "",
+            Self::Empty => "empty",
             Self::NotAFileName => "not a file name",
             Self::Absolute => "absolute: must be relative to the workspace",
             Self::Outside => "outside the workspace",

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::capture::CappedLog;
+use super::capture::{CappedLog, Spool};
 use super::command::AgentCommand;
 use super::pipes::{self, Pipes};
 use super::process::{signal_group, stop_adopted, stop_group, GRACE};
@@ -49,6 +49,8 @@ pub struct Attempt<'a> {
     pub lease_fd: Option<RawFd>,
     /// Log cap: bytes kept from the start and from the end of the output.
     pub log_cap: (u64, u64),
+    /// Where stdout's first bytes are also kept, and how many: the folder and file name.
+    pub spool: Option<(&'a Dir, &'a str, u64)>,
 }
 
 /// What a try produced.
@@ -62,6 +64,8 @@ pub struct Report {
     pub printed: u64,
     /// Why the log could not be written in full, if it could not (the log says so too).
     pub log_error: Option<String>,
+    /// What went to the spool: the bytes of stdout in all, and the first write error.
+    pub spooled: Option<(u64, Option<String>)>,
 }
 
 /// How often, at most, a running try looks whether it must stop (a person cancelled it).
@@ -82,29 +86,11 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         stderr: String::new(),
         printed: 0,
         log_error: None,
+        spooled: None,
     };
-    // The arguments first: a prompt the command cannot take (too long, or read as an option)
-    // is refused before anything is written or started.
-    let args = match a.agent.args(a.prompt, Some(a.prompt_path)) {
-        Ok(args) => args,
+    let (args, mut log, spool) = match prepare(a) {
+        Ok(prepared) => prepared,
         Err(reason) => return not_started(reason),
-    };
-    if a.agent.wants_prompt_file() {
-        let written = a
-            .logs
-            .create_new(a.prompt_name, false)
-            .and_then(|mut file| file.write_all(a.prompt.as_bytes()));
-        if let Err(e) = written {
-            return not_started(format!("cannot write {}: {e}", a.prompt_path.display()));
-        }
-    }
-    let logs = match a.logs.try_clone() {
-        Ok(logs) => logs,
-        Err(e) => return not_started(format!("cannot open the log folder: {e}")),
-    };
-    let mut log = match CappedLog::create(logs, a.log_name, a.log_cap.0, a.log_cap.1) {
-        Ok(log) => log,
-        Err(e) => return not_started(format!("cannot prepare the log {}: {e}", a.log_name)),
     };
     let mut guard = match DeathGuard::new() {
         Ok(guard) => guard,
@@ -133,6 +119,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
             return not_started(format!("cannot read the agent's output: {e}"));
         }
     };
+    pipes.spool = spool;
     let (status, cut) = watch(
         &mut child,
         &mut pipes,
@@ -160,6 +147,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         stderr: pipes.tails[1].text(TAIL_CHARS),
         printed,
         log_error,
+        spooled: pipes.spool.as_ref().map(Spool::finish),
     }
 }
 
@@ -185,6 +173,33 @@ fn command(a: &Attempt, args: &[String], guard: &DeathGuard) -> Command {
         command.pre_exec(move || child_setup(setup, lease_fd));
     }
     command
+}
+
+/// Everything a try needs before its agent starts: the arguments (a prompt the command cannot
+/// take is refused before anything is written or started), the prompt file, the log and the
+/// result spool; or why the try cannot start.
+fn prepare(a: &Attempt) -> Result<(Vec<String>, CappedLog, Option<Spool>), String> {
+    // The arguments first: a prompt the command cannot take (too long, or read as an option)
+    // is refused before anything is written or started.
+    let args = a.agent.args(a.prompt, Some(a.prompt_path))?;
+    if a.agent.wants_prompt_file() {
+        a.logs
+            .create_new(a.prompt_name, false)
+            .and_then(|mut file| file.write_all(a.prompt.as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", a.prompt_path.display()))?;
+    }
+    let logs = a
+        .logs
+        .try_clone()
+        .map_err(|e| format!("cannot open the log folder: {e}"))?;
+    let log = CappedLog::create(logs, a.log_name, a.log_cap.0, a.log_cap.1)
+        .map_err(|e| format!("cannot prepare the log {}: {e}", a.log_name))?;
+    let spool = a
+        .spool
+        .map(|(dir, name, limit)| Spool::create(dir, name, limit))
+        .transpose()
+        .map_err(|e| format!("cannot prepare the result file: {e}"))?;
+    Ok((args, log, spool))
 }
 
 /// Why the runner cut a try short, if it did.

@@ -162,6 +162,46 @@ impl CappedLog {
     }
 }
 
+/// The first `limit` bytes of the agent's stdout, in a file of their own (the try's result
+/// candidate, see `store::results`), never in memory. Made when the try starts, so a silent
+/// try has an empty result rather than none.
+#[derive(Debug)]
+pub struct Spool {
+    file: File,
+    limit: u64,
+    total: u64,
+    error: Option<String>,
+}
+
+impl Spool {
+    /// A new, empty spool `name` in `dir` (whatever was there is removed first).
+    pub fn create(dir: &Dir, name: &str, limit: u64) -> io::Result<Self> {
+        Ok(Self {
+            file: dir.create_new(name, false)?,
+            limit,
+            total: 0,
+            error: None,
+        })
+    }
+
+    pub fn write(&mut self, data: &[u8]) {
+        let room = self.limit.saturating_sub(self.total).min(data.len() as u64) as usize;
+        if room > 0 && self.error.is_none() {
+            if let Err(e) = self.file.write_all(&data[..room]) {
+                self.error = Some(e.to_string());
+            }
+        }
+        self.total += data.len() as u64;
+    }
+
+    /// Bytes printed in all (more than were kept when past the limit), and the first write
+    /// error, if any.
+    #[must_use]
+    pub fn finish(&self) -> (u64, Option<String>) {
+        (self.total, self.error.clone())
+    }
+}
+
 /// The last few KiB of one stream.
 #[derive(Debug, Default)]
 pub struct Tail(Vec<u8>);

@@ -39,6 +39,8 @@ pub struct AgentCommand {
     words: Vec<String>,
     program: PathBuf,
     judgement: Judgement,
+    /// Where the command came from (`STEP_AGENT_CMD`, or a named agent), for messages.
+    label: String,
 }
 
 impl AgentCommand {
@@ -53,39 +55,53 @@ impl AgentCommand {
         under_exec_marker: bool,
         trust: &Trust,
     ) -> Result<Self> {
+        Self::parse_as(VAR, raw, path, workspace, under_exec_marker, trust)
+    }
+
+    /// [`AgentCommand::parse`] for a command that is not `STEP_AGENT_CMD` (a named agent):
+    /// `label` says which, in every message. The policy is the same.
+    pub fn parse_as(
+        label: &str,
+        raw: Option<&str>,
+        path: Option<&OsStr>,
+        workspace: &Path,
+        under_exec_marker: bool,
+        trust: &Trust,
+    ) -> Result<Self> {
         let raw = raw.unwrap_or_default();
         if raw.trim().is_empty() {
             bail!(
-                "{VAR} is not set: it names the agent that runs each step; {}",
+                "{label} is not set: it names the agent that runs each step; {}",
                 suggestion()
             );
         }
-        let words =
-            shell_words::split(raw).map_err(|e| anyhow!("{VAR} cannot be parsed ({e}): {raw}"))?;
+        let words = shell_words::split(raw)
+            .map_err(|e| anyhow!("{label} cannot be parsed ({e}): {raw}"))?;
         let Some(first) = words.first() else {
-            bail!("{VAR} is empty; {}", suggestion());
+            bail!("{label} is empty; {}", suggestion());
         };
         if first.contains(PROMPT_TOKEN) || first.contains(PROMPT_FILE_TOKEN) {
             bail!(
-                "{VAR} is refused: the program itself cannot be the prompt; {}",
+                "{label} is refused: the program itself cannot be the prompt; {}",
                 suggestion()
             );
         }
         let system = System::new(path, workspace);
         let program = find_program(first, path, workspace).ok_or_else(|| {
-            anyhow!("{VAR}: program `{first}` not found on PATH (or not executable)")
+            anyhow!("{label}: program `{first}` not found on PATH (or not executable)")
         })?;
         let judgement = policy::judge(&words, &system, trust)
-            .map_err(|why| anyhow!("{VAR} is refused: {why}; {}", suggestion()))?;
+            .map_err(|why| anyhow!("{label} is refused: {why}; {}", suggestion()))?;
         if under_exec_marker {
             if let Some(why) = openclaw::refused_under_exec_marker(&words) {
-                bail!("{VAR} is refused here: {why}");
+                bail!("{label} is refused here: {why}");
             }
         }
         Ok(Self {
             words: judgement.template.clone(),
             program,
             judgement,
+            label: label.to_owned(),
         })
     }
 
@@ -148,8 +164,9 @@ impl AgentCommand {
         if let Some(long) = args.iter().find(|a| a.len() > MAX_ARG_BYTES) {
             return Err(format!(
                 "the prompt makes an argument of {} bytes, over the kernel's limit of 128 KiB per \
-                 argument: put {PROMPT_FILE_TOKEN} in {VAR} so the agent reads the prompt from a file",
-                long.len()
+                 argument: put {PROMPT_FILE_TOKEN} in {} so the agent reads the prompt from a file",
+                long.len(),
+                self.label
             ));
         }
         Ok(args)

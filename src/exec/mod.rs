@@ -2,6 +2,7 @@
 //! in time, captured in flat memory, cleaned up after), process groups, and the facts about a
 //! try's outputs that the core judges.
 
+pub mod agents;
 pub mod attempt;
 pub mod capture;
 pub mod command;

@@ -26,6 +26,41 @@ pub fn facts<'a>(
         .collect()
 }
 
+/// Like [`facts`], for `verify.files`: each must also be a file that is not empty.
+#[must_use]
+pub fn non_empty_facts<'a>(
+    paths: &'a [String],
+    workspace: &Path,
+    reserved: &[&Path],
+) -> Vec<OutputFact<'a>> {
+    let mut found = facts(paths, workspace, reserved);
+    for (path, missing) in &mut found {
+        if missing.is_none() {
+            let size =
+                fs::metadata(workspace.join(path))
+                    .map_or(0, |m| if m.is_file() { m.len() } else { 1 });
+            if size == 0 {
+                *missing = Some(Missing::Empty);
+            }
+        }
+    }
+    found
+}
+
+/// The real path of a file the plan names inside the workspace (`resultFile`), or why it
+/// cannot be used.
+pub fn resolve(
+    path: &str,
+    workspace: &Path,
+    reserved: &[&Path],
+) -> Result<std::path::PathBuf, Missing> {
+    let real_workspace = fs::canonicalize(workspace).map_err(|_| Missing::Absent)?;
+    match problem_with(path, Some(&real_workspace), reserved) {
+        Some(missing) => Err(missing),
+        None => fs::canonicalize(real_workspace.join(path)).map_err(|_| Missing::Absent),
+    }
+}
+
 /// Why a required output does not count, or None if it does.
 fn problem_with(path: &str, workspace: Option<&Path>, reserved: &[&Path]) -> Option<Missing> {
     let relative = Path::new(path);

@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{ChildStderr, ChildStdout};
 use std::time::{Duration, Instant};
 
-use super::capture::{CappedLog, Tail};
+use super::capture::{CappedLog, Spool, Tail};
 
 /// How long a poll sleeps at most when nothing but a `waitpid` can tell the agent exited.
 const EXIT_CHECK: Duration = Duration::from_millis(50);
@@ -21,6 +21,8 @@ const EXIT_CHECK: Duration = Duration::from_millis(50);
 pub struct Pipes {
     streams: [Option<OwnedFd>; 2],
     pub tails: [Tail; 2],
+    /// Where stdout is also kept, for the step's result.
+    pub spool: Option<Spool>,
     buf: Vec<u8>,
 }
 
@@ -34,6 +36,7 @@ impl Pipes {
         Ok(Self {
             streams,
             tails: [Tail::default(), Tail::default()],
+            spool: None,
             buf: vec![0; 64 * 1024],
         })
     }
@@ -90,6 +93,11 @@ impl Pipes {
                 }
                 Ok(n) => {
                     log.write(&self.buf[..n]);
+                    if index == 0 {
+                        if let Some(spool) = &mut self.spool {
+                            spool.write(&self.buf[..n]);
+                        }
+                    }
                     self.tails[index].push(&self.buf[..n]);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

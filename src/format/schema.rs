@@ -52,15 +52,67 @@ pub struct State {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Plan {
     #[serde(deserialize_with = "unique_keys")]
     pub steps: IndexMap<String, Step>,
+    /// New: the steps' default `context` (which earlier results their prompts carry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextMode>,
+    /// New: the most characters that results (references and context) add to one prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_max_chars: Option<u64>,
+    /// New: a named agent that summarises results too long for the bound, instead of cutting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compress_agent: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extras,
+}
+
+/// Which earlier results a step's prompt carries, after its instruction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextMode {
+    /// None (references in the instruction still work).
+    #[default]
+    None,
+    /// The result of the step before it.
+    Previous,
+    /// The results of every step before it.
+    All,
+}
+
+/// The checks a step's result must pass before the try counts as DONE (the monitor).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verify {
+    /// Paths (relative to the workspace) that must exist and not be empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<String>>,
+    /// Text the result must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    /// A regular expression the result must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<String>,
+    /// The result must parse as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<bool>,
+    /// The fewest characters the result may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_chars: Option<u64>,
+    /// A named agent asked to judge the result; its last line is `PASS` or `FAIL: <reason>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// What that agent is asked to check, besides the step's instruction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
     #[serde(flatten)]
     pub extra: Extras,
 }
 
 /// One step as the agent planned it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +135,23 @@ pub struct Step {
     /// Seconds before the agent is stopped; overrides `STEP_TIMEOUT_SECONDS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+    /// New: a file (relative to the workspace) whose content is the step's result, instead of
+    /// its stdout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_file: Option<String>,
+    /// New: which earlier results the prompt carries (default: the plan's `context`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextMode>,
+    /// New: checks the result must pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verify>,
+    /// New: the operator's named agent that runs the step (default: `STEP_AGENT_CMD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// New: agents for later tries: try k runs the k-th of `agent` and these, the last one
+    /// repeating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_agents: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Extras,
 }
@@ -137,6 +206,9 @@ pub struct StepRun {
     /// the sidecar's files alone (someone may delete them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<RunnerId>,
+    /// The named agent that ran the last try (absent: `STEP_AGENT_CMD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     #[serde(flatten)]
     pub extra: Extras,
 }
@@ -223,7 +295,7 @@ impl State {
 /// The fields of an object this project does not know, kept in their order and written back
 /// as they were. A key written twice is refused, at any depth: serde_json would keep the last
 /// without a word, and the next save would silently drop the first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Extras(Map<String, Value>);
 

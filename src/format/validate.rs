@@ -5,10 +5,10 @@
 //! errors, the line and column); `check` then enforces what serde cannot: references between
 //! fields, ranges, and timestamps. Nothing here touches the file system.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::format::schema::State;
+use crate::format::schema::{self, State, Verify};
 use crate::format::timefmt;
 
 /// The longest `stepDelayMinutes` accepted: a year. Longer is a typo, not a plan.
@@ -121,6 +121,13 @@ fn locate_error(bytes: &[u8]) -> Invalid {
 pub fn check(state: &State) -> Result<(), Invalid> {
     let mut found = Vec::new();
     let mut queued = HashSet::with_capacity(state.step_queue.len());
+    let position: HashMap<&str, usize> = state
+        .step_queue
+        .iter()
+        .enumerate()
+        .map(|(n, id)| (id.as_str(), n))
+        .rev()
+        .collect();
     for (index, id) in state.step_queue.iter().enumerate() {
         let field = format!("stepQueue[{index}]");
         if let Some(problem) = check_id(&field, id) {
@@ -138,8 +145,11 @@ pub fn check(state: &State) -> Result<(), Invalid> {
             ));
             continue;
         };
-        check_step(&format!("plan.steps.{id}"), step, &mut found);
+        let base = format!("plan.steps.{id}");
+        check_step(&base, step, &mut found);
+        check_results(&base, index, step, &position, &mut found);
     }
+    check_plan_results(&state.plan, &mut found);
     let len = state.step_queue.len() as u64;
     if state.current_step > len {
         found.push(invalid(
@@ -217,6 +227,171 @@ fn check_step(base: &str, step: &crate::format::schema::Step, found: &mut Vec<In
             "must be at least 1",
         ));
     }
+}
+
+/// The most characters `plan.contextMaxChars` may allow: more would not fit an argument list.
+pub const MAX_CONTEXT_CHARS: u64 = 10_000_000;
+/// An agent's name: a word of the agents file (`[agents.<name>]`).
+pub const MAX_AGENT_NAME_BYTES: usize = 64;
+/// What a `verify.matches` expression may compile to: a hostile plan cannot make every
+/// heartbeat build a huge automaton.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// The checks of a step's results, verify and agents (references run backwards only).
+fn check_results(
+    base: &str,
+    me: usize,
+    step: &schema::Step,
+    position: &HashMap<&str, usize>,
+    found: &mut Vec<Invalid>,
+) {
+    for (_, id) in super::refs::references(step.instruction()) {
+        match position.get(id) {
+            None => found.push(invalid(
+                format!("{base}.instruction"),
+                format!("refers to the result of step `{id}`, which is not in stepQueue"),
+            )),
+            Some(&at) if at >= me => found.push(invalid(
+                format!("{base}.instruction"),
+                format!("refers to the result of step `{id}`, which does not run before this one"),
+            )),
+            Some(_) => {}
+        }
+    }
+    if let Some(path) = &step.result_file {
+        found.extend(check_relative(&format!("{base}.resultFile"), path));
+    }
+    if let Some(name) = &step.agent {
+        found.extend(check_agent_name(&format!("{base}.agent"), name));
+    }
+    for (n, name) in step.fallback_agents.iter().flatten().enumerate() {
+        found.extend(check_agent_name(
+            &format!("{base}.fallbackAgents[{n}]"),
+            name,
+        ));
+    }
+    if let Some(verify) = &step.verify {
+        check_verify(&format!("{base}.verify"), verify, found);
+    }
+}
+
+fn check_verify(base: &str, verify: &Verify, found: &mut Vec<Invalid>) {
+    let Verify {
+        files,
+        contains,
+        matches,
+        json,
+        min_chars,
+        agent,
+        instruction,
+        extra: _,
+    } = verify;
+    if files.is_none()
+        && contains.is_none()
+        && matches.is_none()
+        && json.is_none()
+        && min_chars.is_none()
+        && agent.is_none()
+    {
+        found.push(invalid(
+            base,
+            "has no check: give files, contains, matches, json, minChars or agent",
+        ));
+    }
+    for (n, path) in files.iter().flatten().enumerate() {
+        found.extend(check_relative(&format!("{base}.files[{n}]"), path));
+    }
+    if let Some(pattern) = matches {
+        if let Err(e) = regex::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+        {
+            let e = e.to_string();
+            let first = e.lines().last().unwrap_or_default().trim();
+            found.push(invalid(
+                format!("{base}.matches"),
+                format!("not a regular expression this program accepts: {first}"),
+            ));
+        }
+    }
+    if contains.as_deref() == Some("") {
+        found.push(invalid(
+            format!("{base}.contains"),
+            "is empty: it would always pass",
+        ));
+    }
+    if let Some(name) = agent {
+        found.extend(check_agent_name(&format!("{base}.agent"), name));
+    } else if instruction.is_some() {
+        found.push(invalid(
+            format!("{base}.instruction"),
+            "is for a verify agent, and verify names none",
+        ));
+    }
+    if instruction.as_deref().is_some_and(|i| i.contains('\0')) {
+        found.push(invalid(
+            format!("{base}.instruction"),
+            "contains a NUL character",
+        ));
+    }
+}
+
+/// The plan-wide result settings.
+fn check_plan_results(plan: &schema::Plan, found: &mut Vec<Invalid>) {
+    if let Some(n) = plan.context_max_chars {
+        if !(1..=MAX_CONTEXT_CHARS).contains(&n) {
+            found.push(invalid(
+                "plan.contextMaxChars",
+                format!("{n} is not a number of characters from 1 to {MAX_CONTEXT_CHARS}"),
+            ));
+        }
+    }
+    if let Some(name) = &plan.compress_agent {
+        found.extend(check_agent_name("plan.compressAgent", name));
+    }
+}
+
+/// A path a plan names: inside the workspace, so relative, and never climbing out of it.
+fn check_relative(field: &str, path: &str) -> Option<Invalid> {
+    let problem = if path.trim().is_empty() {
+        "is empty"
+    } else if path.contains('\0') {
+        "contains a NUL character"
+    } else if std::path::Path::new(path).is_absolute() {
+        "must be relative to the workspace, not absolute"
+    } else if std::path::Path::new(path)
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        "must stay inside the workspace (no `..`)"
+    } else {
+        return None;
+    };
+    Some(invalid(field, format!("{path:?} {problem}")))
+}
+
+/// Whether `name` can name an agent: a plain word (letters, digits, `_`, `-`, `.`).
+#[must_use]
+pub fn is_agent_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_AGENT_NAME_BYTES
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// A name that must be one of the operator's agents: a plain word, so it can only ever be
+/// looked up, never read as a command.
+fn check_agent_name(field: &str, name: &str) -> Option<Invalid> {
+    (!is_agent_name(name)).then(|| {
+        invalid(
+            field,
+            format!(
+                "{name:?} is not an agent's name: a name from the operator's agents file \
+                 (letters, digits, `_`, `-`, `.`; at most {MAX_AGENT_NAME_BYTES})"
+            ),
+        )
+    })
 }
 
 fn check_id(field: &str, id: &str) -> Option<Invalid> {

@@ -124,6 +124,12 @@ pub fn emit<'a>(store: &Store, by: By, events: impl IntoIterator<Item = &'a Even
 /// from newer versions, with events this one does not know, still show). A line that does not
 /// parse is returned as a string value.
 pub fn read(store: &Store) -> Result<Vec<serde_json::Value>> {
+    Ok(lines(store)?.iter().map(|l| parse_line(l)).collect())
+}
+
+/// Every non-blank line of the log, the rotated generation first, as text: for a reader that
+/// parses only the lines it shows (a parsed line takes several times its text's memory).
+pub fn lines(store: &Store) -> Result<Vec<String>> {
     let path = path(store);
     let mut lines = Vec::new();
     let dir = store.sidecar_dir()?;
@@ -140,7 +146,7 @@ pub fn read(store: &Store) -> Result<Vec<serde_json::Value>> {
         lines.extend(
             text.lines()
                 .filter(|l| !l.trim().is_empty())
-                .map(parse_line),
+                .map(str::to_owned),
         );
     }
     Ok(lines)

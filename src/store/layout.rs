@@ -20,6 +20,8 @@ pub const EVENTS: &str = "events.jsonl";
 pub const RUNNER_LOG: &str = "runner.log";
 /// Attempts' logs and prompt files.
 pub const LOGS: &str = "logs";
+/// Steps' results (see `results`).
+pub const RESULTS: &str = "results";
 /// Temp files of a save: `state.XXXXXX.tmp`.
 pub const TEMP_PREFIX: &str = "state.";
 pub const TEMP_SUFFIX: &str = ".tmp";
@@ -83,6 +85,41 @@ impl Layout {
     #[must_use]
     pub fn prompt_name(step: &str, attempt: u32) -> String {
         format!("{}.{attempt}.prompt", file_stem(step))
+    }
+
+    /// The results folder.
+    #[must_use]
+    pub fn results(&self) -> PathBuf {
+        self.dir.join(RESULTS)
+    }
+
+    /// A step's result's name in the results folder.
+    #[must_use]
+    pub fn result_name(step: &str) -> String {
+        format!("{}.result", file_stem(step))
+    }
+
+    /// The name of the compress agent's summary of a step's result.
+    #[must_use]
+    pub fn summary_name(step: &str) -> String {
+        format!("{}.summary", file_stem(step))
+    }
+
+    /// The name of the file a try's stdout is kept in until it is judged.
+    #[must_use]
+    pub fn spool_name(step: &str, attempt: u32) -> String {
+        format!("{}.{attempt}.out", file_stem(step))
+    }
+
+    /// The log and prompt file names of a helper agent's turn for a try (`verify`) or for a
+    /// result (`compress`): `<step>.<try>.verify.log`, `<step>.compress.log`.
+    #[must_use]
+    pub fn helper_names(step: &str, attempt: Option<u32>, what: &str) -> (String, String) {
+        let base = match attempt {
+            Some(attempt) => format!("{}.{attempt}.{what}", file_stem(step)),
+            None => format!("{}.{what}", file_stem(step)),
+        };
+        (format!("{base}.log"), format!("{base}.prompt"))
     }
 
     /// The older generation of a rotated file (`events.jsonl.1`, `runner.log.1`).

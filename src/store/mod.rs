@@ -28,6 +28,7 @@ pub mod lease;
 pub mod lock;
 pub mod prune;
 pub mod read;
+pub mod results;
 pub mod safe;
 pub mod write;
 

@@ -159,6 +159,20 @@ impl Dir {
             .and_then(|_| self.openat(&c, flags, 0o600))
     }
 
+    /// Renames `from` to `to` in this folder, replacing `to` (a link there is replaced, never
+    /// followed).
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let (from, to) = (c_name(from)?, c_name(to)?);
+        let fd = self.0.as_raw_fd();
+        // SAFETY: renameat within our open folder, with NUL-terminated names.
+        check(unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) }).map(drop)
+    }
+
+    /// Makes the folder's entries (a rename) durable.
+    pub fn sync(&self) -> io::Result<()> {
+        self.0.sync_all()
+    }
+
     /// A file to read for a person, only if it is a regular file with one name.
     pub fn read_own(&self, name: &str) -> io::Result<File> {
         let c = c_name(name)?;

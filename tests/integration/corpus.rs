@@ -265,8 +265,14 @@ fn path_like_and_shell_like_step_ids_stay_inside_the_sidecar() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     sidecar.sort();
-    assert_eq!(sidecar, ["events.jsonl", "lease", "lock", "logs"]);
+    assert_eq!(
+        sidecar,
+        ["events.jsonl", "lease", "lock", "logs", "results"]
+    );
     for entry in fs::read_dir(&logs).unwrap() {
+        assert!(entry.unwrap().file_type().unwrap().is_file());
+    }
+    for entry in fs::read_dir(root.join("state.json.seq/results")).unwrap() {
         assert!(entry.unwrap().file_type().unwrap().is_file());
     }
     assert!(!Path::new("/tmp/seq-proof-abs-id.1.log").exists());

@@ -32,15 +32,20 @@ pub struct Init {
 }
 
 pub fn run(path: &Path, init: &Init) -> Result<Output> {
-    let state = build(init)?;
+    write(path, &build(init)?, init.force)
+}
+
+/// Writes a new state made by [`build`] or [`fresh`]: under the lock, never over a plan a
+/// runner is working on, and over one that is not DONE only with `force`.
+pub fn write(path: &Path, state: &State, force: bool) -> Result<Output> {
     let store = Store::at(path)?;
     let locked = store.lock()?;
     let replaced = locked.exists();
     if replaced {
-        refuse_to_replace(&store, locked.load(), init.force)?;
-        locked.save(&state)?;
+        refuse_to_replace(&store, locked.load(), force)?;
+        locked.save(state)?;
     } else {
-        locked.create(&state)?;
+        locked.create(state)?;
     }
     let created = Event::PlanCreated {
         steps: state.step_queue.len(),
@@ -67,12 +72,22 @@ pub fn run(path: &Path, init: &Init) -> Result<Output> {
 
 /// The new state, checked, from the plan file or the `--step` flags.
 pub fn build(init: &Init) -> Result<State> {
-    let mut state = match (&init.plan, init.steps.is_empty()) {
+    let state = match (&init.plan, init.steps.is_empty()) {
         (Some(_), false) => bail!("give a plan file or --step flags, not both"),
         (None, true) => bail!("nothing to plan: give a plan file (--plan FILE) or --step \"title: instruction\" flags"),
         (Some(file), true) => from_file(file)?,
         (None, false) => from_steps(&init.steps)?,
     };
+    fresh(state, init.delay_minutes)
+}
+
+/// A plan given as JSON (the object a plan file holds), parsed as a plan file is.
+pub fn from_json(plan: &Value) -> Result<State> {
+    validate::parse(plan.to_string().as_bytes()).context("invalid plan")
+}
+
+/// The state a plan starts as: its progress cleared, the delay set, then checked.
+pub fn fresh(mut state: State, delay_minutes: Option<f64>) -> Result<State> {
     // A new plan starts from the beginning, whatever progress the file carried.
     state.current_step = 0;
     state.step_runs.clear();
@@ -81,7 +96,7 @@ pub fn build(init: &Init) -> Result<State> {
     state.blockers = Some(Vec::new());
     state.artifacts = Some(Vec::new());
     state.last_heartbeat_iso = None;
-    if let Some(minutes) = init.delay_minutes {
+    if let Some(minutes) = delay_minutes {
         state.step_delay_minutes = Some(number(minutes)?);
     }
     if state.step_delay_minutes.is_none() {
@@ -138,7 +153,7 @@ fn number(minutes: f64) -> Result<Number> {
 }
 
 /// Refuses to replace a plan that is being run, or one not DONE without `--force`.
-fn refuse_to_replace(store: &Store, existing: Result<State>, force: bool) -> Result<()> {
+pub fn refuse_to_replace(store: &Store, existing: Result<State>, force: bool) -> Result<()> {
     let path = store.path().display();
     if let LeaseState::Held(holder) = Lease::probe(store)? {
         let pid = holder.map_or(String::new(), |h| format!(" (pid {})", h.pid));

@@ -4,6 +4,7 @@
 //! from the state's `logFile` field: the state is untrusted, and a hand-edited `logFile` must
 //! not turn this command into a way to print any file on the machine.
 
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -33,12 +34,12 @@ pub struct Logs<'a> {
 
 pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
     let store = super::existing(path)?;
-    let (attempt, log) = locate(&store, args)?;
-    let dir = store.logs_dir()?;
-    let name = Layout::attempt_log_name(args.step, attempt);
-    // Never through a link the agent may have put there (see `store::safe`).
-    let open = || dir.read_own(&name);
     if args.follow {
+        let (attempt, log) = locate(&store, args.step, args.attempt)?;
+        let dir = store.logs_dir()?;
+        let name = Layout::attempt_log_name(args.step, attempt);
+        // Never through a link the agent may have put there (see `store::safe`).
+        let open = || dir.read_own(&name);
         let step = args.step;
         return follow::follow(
             &log,
@@ -47,34 +48,18 @@ pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
             &mut || in_flight(&store, step, attempt),
         );
     }
-    let bytes = match open().and_then(|file| {
-        let mut bytes = Vec::new();
-        file.take(MAX_LOG_BYTES).read_to_end(&mut bytes)?;
-        Ok(bytes)
-    }) {
-        Ok(bytes) => bytes,
-        // A try that printed nothing leaves no file (see `exec::capture`).
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound && ran_here(&store, args.step, attempt) =>
-        {
-            Vec::new()
-        }
-        Err(e) => {
-            return Err(e).with_context(|| {
-                format!(
-                    "no log for step {} try {attempt} at {} (tries run by the Python version, or \
-                     before this version, have none)",
-                    args.step,
-                    log.display()
-                )
-            })
-        }
-    };
+    let found = open(&store, args.step, args.attempt)?;
+    let mut bytes = Vec::new();
+    if let Some(file) = found.file {
+        file.take(MAX_LOG_BYTES)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("{}: cannot read", found.log.display()))?;
+    }
     if args.json {
         let value = json!({
             "step": args.step,
-            "attempt": attempt,
-            "logFile": log.display().to_string(),
+            "attempt": found.attempt,
+            "logFile": found.log.display().to_string(),
             "text": String::from_utf8_lossy(&bytes),
         });
         writeln!(out, "{value}")?;
@@ -84,21 +69,51 @@ pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// A try's log, found and opened.
+#[derive(Debug)]
+pub struct Found {
+    pub attempt: u32,
+    pub log: PathBuf,
+    /// `None`: the try printed nothing, so it left no file (see `exec::capture`).
+    pub file: Option<File>,
+}
+
+/// Opens the log of a step's try (the latest when `attempt` is not given), never through a
+/// link the agent may have put there (see `store::safe`), for a reader that decides how much
+/// of it to read.
+pub fn open(store: &Store, step: &str, attempt: Option<u32>) -> Result<Found> {
+    let (attempt, log) = locate(store, step, attempt)?;
+    let dir = store.logs_dir()?;
+    let file = match dir.read_own(&Layout::attempt_log_name(step, attempt)) {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && ran_here(store, step, attempt) => {
+            None
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "no log for step {step} try {attempt} at {} (tries run by the Python version, \
+                     or before this version, have none)",
+                    log.display()
+                )
+            })
+        }
+    };
+    Ok(Found { attempt, log, file })
+}
+
 /// The attempt meant and its log file.
-fn locate(store: &Store, args: &Logs) -> Result<(u32, PathBuf)> {
+fn locate(store: &Store, step: &str, attempt: Option<u32>) -> Result<(u32, PathBuf)> {
     let plan = Plan::of(&store.read()?);
-    let tries = find(&plan, args.step)?.run.tries();
-    let attempt = args.attempt.unwrap_or(tries);
+    let tries = find(&plan, step)?.run.tries();
+    let attempt = attempt.unwrap_or(tries);
     if attempt == 0 {
-        bail!("step {} has not run yet", args.step);
+        bail!("step {step} has not run yet");
     }
     if attempt > tries {
-        bail!(
-            "step {} has had {tries} tries; there is no try {attempt}",
-            args.step
-        );
+        bail!("step {step} has had {tries} tries; there is no try {attempt}");
     }
-    Ok((attempt, store.layout().attempt_log(args.step, attempt)))
+    Ok((attempt, store.layout().attempt_log(step, attempt)))
 }
 
 /// Whether the try was run by this version (its record names its log), so a missing log means
