@@ -42,7 +42,11 @@ fn main() -> ExitCode {
     let quiet = args.quiet || args.json || args.no_reply;
     let outcome = Config::from_env().and_then(|config| {
         let path = config.paths.state_file(args.state_file.as_deref());
-        check::run(&path, &config, args.wait, &mut |line| {
+        let mode = check::Mode {
+            wait: args.wait,
+            tells_person: args.no_reply,
+        };
+        check::run(&path, &config, mode, &mut |line| {
             if !quiet {
                 println!("{line}");
             }
@@ -73,7 +77,7 @@ fn main() -> ExitCode {
                     println!("{change}");
                 }
                 println!("{}", beat.line());
-                for warning in &beat.warnings {
+                for warning in beat.warnings.iter().chain(&beat.config_problem) {
                     println!("warning: {warning}");
                 }
             }

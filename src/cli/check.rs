@@ -23,7 +23,7 @@ use super::config::Config;
 use super::live::seen_from_outside;
 use super::runner;
 use crate::core::event::Launched;
-use crate::core::{apply, settle, Context, Event, Input, Next, Plan};
+use crate::core::{apply, settle, upcoming, Context, Event, Input, Next, Plan};
 use crate::exec::command::AgentCommand;
 use crate::exec::{fds, process, signals};
 use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
@@ -46,12 +46,22 @@ pub struct Checked {
     pub signal: Option<i32>,
 }
 
-/// Runs one heartbeat for the state file at `path`; with `wait`, stays until the plan rests.
-/// `say` gets progress lines while waiting.
+/// How a heartbeat is run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mode {
+    /// Stay until the plan rests (`--wait`), running its steps in this process.
+    pub wait: bool,
+    /// The report goes to a person as it is (`--no-reply`): a standing blocker is told of
+    /// once, then at most daily, and the plan records when (`blockerReportedIso`).
+    pub tells_person: bool,
+}
+
+/// Runs one heartbeat for the state file at `path`; with `mode.wait`, stays until the plan
+/// rests. `say` gets progress lines while waiting.
 pub fn run(
     path: &Path,
     config: &Config,
-    wait: bool,
+    mode: Mode,
     say: &mut dyn FnMut(String),
 ) -> Result<Checked> {
     let done = |heartbeat, signal| Ok(Checked { heartbeat, signal });
@@ -59,15 +69,15 @@ pub fn run(
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         return done(Heartbeat::no_plan(absolute.display().to_string()), None);
     };
-    if !wait {
+    if !mode.wait {
         // Found before the state lock is taken: a stat of the runner is no work to do under it.
         let runner = runner_path(config);
-        return done(beat(&store, config, Some(&runner))?.0, None);
+        return done(beat(&store, config, mode, Some(&runner))?.0, None);
     }
     signals::install();
     let mut last_busy = None;
     loop {
-        let (beat, agent) = beat(&store, config, None)?;
+        let (beat, agent) = beat(&store, config, mode, None)?;
         if let Some(agent) = agent {
             for change in &beat.changes {
                 say(change.to_string());
@@ -81,7 +91,8 @@ pub fn run(
             }
             continue;
         }
-        if beat.result != BeatResult::InFlight {
+        // Another runner has the plan (running a try, or asleep until the next is due).
+        if beat.result != BeatResult::InFlight && !beat.held {
             return done(beat, None);
         }
         if last_busy.as_ref() != Some(&beat) {
@@ -101,6 +112,7 @@ pub fn run(
 fn beat(
     store: &Store,
     config: &Config,
+    mode: Mode,
     runner: Option<&Result<PathBuf>>,
 ) -> Result<(Heartbeat, Option<AgentCommand>)> {
     let locked = store.lock()?;
@@ -144,7 +156,20 @@ fn beat(
         },
         None => holding(&lease),
     };
-    let heartbeat = Heartbeat::of(&next, &plan, changes.clone(), holding, newly_done);
+    let mut heartbeat = report(&next, &plan, &ctx, changes.clone(), holding, newly_done);
+    if let Next::Blocked { step, .. } = &next {
+        heartbeat.blocker_news = plan.blocker_news(step.as_str(), ctx.now);
+        if heartbeat.blocker_news && mode.tells_person {
+            news.extend(apply(&mut plan, Input::BlockerReported, &ctx)?);
+        }
+    }
+    if agent.is_none() && !matches!(next, Next::Busy) {
+        // Nothing is due, but the next step of this plan (or the next plan) will need the
+        // agent: a command that will be refused is worth a line now, not at 3 a.m.
+        heartbeat.config_problem = config.agent(store.workspace()).err().map(|e| {
+            format!("{e:#} (nothing is due now; the next step will not start until it is fixed)")
+        });
+    }
     plan.put_back(&mut state);
     // A finished plan is written only by the first heartbeat after it finished; later ones,
     // and plans the Python version finished, are left byte for byte.
@@ -190,6 +215,31 @@ fn beat(
         ..heartbeat
     };
     Ok((heartbeat, agent))
+}
+
+/// The heartbeat's report of `next`. A plan a live runner holds between tries (asleep through a
+/// delay) is reported as waiting for the step it waits for, with its due time, not as a try
+/// in flight.
+fn report(
+    next: &Next,
+    plan: &Plan,
+    ctx: &Context,
+    changes: Vec<Event>,
+    holding: Holding,
+    newly_done: bool,
+) -> Heartbeat {
+    let between_tries =
+        *next == Next::Busy && holding.alive && !holding.python && plan.running().next().is_none();
+    if between_tries {
+        let upcoming = upcoming(plan, ctx);
+        if matches!(upcoming, Next::Wait { .. }) {
+            let mut beat = Heartbeat::of(&upcoming, plan, changes, holding, newly_done);
+            beat.pid = holding.pid;
+            beat.held = true;
+            return beat;
+        }
+    }
+    Heartbeat::of(next, plan, changes, holding, newly_done)
 }
 
 /// Who holds the lease, from its note, and whether that runner lives.

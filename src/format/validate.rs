@@ -172,6 +172,7 @@ pub fn check(state: &State) -> Result<(), Invalid> {
     let mut time = |field: &str, value: Option<&str>| found.extend(check_time(field, value).err());
     time("lastHeartbeatIso", state.last_heartbeat_iso.as_deref());
     time("finishedIso", state.finished_iso.as_deref());
+    time("blockerReportedIso", state.blocker_reported_iso.as_deref());
     for (id, run) in &state.step_runs {
         let base = format!("stepRuns.{id}");
         time(&format!("{base}.lastRunIso"), run.last_run_iso.as_deref());

@@ -25,7 +25,7 @@ pub fn run(path: &Path, config: &Result<Config, String>) -> Result<Output> {
 
 /// One heartbeat: the lines seq-check prints (as text, and as `lines` in its `--json` object).
 pub fn once(path: &Path, config: &Config) -> Result<(String, Value)> {
-    let beat = check::run(path, config, false, &mut |_| {})?.heartbeat;
+    let beat = check::run(path, config, check::Mode::default(), &mut |_| {})?.heartbeat;
     reap(&beat);
     let mut lines: Vec<String> = beat.changes.iter().map(ToString::to_string).collect();
     lines.push(beat.line());

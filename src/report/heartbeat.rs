@@ -4,7 +4,8 @@
 use serde::{Serialize, Serializer};
 
 use crate::core::{Event, Next, Plan, TryState};
-use crate::format::text::{count, printable};
+use crate::format::schema::StepStatus;
+use crate::format::text::{count, counted, printable};
 
 /// The heartbeat's result, in the words `--json` uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -47,6 +48,7 @@ pub struct Holding {
 /// What one heartbeat found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(clippy::struct_excessive_bools)] // independent facts of one report, each its own flag
 pub struct Heartbeat {
     pub result: BeatResult,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,6 +88,25 @@ pub struct Heartbeat {
     pub state_file: Option<String>,
     #[serde(skip)]
     pub steps: usize,
+    /// With `done`: how many steps were skipped rather than finished.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+    /// With `waiting`: a runner holds the plan and sleeps until the step is due.
+    #[serde(skip)]
+    pub held: bool,
+    /// With `blocked`: the blocker is news (not told of yet, or not for a day); `--no-reply`
+    /// tells only news.
+    #[serde(skip)]
+    pub blocker_news: bool,
+    /// The agent command would be refused, though nothing is due now (printed as a warning;
+    /// not news for `--no-reply`: the heartbeat that would start a step fails loudly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_problem: Option<String>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn as_text<S: Serializer>(events: &[Event], s: S) -> Result<S::Ok, S::Error> {
@@ -123,6 +144,7 @@ impl Heartbeat {
             Next::Finished => {
                 beat.newly_done = newly_done;
                 beat.artifacts = plan.artifacts().to_vec();
+                beat.skipped = plan.count(StepStatus::Skipped);
             }
             Next::Busy => {
                 let current = plan.current();
@@ -151,11 +173,12 @@ impl Heartbeat {
         beat
     }
 
-    /// Whether a person should hear about this heartbeat: a blocker, or a plan just finished.
+    /// Whether a person should hear about this heartbeat: a blocker not told of yet (or not
+    /// for a day), or a plan just finished.
     /// (`--no-reply` prints OpenClaw's `NO_REPLY` for everything else.)
     #[must_use]
     pub fn worth_telling(&self) -> bool {
-        self.result == BeatResult::Blocked
+        (self.result == BeatResult::Blocked && self.blocker_news)
             || (self.result == BeatResult::Done && self.newly_done)
             || !self.warnings.is_empty()
     }
@@ -202,8 +225,12 @@ impl Heartbeat {
                 }
             }
             BeatResult::Waiting => format!(
-                "waiting: step {step} is due at {}",
-                self.until.as_deref().unwrap_or("?")
+                "waiting: step {step} is due at {}{}",
+                self.until.as_deref().unwrap_or("?"),
+                match self.pid.filter(|_| self.held) {
+                    Some(pid) => format!(" (runner pid {pid} waits for it)"),
+                    None => String::new(),
+                }
             ),
             BeatResult::Blocked => format!(
                 "blocked: step {step} failed {}; last error: {}",
@@ -212,14 +239,26 @@ impl Heartbeat {
             ),
             BeatResult::Paused => "paused: nothing new starts until the plan is resumed".to_owned(),
             BeatResult::Done if !self.newly_done => "nothing to do: the plan is done".to_owned(),
-            BeatResult::Done if self.artifacts.is_empty() => {
-                format!("done: all {} steps finished", self.steps)
+            BeatResult::Done => {
+                // Skipped steps are not finished ones: the agent tells the user what was done.
+                let finished = self.steps - self.skipped.min(self.steps);
+                let what = match (self.skipped, self.steps) {
+                    (0, 1) => "done: its one step finished".to_owned(),
+                    (0, n) => format!("done: all {n} steps finished"),
+                    (skipped, n) => format!(
+                        "done: {finished} of {} finished, {skipped} skipped",
+                        counted(n, "step")
+                    ),
+                };
+                if self.artifacts.is_empty() {
+                    what
+                } else {
+                    format!(
+                        "{what}; artifacts: {}",
+                        printable(&self.artifacts.join(", "))
+                    )
+                }
             }
-            BeatResult::Done => format!(
-                "done: all {} steps finished; artifacts: {}",
-                self.steps,
-                printable(&self.artifacts.join(", "))
-            ),
         }
     }
 }

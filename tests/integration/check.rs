@@ -138,7 +138,7 @@ fn current_step_past_the_end_finishes_the_plan_with_a_summary() {
     ws.agent("exit 0").set("STEP_RUNNER", "/bin/false");
     ws.check(&[])
         .expect(0)
-        .stdout_has("done: all 1 steps finished; artifacts: out.md");
+        .stdout_has("done: its one step finished; artifacts: out.md");
     let state = ws.state();
     assert_eq!(state["status"], "DONE");
     assert!(state["lastHeartbeatIso"].is_string(), "{state}");
@@ -820,7 +820,7 @@ exit 0"#,
     ws.wait_idle(Duration::from_secs(10));
     ws.check(&["--wait"])
         .expect(0)
-        .stdout_has("done: all 1 steps finished");
+        .stdout_has("done: its one step finished");
     let run = &ws.state()["stepRuns"]["s1"];
     assert_eq!(run["tries"], 2, "{run}");
 }

@@ -3,6 +3,7 @@
 //! its fix.
 
 use std::fs;
+use std::time::{Duration, Instant};
 
 use crate::common::{Workspace, CHECK, RUNNER, SEQCTL};
 
@@ -185,4 +186,111 @@ fn every_command_takes_the_state_file_as_an_argument_or_from_step_state() {
         .stdout_has("nothing to do: the plan is done");
     ws.runner(&[]).expect(0);
     assert!(!ws.path().join("state.json").exists());
+}
+
+#[test]
+fn skipped_steps_are_never_reported_as_finished() {
+    let mut ws = Workspace::with_state(&crate::common::plan(3, ""));
+    ws.agent("exit 0");
+    ws.seqctl(&["skip", "s2"]).expect(0);
+    ws.seqctl(&["skip", "s3"]).expect(0);
+    ws.check(&["--wait"])
+        .expect(0)
+        .stdout_has("done: 1 of 3 steps finished, 2 skipped\n");
+    ws.seqctl(&["status"])
+        .expect(0)
+        .stdout_has("plan success: 1/3 done, 2 skipped");
+    ws.seqctl(&["explain"])
+        .expect(0)
+        .stdout_has("1 of 3 steps finished, 2 skipped");
+}
+
+#[test]
+fn a_runner_asleep_through_a_delay_is_reported_as_waiting_with_the_due_time() {
+    let mut ws = Workspace::with_state(&crate::common::plan(2, r#""stepDelayMinutes": 10,"#));
+    ws.agent("exit 0");
+    ws.check(&[]).expect(0).stdout_has("started: step s1");
+    ws.wait_for(Duration::from_secs(10), "s1 DONE", |s| {
+        s["stepRuns"]["s1"]["status"] == "DONE"
+    });
+    // The runner now sleeps through the delay, holding the plan.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let json = loop {
+        let json = ws.check(&["--json"]).expect(0).json();
+        if json["result"] == "waiting" || Instant::now() > deadline {
+            break json;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(json["result"], "waiting", "{json}");
+    assert_eq!(json["step"], "s2");
+    let until = json["until"].as_str().expect("the due time in --json");
+    let pid = ws.lease_note()["pid"].as_u64().unwrap();
+    assert_eq!(json["pid"], pid);
+    ws.check(&[]).expect(0).stdout_has(&format!(
+        "waiting: step s2 is due at {until} (runner pid {pid} waits for it)"
+    ));
+    // SAFETY: a plain kill of the runner this test started.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    ws.wait_pid(pid, Duration::from_secs(10));
+}
+
+#[test]
+fn no_reply_tells_a_standing_blocker_once_then_daily() {
+    let mut ws = Workspace::with_state(&crate::common::plan(1, ""));
+    ws.agent("echo boom >&2; exit 3")
+        .set("STEP_MAX_RETRIES", "1");
+    ws.check(&["--wait"])
+        .expect(1)
+        .stdout_has("blocked: step s1");
+    let first = ws.check(&["--no-reply"]);
+    first.expect(0).stdout_has("blocked: step s1 failed 1 try");
+    assert!(ws.state()["blockerReportedIso"].is_string());
+    for _ in 0..3 {
+        assert_eq!(ws.check(&["--no-reply"]).expect(0).stdout(), "NO_REPLY\n");
+    }
+    // A model-turn heartbeat still sees the blocker every time (exit 1).
+    ws.check(&[]).expect(1).stdout_has("blocked: step s1");
+    // A day later it is told again.
+    let mut state = ws.state();
+    state["blockerReportedIso"] = "2020-01-01T00:00:00.000Z".into();
+    ws.set_state(&state);
+    ws.check(&["--no-reply"])
+        .expect(0)
+        .stdout_has("blocked: step s1");
+    assert_eq!(ws.check(&["--no-reply"]).expect(0).stdout(), "NO_REPLY\n");
+    // Retried and blocked again: new news, told at once.
+    ws.seqctl(&["retry", "s1"]).expect(0);
+    ws.check(&["--wait"]).expect(1);
+    ws.check(&["--no-reply"])
+        .expect(0)
+        .stdout_has("blocked: step s1");
+    ws.seqctl(&["validate"]).expect(0);
+}
+
+#[test]
+fn a_bad_agent_command_is_named_even_when_nothing_is_due() {
+    let mut ws = Workspace::with_state(&crate::common::plan(1, ""));
+    ws.agent("exit 0");
+    ws.check(&["--wait"]).expect(0);
+    ws.set("STEP_AGENT_CMD", "bash -c");
+    let run = ws.check(&[]);
+    run.expect(0)
+        .stdout_has("nothing to do: the plan is done")
+        .stdout_has("warning: STEP_AGENT_CMD is refused");
+    let json = ws.check(&["--json"]).expect(0).json();
+    assert!(
+        json["configProblem"]
+            .as_str()
+            .unwrap()
+            .contains("STEP_AGENT_CMD"),
+        "{json}"
+    );
+    // Not news for an automation: the heartbeat that would start a step fails loudly.
+    assert_eq!(ws.check(&["--no-reply"]).expect(0).stdout(), "NO_REPLY\n");
+    // explain no longer promises a start the heartbeat would refuse.
+    ws.seqctl(&["add-step", "--instruction", "more"]).expect(0);
+    ws.seqctl(&["explain"])
+        .expect(0)
+        .stdout_has("But it will not start: STEP_AGENT_CMD is refused");
 }

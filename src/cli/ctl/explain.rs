@@ -1,19 +1,32 @@
 //! `seqctl explain`: why the current step is or is not running right now, in a sentence or two.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use super::{look, Output};
+use crate::cli::config::Config;
 use crate::core::{Plan, TryState};
 use crate::format::text::{count, counted};
 use crate::report::picture::{Picture, Status};
 use crate::report::text;
 
 pub fn run(path: &Path) -> Result<Output> {
-    let (_, plan, picture, now) = look(path)?;
-    let sentence = explain(&plan, &picture, now);
+    let (store, plan, picture, now) = look(path)?;
+    let mut sentence = explain(&plan, &picture, now);
+    // A step the heartbeat would start, with a command it would refuse: say so, rather than
+    // promise a start that will not happen.
+    if matches!(picture.status, Status::Waiting) {
+        if let Err(e) = Config::or_default().agent(store.workspace()) {
+            let _ = write!(
+                sentence,
+                " But it will not start: {e:#}. Until that is fixed every heartbeat exits 2 \
+                 and changes nothing."
+            );
+        }
+    }
     let json = serde_json::json!({
         "status": picture.status,
         "step": picture.current_step,
