@@ -65,6 +65,11 @@ fn main() -> ExitCode {
         Ok(Checked {
             heartbeat: beat, ..
         }) => {
+            if !args.quiet {
+                for typo in &beat.typos {
+                    eprintln!("seq-check: warning: {typo}");
+                }
+            }
             if args.json {
                 println!(
                     "{}",

@@ -26,6 +26,7 @@ use crate::core::event::Launched;
 use crate::core::{apply, settle, upcoming, Context, Event, Input, Next, Plan};
 use crate::exec::command::AgentCommand;
 use crate::exec::{fds, process, signals};
+use crate::format::typos::typos;
 use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
 use crate::store::events::{self, By};
 use crate::store::layout::{self, Layout};
@@ -76,15 +77,24 @@ pub fn run(
     }
     signals::install();
     let mut last_busy = None;
+    // The first runner start's typos, for the report --wait ends with.
+    let mut typos: Option<Vec<String>> = None;
+    let done = |mut heartbeat: Heartbeat, signal, typos: &mut Option<Vec<String>>| {
+        heartbeat.typos = typos.take().unwrap_or_default();
+        Ok(Checked { heartbeat, signal })
+    };
     loop {
         let (beat, agent) = beat(&store, config, mode, None)?;
+        if typos.is_none() && agent.is_some() {
+            typos = Some(beat.typos.clone());
+        }
         if let Some(agent) = agent {
             for change in &beat.changes {
                 say(change.to_string());
             }
             let summary = runner::run(&store, config, &agent, say)?;
             if summary.signal.is_some() {
-                return done(beat, summary.signal);
+                return done(beat, summary.signal, &mut typos);
             }
             if summary.end == Next::Busy {
                 signals::sleep(Duration::from_millis(500));
@@ -93,7 +103,7 @@ pub fn run(
         }
         // Another runner has the plan (running a try, or asleep until the next is due).
         if beat.result != BeatResult::InFlight && !beat.held {
-            return done(beat, None);
+            return done(beat, None, &mut typos);
         }
         if last_busy.as_ref() != Some(&beat) {
             say(beat.line());
@@ -101,7 +111,7 @@ pub fn run(
         }
         if !signals::sleep(Duration::from_secs(1)) {
             // Another runner owns the plan: nothing of ours to stop or record.
-            return done(beat, signals::received());
+            return done(beat, signals::received(), &mut typos);
         }
     }
 }
@@ -117,6 +127,8 @@ fn beat(
 ) -> Result<(Heartbeat, Option<AgentCommand>)> {
     let locked = store.lock()?;
     let mut state = locked.load()?;
+    // Found before the plan is taken out of the state (it takes the step records' fields).
+    let typos = typos(&state);
     let mut plan = Plan::take(&mut state);
     let was_done = plan.is_done();
     // A finished plan has nobody to ask about; otherwise, is a runner holding it?
@@ -209,9 +221,17 @@ fn beat(
         None => None,
     };
     drop(locked);
+    // Told when a runner is started (this heartbeat's, or --wait's own): right after the plan
+    // was written, where whoever wrote it is looking, and not again on every idle heartbeat.
+    let typos = if agent.is_some() {
+        typos.iter().map(ToString::to_string).collect()
+    } else {
+        Vec::new()
+    };
     let heartbeat = Heartbeat {
         pid: pid.or(heartbeat.pid),
         warnings,
+        typos,
         ..heartbeat
     };
     Ok((heartbeat, agent))

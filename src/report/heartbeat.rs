@@ -102,6 +102,10 @@ pub struct Heartbeat {
     /// not news for `--no-reply`: the heartbeat that would start a step fails loudly).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_problem: Option<String>,
+    /// Unknown fields of the file that look like known ones ("did you mean"), found when a
+    /// runner is started; printed on stderr.
+    #[serde(skip)]
+    pub typos: Vec<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference

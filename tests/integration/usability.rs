@@ -294,3 +294,35 @@ fn a_bad_agent_command_is_named_even_when_nothing_is_due() {
         .expect(0)
         .stdout_has("But it will not start: STEP_AGENT_CMD is refused");
 }
+
+#[test]
+fn a_misspelt_field_is_named_with_the_one_it_looks_like() {
+    let mut ws = Workspace::with_state(
+        r#"{"plan":{"steps":{"a":{"instruction":"write a.md","requiredOutput":["a.md"],
+            "maxRetry":2,"timeoutSecond":60}}},"stepQueue":["a"],"stepDelayMinute":2}"#,
+    );
+    ws.agent("exit 0");
+    let run = ws.seqctl(&["validate"]);
+    for (typo, known) in [
+        ("plan.steps.a.requiredOutput", "requiredOutputs"),
+        ("plan.steps.a.maxRetry", "maxRetries"),
+        ("plan.steps.a.timeoutSecond", "timeoutSeconds"),
+        ("stepDelayMinute", "stepDelayMinutes"),
+    ] {
+        run.expect(0)
+            .stdout_has(&format!("warning: {typo}: not a field this version knows"))
+            .stdout_has(&format!("did you mean `{known}`?"));
+    }
+    ws.seqctl(&["doctor"])
+        .stdout_has("warning  state: plan.steps.a.requiredOutput: not a field");
+    // The heartbeat that starts the plan says so on stderr; later ones stay quiet about it.
+    ws.check(&["--wait"])
+        .expect(0)
+        .stderr_has("seq-check: warning: plan.steps.a.requiredOutput: not a field");
+    let later = ws.check(&[]);
+    assert!(
+        !later.expect(0).stderr().contains("did you mean"),
+        "{}",
+        later.stderr()
+    );
+}

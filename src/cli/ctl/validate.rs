@@ -10,6 +10,7 @@ use super::Output;
 use crate::cli::exit::Exit;
 use crate::format::schema::State;
 use crate::format::text::counted;
+use crate::format::typos::typos;
 use crate::format::validate::{self, Invalid};
 use crate::store::read::read_bounded;
 use crate::store::MAX_STATE_BYTES;
@@ -69,7 +70,8 @@ pub fn run(path: &Path) -> Result<Output> {
 /// Valid, but probably not what was meant.
 #[must_use]
 pub fn warnings(state: &State) -> Vec<String> {
-    let mut out = Vec::new();
+    // A misspelt field is kept as the writer's own and ignored: say which one it looks like.
+    let mut out: Vec<String> = typos(state).iter().map(ToString::to_string).collect();
     for id in state.plan.steps.keys() {
         if !state.step_queue.contains(id) {
             out.push(format!(
