@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use agent_step_sequencer::cli::config::{Config, Paths};
 use agent_step_sequencer::cli::ctl::{self, Output};
 use agent_step_sequencer::cli::exit;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Manage step plans run by seq-check and seq-runner: create, inspect, explain, retry, skip,
 /// pause, resume and cancel them, and read their logs and event history.
@@ -86,7 +86,9 @@ enum Command {
 Examples:
   seqctl init --state state.json --delay-minutes 2 \\
     --step \"Research: Research topic X and write a summary to study/summary.md\" \\
-    --step \"Write paper: Using study/summary.md, write a paper to study/paper.md\"
+    --outputs study/summary.md \\
+    --step \"Write paper: Using study/summary.md, write a paper to study/paper.md\" \\
+    --outputs study/paper.md
   seqctl init --state state.json --plan plan.json     (plan.json holds plan and stepQueue)")]
     Init {
         #[command(flatten)]
@@ -97,6 +99,10 @@ Examples:
         /// A step as "title: instruction"; repeat in order.
         #[arg(long, value_name = "TITLE: INSTRUCTION")]
         step: Vec<String>,
+        /// Files the step given just before must leave (its requiredOutputs), comma-separated,
+        /// relative to the workspace: a try that exits 0 without them fails.
+        #[arg(long, value_name = "PATHS", requires = "step")]
+        outputs: Vec<String>,
         /// Minutes to wait between steps.
         #[arg(long, value_name = "MINUTES")]
         delay_minutes: Option<f64>,
@@ -267,7 +273,8 @@ Each line is `ok`, `warning` or `problem`, with the fix below it.")]
 // One arm per command, each a line or two: the table reads better whole than split.
 #[allow(clippy::too_many_lines)]
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let paths = Config::or_default().paths;
     let mut stdout = io::stdout().lock();
     let (json, result) = match cli.command {
@@ -276,11 +283,16 @@ fn main() -> ExitCode {
             common,
             plan,
             step,
+            outputs,
             delay_minutes,
             force,
         } => {
             let init = ctl::init::Init {
                 plan,
+                outputs: match init_outputs(&matches, outputs) {
+                    Ok(outputs) => outputs,
+                    Err(e) => return exit::report_error("seqctl", &e),
+                },
                 steps: step,
                 delay_minutes,
                 force,
@@ -368,6 +380,28 @@ fn main() -> ExitCode {
             exit::report_error("seqctl", &error)
         }
     }
+}
+
+/// Which step each `--outputs` of `init` belongs to: the `--step` given just before it (clap
+/// keeps each value's position on the command line).
+fn init_outputs(
+    matches: &clap::ArgMatches,
+    outputs: Vec<String>,
+) -> anyhow::Result<Vec<(usize, String)>> {
+    let Some(init) = matches.subcommand_matches("init") else {
+        return Ok(Vec::new());
+    };
+    let steps: Vec<usize> = init.indices_of("step").into_iter().flatten().collect();
+    let at: Vec<usize> = init.indices_of("outputs").into_iter().flatten().collect();
+    at.into_iter()
+        .zip(outputs)
+        .map(|(position, paths)| {
+            let step = steps.iter().rposition(|s| *s < position).ok_or_else(|| {
+                anyhow::anyhow!("--outputs {paths:?} comes before any --step: give it after the step it belongs to")
+            })?;
+            Ok((step, paths))
+        })
+        .collect()
 }
 
 /// `add-step [ID] [STATE]`: a lone argument is the new step's id, so `add-step state.json`

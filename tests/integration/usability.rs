@@ -326,3 +326,33 @@ fn a_misspelt_field_is_named_with_the_one_it_looks_like() {
         later.stderr()
     );
 }
+
+#[test]
+fn init_steps_take_their_required_outputs() {
+    let mut ws = Workspace::new();
+    // The agent "succeeds" without writing b.md: the output check must catch it.
+    ws.agent("touch a.md").set("STEP_MAX_RETRIES", "1");
+    ws.seqctl(&[
+        "init",
+        "--step",
+        "A: write a.md",
+        "--outputs",
+        "a.md",
+        "--step",
+        "B: write b.md",
+        "--outputs",
+        "b.md",
+    ])
+    .expect(0);
+    let state = ws.state();
+    assert_eq!(
+        state["plan"]["steps"]["step-2"]["requiredOutputs"],
+        serde_json::json!(["b.md"])
+    );
+    ws.check(&["--wait"]).expect(1).stdout_has(
+        "blocked: step step-2 failed 1 try; last error: Missing required outputs: b.md",
+    );
+    ws.seqctl(&["init", "x.json", "--outputs", "a.md", "--step", "A: a"])
+        .expect(2)
+        .stderr_has("comes before any --step");
+}
