@@ -356,3 +356,37 @@ fn init_steps_take_their_required_outputs() {
         .expect(2)
         .stderr_has("comes before any --step");
 }
+
+#[test]
+fn doctor_judges_the_agent_where_the_runner_runs_it_and_an_old_skill_is_a_problem() {
+    let mut ws = Workspace::with_state(&crate::common::plan(1, ""));
+    let home = ws.path().join("home");
+    ws.set("HOME", &home.display().to_string());
+    ws.script("myagent.sh", "exit 0");
+    ws.set("STEP_AGENT_CMD", "./myagent.sh");
+    fs::create_dir(ws.path().join("elsewhere")).unwrap();
+    // Run from another folder, as an exec tool may: ./myagent.sh is the workspace's.
+    let out = std::process::Command::new(SEQCTL)
+        .args(["doctor", "../state.json"])
+        .current_dir(ws.path().join("elsewhere"))
+        .envs(ws.env.iter().map(|(n, v)| (n, v)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ok       agent: STEP_AGENT_CMD runs"),
+        "{text}"
+    );
+    // An installed skill of another version: exit 1, with the fix.
+    let skill = home.join(".openclaw/skills/agent-step-sequencer");
+    fs::create_dir_all(&skill).unwrap();
+    fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: agent-step-sequencer\nversion: 1.0.3\n---\n",
+    )
+    .unwrap();
+    ws.seqctl(&["doctor"])
+        .expect(1)
+        .stdout_has("problem  skill:")
+        .stdout_has("(1.0.3; the binaries are");
+}

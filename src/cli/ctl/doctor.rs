@@ -70,10 +70,17 @@ const OPENCLAW_PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn run(path: &Path) -> Result<Output> {
     let config = Config::or_default();
+    let mut state = Vec::new();
+    let workspace = state_findings(path, &mut state);
+    // Judged where the runner will run it: in the state file's folder (a `./agent.sh` is
+    // found there, not in the folder doctor happens to be run from).
     let mut findings = agent_findings(
         config.agent_text(),
         config.path_var(),
-        &std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        &workspace
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("/")),
         config.exec_marker(),
         config.trust(),
     );
@@ -83,7 +90,7 @@ pub fn run(path: &Path) -> Result<Output> {
         path_var.as_deref(),
         config.runner.as_deref(),
     ));
-    let workspace = state_findings(path, &mut findings);
+    findings.extend(state);
     findings.extend(skill_findings(&installed_skills(workspace.as_deref())));
     if let Some(openclaw) = command::find_program("openclaw", path_var.as_deref(), Path::new("/")) {
         findings.push(openclaw_view(&ask_openclaw(&openclaw)));
@@ -293,7 +300,8 @@ fn binary_findings(path: Option<&std::ffi::OsStr>, runner: Option<&Path>) -> Vec
             Some(version) if version == mine => {}
             other => out.push(
                 finding(
-                    Level::Warning,
+                    // seq-check and seq-runner of two versions may disagree about the file.
+                    Level::Problem,
                     "binaries",
                     format!(
                         "{} is version {}, this seqctl is {mine}",
@@ -412,22 +420,37 @@ pub fn skill_findings(installed: &[(PathBuf, Option<String>)]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (dir, text) in installed {
         let Some(text) = text else { continue };
+        let mine = env!("CARGO_PKG_VERSION");
+        let version = skill_version(text);
         if text == ours {
             out.push(finding(
                 Level::Ok,
                 "skill",
-                format!("{} holds this version's skill", dir.display()),
+                format!("{} holds this version's skill ({mine})", dir.display()),
             ));
-        } else {
+        } else if version.as_deref() == Some(mine) {
             out.push(
                 finding(
                     Level::Warning,
                     "skill",
                     format!(
-                        "{} holds another version's skill ({}): the agent reads instructions \
-                         that do not match these binaries",
+                        "{} holds this version's skill ({mine}), edited: it differs from the \
+                         SKILL.md these binaries carry",
+                        dir.display()
+                    ),
+                )
+                .fix(format!("seqctl install-skill {}", dir.display())),
+            );
+        } else {
+            out.push(
+                finding(
+                    Level::Problem,
+                    "skill",
+                    format!(
+                        "{} holds another version's skill ({}; the binaries are {mine}): the agent \
+                         reads instructions that do not match them",
                         dir.display(),
-                        skill_version(text).unwrap_or_else(|| "version unknown".into())
+                        version.unwrap_or_else(|| "version unknown".into())
                     ),
                 )
                 .fix(format!("seqctl install-skill {}", dir.display())),
@@ -729,9 +752,20 @@ mod tests {
             (PathBuf::from("/b"), Some(old)),
         ]);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].level, Level::Warning);
-        assert!(f[0].text.contains("(1.0.3)"), "{}", f[0].text);
+        // Another version's instructions are a problem (doctor exits 1), not a remark.
+        assert_eq!(f[0].level, Level::Problem);
+        assert!(
+            f[0].text.contains("(1.0.3; the binaries are"),
+            "{}",
+            f[0].text
+        );
         assert_eq!(f[0].fix.as_deref(), Some("seqctl install-skill /b"));
+        let edited = install_skill::FILES[0]
+            .1
+            .replace("# Step sequencer", "# Mine");
+        let f = skill_findings(&[(PathBuf::from("/c"), Some(edited))]);
+        assert_eq!(f[0].level, Level::Warning);
+        assert!(f[0].text.contains("edited"), "{}", f[0].text);
         let f = skill_findings(&[(PathBuf::from("/a"), None)]);
         assert_eq!(f[0].fix.as_deref(), Some("seqctl install-skill"));
     }
