@@ -1,41 +1,13 @@
 //! `seq-check`: one heartbeat for a plan. See `seq-check --help`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+use agent_step_sequencer::cli::args::CheckArgs as Args;
 use agent_step_sequencer::cli::check::{self, Checked};
 use agent_step_sequencer::cli::config::Config;
 use agent_step_sequencer::cli::exit::{self, Exit};
 use agent_step_sequencer::report::heartbeat::BeatResult;
 use clap::Parser;
-
-/// Resume a step plan: record the heartbeat, decide what is due, and start `seq-runner` in the
-/// background if a step should run. Returns at once; safe to run many times concurrently.
-#[derive(Parser)]
-#[command(name = "seq-check", version, after_help = exit::CHECK_HELP)]
-#[allow(clippy::struct_excessive_bools)] // independent command-line flags, as clap wants them
-struct Args {
-    /// The plan's state file [default: $STEP_STATE, else state.json]. Its folder must exist; a
-    /// leading `~/` is the home folder.
-    #[arg(value_name = "STATE")]
-    state_file: Option<PathBuf>,
-    /// Stay in the foreground, running steps and sleeping through delays, until the plan is
-    /// done, blocked or paused.
-    #[arg(long)]
-    wait: bool,
-    /// Print one JSON object instead of lines.
-    #[arg(long, conflicts_with = "quiet")]
-    json: bool,
-    /// Print nothing but errors; the exit code tells the outcome.
-    #[arg(long, short)]
-    quiet: bool,
-    /// For an OpenClaw command automation, whose output is delivered to the user: print
-    /// `NO_REPLY` (which posts nothing) unless a person should hear something (a blocker, the
-    /// plan just finished, an error), and exit 0 for a blocked plan too, so the scheduler never
-    /// backs off or disables the job for reporting one.
-    #[arg(long, conflicts_with_all = ["quiet", "json"])]
-    no_reply: bool,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use agent_step_sequencer::cli::config::{Config, Paths};
 use agent_step_sequencer::cli::ctl::{self, Output};
-use agent_step_sequencer::cli::exit;
+use agent_step_sequencer::cli::{args, exit};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Manage step plans run by seq-check and seq-runner: create, inspect, explain, retry, skip,
@@ -262,12 +262,53 @@ Each line is `ok`, `warning` or `problem`, with the fix below it.")]
         #[arg(long)]
         json: bool,
     },
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  seqctl completions bash > ~/.local/share/bash-completion/completions/seqctl
+  seqctl completions zsh seq-check > ~/.zfunc/_seq-check
+  seqctl completions fish > ~/.config/fish/completions/seqctl.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+        /// The program to complete.
+        #[arg(value_enum, default_value = "seqctl")]
+        program: Program,
+    },
+    /// Print the manual page (roff) of seqctl, seq-check or seq-runner.
+    #[command(after_help = "\
+Examples:
+  seqctl man | man -l -
+  seqctl man seq-check > ~/.local/share/man/man1/seq-check.1")]
+    Man {
+        /// The program.
+        #[arg(value_enum, default_value = "seqctl")]
+        program: Program,
+    },
     /// Print this help, or the help of the given command.
     #[command(after_help = "Example:\n  seqctl help retry")]
     Help {
         /// The command to explain.
         command: Option<String>,
     },
+}
+
+/// One of the three programs, for completions and manual pages.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Program {
+    Seqctl,
+    SeqCheck,
+    SeqRunner,
+}
+
+impl Program {
+    fn command(self) -> clap::Command {
+        match self {
+            Self::Seqctl => Cli::command(),
+            Self::SeqCheck => args::CheckArgs::command(),
+            Self::SeqRunner => args::RunnerArgs::command(),
+        }
+    }
 }
 
 // One arm per command, each a line or two: the table reads better whole than split.
@@ -279,6 +320,18 @@ fn main() -> ExitCode {
     let mut stdout = io::stdout().lock();
     let (json, result) = match cli.command {
         Command::Help { command } => return help(command.as_deref()),
+        Command::Completions { shell, program } => {
+            let mut command = program.command();
+            let name = command.get_name().to_owned();
+            clap_complete::generate(shell, &mut command, name, &mut stdout);
+            return ExitCode::SUCCESS;
+        }
+        Command::Man { program } => {
+            return match clap_mangen::Man::new(program.command()).render(&mut stdout) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => streamed(Err(e.into())),
+            };
+        }
         Command::Init {
             common,
             plan,

@@ -1,5 +1,6 @@
 //! The programs' work: one module per binary's job, and `seqctl`'s commands.
 
+pub mod args;
 pub mod check;
 pub mod config;
 pub mod ctl;

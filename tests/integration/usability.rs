@@ -390,3 +390,27 @@ fn doctor_judges_the_agent_where_the_runner_runs_it_and_an_old_skill_is_a_proble
         .stdout_has("problem  skill:")
         .stdout_has("(1.0.3; the binaries are");
 }
+
+#[test]
+fn completions_and_manual_pages_cover_all_three_programs() {
+    let ws = Workspace::new();
+    ws.seqctl(&["completions", "bash"])
+        .expect(0)
+        .stdout_has("_seqctl()")
+        .stdout_has("install-skill");
+    ws.seqctl(&["completions", "zsh", "seq-check"])
+        .expect(0)
+        .stdout_has("#compdef seq-check")
+        .stdout_has("--no-reply");
+    ws.seqctl(&["completions", "fish", "seq-runner"])
+        .expect(0)
+        .stdout_has("complete -c seq-runner");
+    ws.seqctl(&["man"])
+        .expect(0)
+        .stdout_has(".TH seqctl 1")
+        .stdout_has("doctor");
+    ws.seqctl(&["man", "seq-check"])
+        .expect(0)
+        .stdout_has(".TH seq-check 1");
+    ws.seqctl(&["completions", "tcsh"]).expect(2);
+}
