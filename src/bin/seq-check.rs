@@ -1,18 +1,26 @@
 //! `seq-check`: one heartbeat for a plan. See `seq-check --help`.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use agent_step_sequencer::cli::args::CheckArgs as Args;
 use agent_step_sequencer::cli::check::{self, Checked};
 use agent_step_sequencer::cli::config::Config;
 use agent_step_sequencer::cli::exit::{self, Exit};
+use agent_step_sequencer::cli::paint::Paint;
 use agent_step_sequencer::report::heartbeat::BeatResult;
 use clap::Parser;
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let quiet = args.quiet || args.json || args.no_reply;
-    let outcome = Config::from_env().and_then(|config| {
+    let config = Config::from_env();
+    // Lines for a person at a terminal may be coloured; JSON and NO_REPLY output never are.
+    let paint = match &config {
+        Ok(config) if !quiet => config.paint,
+        _ => Paint::default(),
+    };
+    let outcome = config.and_then(|config| {
         let path = config.paths.state_file(args.state_file.as_deref());
         let mode = check::Mode {
             wait: args.wait,
@@ -20,7 +28,7 @@ fn main() -> ExitCode {
         };
         check::run(&path, &config, mode, &mut |line| {
             if !quiet {
-                println!("{line}");
+                print!("{}", paint.text(&format!("{line}\n")));
             }
         })
     });
@@ -50,13 +58,15 @@ fn main() -> ExitCode {
             } else if args.no_reply && !beat.worth_telling() {
                 println!("NO_REPLY");
             } else if !args.quiet {
+                let mut text = String::new();
                 for change in &beat.changes {
-                    println!("{change}");
+                    let _ = writeln!(text, "{change}");
                 }
-                println!("{}", beat.line());
+                let _ = writeln!(text, "{}", beat.line());
                 for warning in beat.warnings.iter().chain(&beat.config_problem) {
-                    println!("warning: {warning}");
+                    let _ = writeln!(text, "warning: {warning}");
                 }
+                print!("{}", paint.text(&text));
             }
             // With --no-reply a blocker is news delivered, not a failed job run.
             Exit::attention_if(beat.result == BeatResult::Blocked && !args.no_reply).into()

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use agent_step_sequencer::cli::config::{Config, Paths};
 use agent_step_sequencer::cli::ctl::{self, Output};
+use agent_step_sequencer::cli::paint::Paint;
 use agent_step_sequencer::cli::{args, exit};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -316,7 +317,8 @@ impl Program {
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let paths = Config::or_default().paths;
+    let config = Config::or_default();
+    let (paths, paint) = (config.paths, config.paint);
     let mut stdout = io::stdout().lock();
     let (json, result) = match cli.command {
         Command::Help { command } => return help(command.as_deref()),
@@ -422,7 +424,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(output) => {
-            print(&mut stdout, &output, json);
+            print(&mut stdout, &output, json, paint);
             output.code.into()
         }
         Err(error) => {
@@ -492,13 +494,13 @@ fn help(command: Option<&str>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn print(out: &mut dyn Write, output: &Output, json: bool) {
+fn print(out: &mut dyn Write, output: &Output, json: bool, paint: Paint) {
     let written = if json {
         writeln!(out, "{}", output.json)
     } else if output.text.is_empty() || output.text.ends_with('\n') {
-        write!(out, "{}", output.text)
+        write!(out, "{}", paint.text(&output.text))
     } else {
-        writeln!(out, "{}", output.text)
+        writeln!(out, "{}", paint.text(&output.text))
     };
     // A closed pipe (`seqctl status | head -1`) is the reader's choice, not an error.
     drop(written);

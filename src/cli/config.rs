@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
+use super::paint::Paint;
 use crate::core::{AgentRef, Limits};
 use crate::exec::agents::{self, Agents};
 use crate::exec::command::{AgentCommand, VAR};
@@ -45,6 +46,20 @@ pub struct Config {
     agents_file: Option<PathBuf>,
     /// Where state files and paths are found: `HOME` and `STEP_STATE`.
     pub paths: Paths,
+    /// Whether what goes to stdout is coloured (see `paint`).
+    pub paint: Paint,
+}
+
+/// Colour on stdout: a terminal, and neither `NO_COLOR` nor `TERM=dumb` (nor `CLICOLOR=0`);
+/// or `CLICOLOR_FORCE`. The conventions anstream follows, read by the crate it reads them with.
+fn paint() -> Paint {
+    let clicolor = anstyle_query::clicolor();
+    let on = !anstyle_query::no_color()
+        && (anstyle_query::clicolor_force()
+            || (clicolor != Some(false)
+                && (anstyle_query::term_supports_color() || clicolor == Some(true))
+                && std::io::IsTerminal::is_terminal(&std::io::stdout())));
+    Paint { on }
 }
 
 /// What a path given on the command line is resolved with.
@@ -120,6 +135,7 @@ impl Config {
             exec_marker: env::var_os(marker).is_some_and(|v| v == value),
             trust: trust(),
             paths: Paths::from_env(),
+            paint: paint(),
             agents_file: agents_file(),
         })
     }
@@ -137,6 +153,7 @@ impl Config {
             exec_marker: false,
             trust: trust(),
             paths: Paths::from_env(),
+            paint: paint(),
             agents_file: agents_file(),
         })
     }

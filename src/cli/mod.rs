@@ -6,5 +6,6 @@ pub mod config;
 pub mod ctl;
 pub mod exit;
 pub mod live;
+pub mod paint;
 pub mod runner;
 pub mod trial;

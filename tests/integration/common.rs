@@ -99,6 +99,11 @@ impl Workspace {
             .env_remove("STEP_TIMEOUT_SECONDS")
             .env_remove("STEP_RUNNER")
             .env_remove("STEP_AGENT_TRUST")
+            .env_remove("STEP_STATE")
+            // Output is compared as text: no colour, whatever the terminal running the tests.
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR")
+            .env_remove("NO_COLOR")
             // A test run from inside an OpenClaw agent must not carry its exec marker in.
             .env_remove("OPENCLAW_SHELL")
             .envs(self.env.iter().map(|(n, v)| (n, v)))

@@ -414,3 +414,19 @@ fn completions_and_manual_pages_cover_all_three_programs() {
         .stdout_has(".TH seq-check 1");
     ws.seqctl(&["completions", "tcsh"]).expect(2);
 }
+
+#[test]
+fn colour_follows_the_terminal_and_no_color() {
+    let mut ws = Workspace::with_state(&crate::common::plan(1, ""));
+    // Not a terminal (the tests' pipes): plain text.
+    assert!(!ws.seqctl(&["status"]).expect(0).stdout().contains('\u{1b}'));
+    assert!(!ws.check(&[]).stdout().contains('\u{1b}'));
+    // Forced, as for a pager that shows colour: the status words are coloured.
+    ws.set("CLICOLOR_FORCE", "1");
+    let status = ws.seqctl(&["status"]).expect(0).stdout();
+    assert!(status.contains("\u{1b}["), "{status:?}");
+    // JSON never is; NO_COLOR wins over everything.
+    assert!(!ws.seqctl(&["status", "--json"]).stdout().contains('\u{1b}'));
+    ws.set("NO_COLOR", "1");
+    assert!(!ws.seqctl(&["status"]).stdout().contains('\u{1b}'));
+}
