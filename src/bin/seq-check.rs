@@ -8,6 +8,7 @@ use agent_step_sequencer::cli::check::{self, Checked};
 use agent_step_sequencer::cli::config::Config;
 use agent_step_sequencer::cli::exit::{self, Exit};
 use agent_step_sequencer::cli::paint::Paint;
+use agent_step_sequencer::cli::watch::{self, Watch};
 use agent_step_sequencer::report::heartbeat::BeatResult;
 use clap::Parser;
 
@@ -22,16 +23,21 @@ fn main() -> ExitCode {
     };
     let outcome = config.and_then(|config| {
         let path = config.paths.state_file(args.state_file.as_deref());
+        // A sign of life while --wait runs a step: a progress line, or with -v the output.
+        let watch = (args.wait && !quiet).then(|| Watch::terminal(args.verbose));
         let mode = check::Mode {
             wait: args.wait,
+            watch: watch.as_ref(),
             tells_person: args.no_reply,
         };
         check::run(&path, &config, mode, &mut |line| {
             if !quiet {
+                watch::clear();
                 print!("{}", paint.text(&format!("{line}\n")));
             }
         })
     });
+    watch::clear();
     match outcome {
         Ok(Checked {
             signal: Some(signal),

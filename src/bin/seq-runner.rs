@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use agent_step_sequencer::cli::args::RunnerArgs as Args;
 use agent_step_sequencer::cli::exit::{self, Exit};
+use agent_step_sequencer::cli::watch::Watch;
 use agent_step_sequencer::cli::{config::Config, runner};
 use agent_step_sequencer::format::timefmt;
 use agent_step_sequencer::store::Store;
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
             return Ok(Exit::Ok);
         };
         let agent = config.agent(store.workspace())?;
-        let summary = runner::run(&store, &config, &agent, &mut |line| {
+        let summary = runner::run(&store, &config, &agent, &Watch::default(), &mut |line| {
             println!("{} {line}", timefmt::format(chrono::Utc::now()));
         })?;
         Ok(summary.exit())

@@ -33,6 +33,10 @@ pub struct CheckArgs {
     /// backs off or disables the job for reporting one.
     #[arg(long, conflicts_with_all = ["quiet", "json"])]
     pub no_reply: bool,
+    /// With --wait: show each step's agent output as it comes (control characters escaped).
+    /// Without it, a terminal shows which step runs and for how long.
+    #[arg(long, short, requires = "wait", conflicts_with_all = ["quiet", "json", "no_reply"])]
+    pub verbose: bool,
 }
 
 /// Run the plan's due steps one after another with the agent in STEP_AGENT_CMD, sleeping

@@ -22,6 +22,7 @@ use chrono::Utc;
 use super::config::Config;
 use super::live::seen_from_outside;
 use super::runner;
+use super::watch::Watch;
 use crate::core::event::Launched;
 use crate::core::{apply, settle, upcoming, Context, Event, Input, Next, Plan};
 use crate::exec::command::AgentCommand;
@@ -48,10 +49,12 @@ pub struct Checked {
 }
 
 /// How a heartbeat is run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Mode {
+#[derive(Clone, Copy, Default)]
+pub struct Mode<'a> {
     /// Stay until the plan rests (`--wait`), running its steps in this process.
     pub wait: bool,
+    /// Who watches the steps `--wait` runs.
+    pub watch: Option<&'a Watch>,
     /// The report goes to a person as it is (`--no-reply`): a standing blocker is told of
     /// once, then at most daily, and the plan records when (`blockerReportedIso`).
     pub tells_person: bool,
@@ -62,9 +65,11 @@ pub struct Mode {
 pub fn run(
     path: &Path,
     config: &Config,
-    mode: Mode,
+    mode: Mode<'_>,
     say: &mut dyn FnMut(String),
 ) -> Result<Checked> {
+    let unwatched = Watch::default();
+    let watch = mode.watch.unwrap_or(&unwatched);
     let done = |heartbeat, signal| Ok(Checked { heartbeat, signal });
     let Some(store) = Store::locate(path)? else {
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -92,7 +97,7 @@ pub fn run(
             for change in &beat.changes {
                 say(change.to_string());
             }
-            let summary = runner::run(&store, config, &agent, say)?;
+            let summary = runner::run(&store, config, &agent, watch, say)?;
             if summary.signal.is_some() {
                 return done(beat, summary.signal, &mut typos);
             }
@@ -122,7 +127,7 @@ pub fn run(
 fn beat(
     store: &Store,
     config: &Config,
-    mode: Mode,
+    mode: Mode<'_>,
     runner: Option<&Result<PathBuf>>,
 ) -> Result<(Heartbeat, Option<AgentCommand>)> {
     let locked = store.lock()?;

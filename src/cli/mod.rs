@@ -9,3 +9,4 @@ pub mod live;
 pub mod paint;
 pub mod runner;
 pub mod trial;
+pub mod watch;

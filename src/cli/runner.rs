@@ -16,6 +16,7 @@ use super::config::Config;
 use super::exit::Exit;
 use super::live::liveness;
 use super::trial::{self, shown, try_once, Crew, Tried};
+use super::watch::Watch;
 use crate::core::{
     apply, prompt, settle, Context, Event, Input, Launch, Next, Plan, StepId, TryState,
 };
@@ -61,6 +62,7 @@ pub fn run(
     store: &Store,
     config: &Config,
     agent: &AgentCommand,
+    watch: &Watch,
     say: &mut dyn FnMut(String),
 ) -> Result<RunSummary> {
     let summary = RunSummary {
@@ -79,6 +81,7 @@ pub fn run(
         store,
         config,
         agent,
+        watch,
         lease,
         me: process::me(),
         ended: None,
@@ -120,6 +123,7 @@ struct Runner<'a> {
     store: &'a Store,
     config: &'a Config,
     agent: &'a AgentCommand,
+    watch: &'a Watch,
     lease: Lease,
     /// This process, as a try it starts records it.
     me: Option<process::ProcessId>,
@@ -231,6 +235,7 @@ impl Runner<'_> {
             config: self.config,
             default: self.agent,
             workspace: store.workspace(),
+            watch: self.watch,
         };
         self.keep_logs_bounded(&launch, say);
         if let Some((plan, wanted)) = compress {

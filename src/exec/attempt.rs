@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::capture::{CappedLog, Spool};
 use super::command::AgentCommand;
-use super::pipes::{self, Pipes};
+use super::pipes::{self, Echo, Pipes};
 use super::process::{signal_group, stop_adopted, stop_group, GRACE};
 #[cfg(not(target_os = "linux"))]
 use super::sentinel;
@@ -30,7 +30,6 @@ use crate::store::safe::Dir;
 const DRAIN: Duration = Duration::from_secs(2);
 
 /// Everything one try needs.
-#[derive(Debug)]
 pub struct Attempt<'a> {
     pub agent: &'a AgentCommand,
     pub prompt: &'a str,
@@ -51,6 +50,8 @@ pub struct Attempt<'a> {
     pub log_cap: (u64, u64),
     /// Where stdout's first bytes are also kept, and how many: the folder and file name.
     pub spool: Option<(&'a Dir, &'a str, u64)>,
+    /// Who also sees the output as it comes (`seq-check --wait -v`), if anyone.
+    pub echo: Option<&'a Echo>,
 }
 
 /// What a try produced.
@@ -120,6 +121,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         }
     };
     pipes.spool = spool;
+    pipes.echo = a.echo.cloned();
     let (status, cut) = watch(
         &mut child,
         &mut pipes,
@@ -133,6 +135,10 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
     guard.stand_down();
     let duration = started.elapsed();
     pipes.finish(&mut log, Instant::now() + DRAIN);
+    if let Some(echo) = a.echo {
+        echo(0, &[]);
+        echo(1, &[]);
+    }
     let (printed, log_error) = log.finish();
     let ending = match (cut, status) {
         (Some((Cut::TimedOut, _)), _) => Ending::TimedOut(a.timeout),

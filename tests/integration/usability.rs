@@ -430,3 +430,37 @@ fn colour_follows_the_terminal_and_no_color() {
     ws.set("NO_COLOR", "1");
     assert!(!ws.seqctl(&["status"]).stdout().contains('\u{1b}'));
 }
+
+#[test]
+fn wait_streams_the_agents_output_with_v_made_printable() {
+    let mut ws = Workspace::with_state(&crate::common::plan(1, ""));
+    ws.agent(r"printf 'working on it \033[2J\n'; echo 'a warning' >&2; printf 'no newline'");
+    let run = ws.check(&["--wait", "-v"]);
+    run.expect(0)
+        .stdout_has("working on it \\u{1b}[2J\n")
+        .stdout_has("a warning\n")
+        .stdout_has("no newline\n")
+        .stdout_has("done: its one step finished");
+    assert!(!run.stdout().contains('\u{1b}'), "{:?}", run.stdout());
+    ws.check(&["-v"]).expect(2).stderr_has("--wait");
+}
+
+#[test]
+fn wait_on_a_terminal_shows_which_step_runs_and_for_how_long() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to give seq-check a terminal");
+        return;
+    }
+    let mut ws = Workspace::with_state(&crate::common::plan(1, ""));
+    ws.agent("sleep 2").set("NO_COLOR", "1");
+    // `script` runs it on a pseudo-terminal and copies what the terminal shows.
+    let line = format!("{CHECK} --wait");
+    let run = ws.run("script", &["-qec", &line, "/dev/null"]);
+    run.expect(0)
+        .stdout_has("step s1 try 1: running for 1.0s")
+        .stdout_has("done: its one step finished");
+}
