@@ -111,6 +111,17 @@ Examples:
         #[arg(long)]
         force: bool,
     },
+    /// Ask an agent to turn a task into a plan, checked as `init --plan` checks one, and print
+    /// it to confirm (--write writes it).
+    #[command(after_help = "\
+Examples:
+  seqctl plan --task \"Research topic X, summarise it to study/summary.md, then write a paper\"
+  seqctl plan --task \"...\" --out plan.json     (then, once confirmed: seqctl init --plan plan.json)
+  seqctl plan --task \"...\" --agent planner --write --state state.json
+The agent is STEP_AGENT_CMD, or --agent, a named agent of the agents file (STEP_AGENTS_FILE).
+Without --write or --out nothing is written. Exit 2 if no try gave a valid plan, 130 if
+stopped by Ctrl-C (the agent is stopped too).")]
+    Plan(PlanArgs),
     /// Check a state or plan file as the engine does, with warnings; exit 0 valid, 2 invalid.
     #[command(after_help = "Example:\n  seqctl validate state.json")]
     Validate {
@@ -122,6 +133,17 @@ Examples:
         after_help = "Example:\n  seqctl status --state state.json\n  seqctl status -s state.json --json"
     )]
     Status {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// What the plan produced: its status, each finished step's whole result, the failed step.
+    #[command(after_help = "\
+Prints {\"status\", \"completed_results\": [{\"step\", \"title\", \"result\"}], \"failed_step\"} with --json;
+status is success, failed, running, blocked or paused.
+
+Example:
+  seqctl result --state state.json --json")]
+    Result {
         #[command(flatten)]
         common: Common,
     },
@@ -354,9 +376,11 @@ fn main() -> ExitCode {
             };
             (common.json, ctl::init::run(&common.at.path(&paths), &init))
         }
+        Command::Plan(args) => args.run(&paths),
         Command::Validate { common } => (common.json, ctl::validate::run(&common.at.path(&paths))),
         Command::Status { common } => (common.json, ctl::status::run(&common.at.path(&paths))),
         Command::Explain { common } => (common.json, ctl::explain::run(&common.at.path(&paths))),
+        Command::Result { common } => (common.json, ctl::result::run(&common.at.path(&paths))),
         Command::Retry { step, note, common } => (
             common.json,
             ctl::retry::run(&common.at.path(&paths), &step, note.as_deref()),
@@ -519,5 +543,54 @@ fn streamed(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => exit::report_error("seqctl", &error),
+    }
+}
+
+// `seqctl plan`'s arguments (a struct of their own keeps `main` short). No doc comment:
+// clap would show it in place of the subcommand's.
+#[derive(Args)]
+struct PlanArgs {
+    /// What the plan is for, in your words.
+    #[arg(long)]
+    task: String,
+    /// A named agent of the agents file [default: STEP_AGENT_CMD].
+    #[arg(long, value_name = "NAME")]
+    agent: Option<String>,
+    /// How many times the agent is asked, at most.
+    #[arg(long, value_name = "N", default_value_t = ctl::plan::DEFAULT_TRIES,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    tries: u32,
+    /// The time limit of one try [default: STEP_TIMEOUT_SECONDS].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout_seconds: Option<u64>,
+    /// Write the plan to the state file (as `init`).
+    #[arg(long)]
+    write: bool,
+    /// With --write: replace a plan that is not DONE (never one a runner is working on).
+    #[arg(long, requires = "write")]
+    force: bool,
+    /// Save the plan as a new plan file, to confirm and then give to `init --plan`.
+    #[arg(long, value_name = "FILE", conflicts_with = "write")]
+    out: Option<PathBuf>,
+    /// The state file --write writes (its folder is where the agent runs).
+    #[command(flatten)]
+    at: StateArg,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl PlanArgs {
+    fn run(self, paths: &Paths) -> (bool, anyhow::Result<Output>) {
+        let request = ctl::plan::Request {
+            task: &self.task,
+            agent: self.agent.as_deref(),
+            tries: self.tries,
+            timeout: self.timeout_seconds.map(std::time::Duration::from_secs),
+            write: self.write,
+            force: self.force,
+            out: self.out.as_deref(),
+        };
+        (self.json, ctl::plan::run(&self.at.path(paths), &request))
     }
 }

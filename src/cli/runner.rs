@@ -180,11 +180,12 @@ impl Runner<'_> {
         });
         match next {
             Next::Run(mut launch) => {
-                news.extend(mark_started(store, &mut plan, &launch, self.me, &ctx)?);
                 // Earlier results go into the prompt now, read under the lock (a person's
-                // reset of a step cannot slip between the look at its status and the read);
-                // summaries, which take an agent, after it.
+                // reset of a step cannot slip between the look at its status and the read),
+                // and before the try is marked started (a retry's prompt counts the tries
+                // before it); summaries, which take an agent, after the lock.
                 let compress = with_results(store, &plan, &mut launch);
+                news.extend(mark_started(store, &mut plan, &launch, self.me, &ctx)?);
                 plan.put_back(&mut state);
                 self.known = Some(locked.save_snapshot(state)?);
                 self.saved(took_back);

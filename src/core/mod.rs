@@ -7,12 +7,14 @@
 //! - [`apply`]: every change a plan can undergo, with its events or a refusal;
 //! - [`event`]: the one vocabulary of what happened;
 //! - [`prompt`], [`verdict`] and [`verify`]: what a try is told, how its end is judged, and
-//!   whether it did the work.
+//!   whether it did the work;
+//! - [`planner`]: what an agent is asked to turn a task into a plan, and how its reply is read.
 
 pub mod apply;
 pub mod decide;
 pub mod event;
 pub mod model;
+pub mod planner;
 pub mod prompt;
 pub mod verdict;
 pub mod verify;

@@ -168,10 +168,11 @@ fn fitted(plan: &Plan, step: &Step, load: &mut Load) -> Vec<(Place, StepId, Fit)
             .entry(id.clone())
             .or_insert_with(|| load(&id))
             .clone();
-        let text = if known.text.is_empty() {
-            format!("(step {} left no result)", position + 1)
-        } else {
-            known.text
+        // Outer whitespace (an agent's final newline) only gets in the way of the sentence
+        // a reference sits in.
+        let text = match known.text.trim() {
+            "" => format!("(step {} left no result)", position + 1),
+            text => text.to_owned(),
         };
         let len = text.chars().count();
         let fit = if len <= room {

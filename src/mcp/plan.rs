@@ -12,10 +12,7 @@ use crate::cli::check;
 use crate::cli::config::Config;
 use crate::cli::ctl::{self, init, validate::warnings, Output};
 use crate::format::schema::State;
-use crate::format::text::count;
 use crate::format::validate;
-use crate::report::picture::Status;
-use crate::report::text;
 use crate::store::Store;
 
 /// Checks a plan as `plan_start` (and `seqctl init --plan`) would, listing every problem, and
@@ -88,58 +85,9 @@ pub fn start(path: &Path, plan: &Value, config: &Result<Config, String>) -> Resu
     Ok(Output::ok(format!("{}\n{beat_text}", created.text), json))
 }
 
-/// What the plan produced so far: its status, each finished step's result (the tail of its
-/// output) and the step that failed, if one did.
+/// What the plan produced so far: `seqctl result`.
 pub fn result(path: &Path) -> Result<Output> {
-    let (_, _, picture, _) = ctl::look(path)?;
-    let completed: Vec<Value> = picture
-        .completed_results
-        .iter()
-        .map(|c| json!({ "step": c.step, "title": c.title, "result": c.result }))
-        .collect();
-    let failed = picture
-        .failed_step
-        .as_ref()
-        .map(|f| json!({ "step": f.step, "title": f.title, "error": f.error }));
-    let mut text = format!(
-        "plan {}: {} of {} steps done",
-        serde_json::to_value(picture.status)?
-            .as_str()
-            .unwrap_or_default(),
-        picture.completed_results.len(),
-        picture.total
-    );
-    for c in &picture.completed_results {
-        let _ = write!(
-            text,
-            "\n{}{}: {}",
-            c.step,
-            c.title
-                .as_deref()
-                .map_or(String::new(), |t| format!(" ({t})")),
-            text::clip(c.result.trim(), 200)
-        );
-    }
-    if let Some(f) = &picture.failed_step {
-        let verb = if picture.status == Status::Blocked {
-            "blocked"
-        } else {
-            "failed"
-        };
-        let _ = write!(
-            text,
-            "\n{verb}: {} after {}: {}",
-            f.step,
-            count(f.tries, "try", "tries"),
-            text::clip(f.error.as_deref().unwrap_or("(no error recorded)"), 300)
-        );
-    }
-    let json = json!({
-        "status": picture.status,
-        "completed_results": completed,
-        "failed_step": failed,
-    });
-    Ok(Output::ok(text, json))
+    ctl::result::run(path)
 }
 
 /// The plan, which must be a JSON object (a string holding one is a mistake worth naming).

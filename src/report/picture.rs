@@ -50,6 +50,9 @@ pub struct InFlight {
     pub elapsed_ms: Option<u64>,
     pub runner_pid: Option<u32>,
     pub agent_pgid: Option<u32>,
+    /// The named agent running it (absent: `STEP_AGENT_CMD`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,6 +84,9 @@ pub struct Row {
     /// How long its last try took, or has taken so far.
     pub duration_ms: Option<u64>,
     pub error: Option<String>,
+    /// The named agent of its last try (absent: `STEP_AGENT_CMD`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -126,6 +132,7 @@ pub fn picture(
             elapsed_ms: since.map(|t| text::between(t, now)),
             runner_pid: holder.as_ref().map(|h| h.pid),
             agent_pgid: holder.as_ref().and_then(|h| h.agent_pgid),
+            agent: step.run.agent().map(str::to_owned),
         }),
         Some((step, attempt, _)) => {
             notes.push(format!(
@@ -262,6 +269,7 @@ fn rows(plan: &Plan, now: DateTime<Utc>) -> Vec<Row> {
                 error: matches!(run.state(), TryState::Failed { .. })
                     .then(|| run.error().map(str::to_owned))
                     .flatten(),
+                agent: run.agent().map(str::to_owned),
             }
         })
         .collect()

@@ -104,6 +104,8 @@ impl Workspace {
             .env_remove("CLICOLOR_FORCE")
             .env_remove("CLICOLOR")
             .env_remove("NO_COLOR")
+            // The machine's own named agents must not leak into a test.
+            .env("STEP_AGENTS_FILE", "/nonexistent/agents.toml")
             // A test run from inside an OpenClaw agent must not carry its exec marker in.
             .env_remove("OPENCLAW_SHELL")
             .envs(self.env.iter().map(|(n, v)| (n, v)))

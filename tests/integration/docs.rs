@@ -336,3 +336,41 @@ fn walk_any(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// The ```json blocks of a Markdown file that hold a plan (`stepQueue`).
+fn plan_examples(path: &str) -> Vec<String> {
+    let text = read(path);
+    text.split("```json\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .filter(|block| block.contains("\"stepQueue\""))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_plan_an_agent_is_shown_is_one_seqctl_accepts() {
+    let mut checked = 0;
+    for doc in ["skill/SKILL.md", "references/state-schema.md", "README.md"] {
+        for example in plan_examples(doc) {
+            let dir = tempfile::tempdir().unwrap();
+            let plan = dir.path().join("plan.json");
+            fs::write(&plan, &example).unwrap();
+            let state = dir.path().join("state.json");
+            let out = std::process::Command::new(crate::common::SEQCTL)
+                .args(["init", "--state"])
+                .arg(&state)
+                .arg("--plan")
+                .arg(&plan)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{doc}: a plan example is refused:\n{example}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} plan examples found");
+}

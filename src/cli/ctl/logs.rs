@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use crate::core::apply::find;
-use crate::core::{Plan, TryState};
+use crate::core::{AgentRef, Plan, TryState};
 use crate::exec::capture;
 use crate::store::follow;
 use crate::store::lease::Lease;
@@ -55,18 +55,63 @@ pub fn run(path: &Path, args: &Logs, out: &mut dyn Write) -> Result<()> {
             .read_to_end(&mut bytes)
             .with_context(|| format!("{}: cannot read", found.log.display()))?;
     }
+    let agent = agent_of(&store, args.step, found.attempt);
+    let verify = verify_answer(&store, args.step, found.attempt);
     if args.json {
         let value = json!({
             "step": args.step,
             "attempt": found.attempt,
+            "agent": agent,
             "logFile": found.log.display().to_string(),
             "text": String::from_utf8_lossy(&bytes),
+            "verifyText": verify.as_ref().map(|(_, text)| text),
         });
         writeln!(out, "{value}")?;
     } else {
+        // Only plans that name agents get a header: a plain log stays the agent's bytes.
+        if let Some(agent) = &agent {
+            writeln!(
+                out,
+                "[seqctl: step {} try {} ran agent {agent}]",
+                args.step, found.attempt
+            )?;
+        }
         out.write_all(&bytes)?;
+        if let Some((path, text)) = verify {
+            write!(
+                out,
+                "\n[seqctl: the verify agent's answer ({})]\n{text}",
+                path.display()
+            )?;
+        }
     }
     Ok(())
+}
+
+/// The named agent that ran a try: the state records the last try's; an earlier try's is the
+/// one the plan assigns to that try.
+fn agent_of(store: &Store, step: &str, attempt: u32) -> Option<String> {
+    let plan = Plan::of(&store.read().ok()?);
+    let step = plan.step(step)?;
+    if attempt == step.run.tries() {
+        return step.run.agent().map(str::to_owned);
+    }
+    match step.spec.agent_for(attempt) {
+        AgentRef::Named(name) => Some(name),
+        AgentRef::Default => None,
+    }
+}
+
+/// What a try's verify agent answered, if one was asked (its own log, beside the try's).
+fn verify_answer(store: &Store, step: &str, attempt: u32) -> Option<(PathBuf, String)> {
+    let (name, _) = Layout::helper_names(step, Some(attempt), "verify");
+    let file = store.logs_dir().ok()?.read_own(&name).ok()?;
+    let mut bytes = Vec::new();
+    file.take(MAX_LOG_BYTES).read_to_end(&mut bytes).ok()?;
+    Some((
+        store.layout().logs().join(name),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ))
 }
 
 /// A try's log, found and opened.

@@ -14,6 +14,8 @@ pub mod init;
 pub mod install_skill;
 pub mod logs;
 pub mod pause;
+pub mod plan;
+pub mod result;
 pub mod retry;
 pub mod skip;
 pub mod status;

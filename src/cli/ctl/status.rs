@@ -52,9 +52,13 @@ pub fn render(p: &Picture, now: DateTime<Utc>, zone: Zone) -> String {
         let pid = f
             .runner_pid
             .map_or(String::new(), |p| format!(" by runner pid {p}"));
+        let agent = f
+            .agent
+            .as_deref()
+            .map_or(String::new(), |a| format!(" by agent {a}"));
         let _ = writeln!(
             out,
-            "in flight: {} try {}{since}{elapsed} (lease held{pid})",
+            "in flight: {} try {}{agent}{since}{elapsed} (lease held{pid})",
             f.step, f.attempt
         );
     }
@@ -133,6 +137,11 @@ fn table(p: &Picture, zone: Zone) -> String {
     if with_local {
         header.insert(6, "LOCAL");
     }
+    // An AGENT column once a step names one (see `agents`).
+    let agents = p.steps.iter().any(|r| r.agent.is_some());
+    if agents {
+        header.push("AGENT");
+    }
     let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for (row, local) in p.steps.iter().zip(&locals) {
         let current = p.current_step.as_deref() == Some(row.step.as_str());
@@ -159,6 +168,14 @@ fn table(p: &Picture, zone: Zone) -> String {
                     local.clone()
                 },
             );
+        }
+        if agents {
+            let agent = match (&row.agent, row.tries) {
+                (_, 0) => "-",
+                (Some(agent), _) => agent,
+                (None, _) => crate::core::model::DEFAULT_AGENT,
+            };
+            cells.push(text::clip(agent, 20));
         }
         rows.push(cells);
     }

@@ -7,7 +7,10 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::Output;
+use crate::cli::config::Config;
 use crate::cli::exit::Exit;
+use crate::core::model::DEFAULT_AGENT;
+use crate::exec::agents::Agents;
 use crate::format::schema::State;
 use crate::format::text::counted;
 use crate::format::typos::typos;
@@ -19,7 +22,18 @@ pub fn run(path: &Path) -> Result<Output> {
     let bytes = read_bounded(path, MAX_STATE_BYTES)?;
     Ok(match validate::parse(&bytes) {
         Ok(state) => {
-            let warnings = warnings(&state);
+            let mut warnings = warnings(&state);
+            // The agents the plan names, as the runner will look them up.
+            let workspace = path.parent().unwrap_or(Path::new("."));
+            let workspace = if workspace.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                workspace
+            };
+            let known = Config::or_default()
+                .agents(workspace)
+                .map_err(|e| format!("{e:#}"));
+            warnings.extend(unknown_agents(&state, &known));
             let mut text = format!("valid: {}", counted(state.step_queue.len(), "step"));
             for w in &warnings {
                 text.push_str("\nwarning: ");
@@ -65,6 +79,40 @@ pub fn run(path: &Path) -> Result<Output> {
             }
         }
     })
+}
+
+/// Warnings for agents the plan names that the operator has not defined: validation cannot
+/// know the agents file (it may change before the step runs), but a planner that invented a
+/// name should be seen before the plan runs, not when its step fails.
+#[must_use]
+pub fn unknown_agents(state: &State, known: &Result<Agents, String>) -> Vec<String> {
+    let mut named: Vec<(String, &str)> = Vec::new();
+    if let Some(name) = &state.plan.compress_agent {
+        named.push(("plan.compressAgent".to_owned(), name));
+    }
+    for id in &state.step_queue {
+        let Some(step) = state.plan.steps.get(id) else {
+            continue;
+        };
+        let base = format!("plan.steps.{id}");
+        if let Some(name) = &step.agent {
+            named.push((format!("{base}.agent"), name));
+        }
+        for (n, name) in step.fallback_agents.iter().flatten().enumerate() {
+            named.push((format!("{base}.fallbackAgents[{n}]"), name));
+        }
+        if let Some(name) = step.verify.as_ref().and_then(|v| v.agent.as_ref()) {
+            named.push((format!("{base}.verify.agent"), name));
+        }
+    }
+    named
+        .into_iter()
+        .filter(|(_, name)| *name != DEFAULT_AGENT)
+        .filter_map(|(field, name)| match known {
+            Ok(agents) => agents.command(name).err().map(|e| format!("{field}: {e}")),
+            Err(e) => Some(format!("{field}: agent `{name}` cannot be checked: {e}")),
+        })
+        .collect()
 }
 
 /// Valid, but probably not what was meant.
