@@ -196,19 +196,23 @@ Example:
         #[command(flatten)]
         common: Common,
     },
-    /// Print the captured output of a step's try (the latest unless --attempt).
+    /// Print the captured output of a step's try (the latest unless --attempt); without a step,
+    /// list every try's log the plan keeps.
     #[command(
-        after_help = "Example:\n  seqctl logs step-1 --state state.json --attempt 2\n  seqctl logs step-1 --follow"
+        after_help = "Examples:\n  seqctl logs                  (every try's log kept, listed)\n  seqctl logs step-1 --state state.json --attempt 2\n  seqctl logs step-1 --follow"
     )]
     Logs {
-        /// The step id.
-        step: String,
+        /// The step id [default: list every try's log the plan keeps].
+        step: Option<String>,
         /// The try number (1-based); default: the latest.
         #[arg(long, value_name = "N")]
         attempt: Option<u32>,
         /// Keep printing while the try runs.
         #[arg(long, short, conflicts_with = "json")]
         follow: bool,
+        /// A log by its name in the listing (kept logs from before a retry, helpers' logs).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["attempt", "follow"])]
+        file: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -427,15 +431,35 @@ fn main() -> ExitCode {
             step,
             attempt,
             follow,
+            file,
             common,
         } => {
+            // `seqctl logs state.json`: a lone argument that names a file is the state file.
+            let (step, path) = match step {
+                Some(step) if names_state_file(&step, &common.at) => {
+                    (None, paths.state_file(Some(step.as_ref())))
+                }
+                step => (step, common.at.path(&paths)),
+            };
+            if let Some(name) = file {
+                return streamed(ctl::logs::show_file(&path, &name, &mut stdout));
+            }
+            let Some(step) = step else {
+                if follow || attempt.is_some() {
+                    return exit::report_error(
+                        "seqctl",
+                        &anyhow::anyhow!("--follow and --attempt need a step"),
+                    );
+                }
+                return streamed(ctl::logs::list(&path, common.json, &mut stdout));
+            };
             let logs = ctl::logs::Logs {
                 step: &step,
                 attempt,
                 follow,
                 json: common.json,
             };
-            return streamed(ctl::logs::run(&common.at.path(&paths), &logs, &mut stdout));
+            return streamed(ctl::logs::run(&path, &logs, &mut stdout));
         }
         Command::Events { follow, json, at } => {
             return streamed(ctl::events::run(
@@ -483,15 +507,17 @@ fn init_outputs(
         .collect()
 }
 
+/// Whether a lone argument before the state file is a state file: one that names a file,
+/// with no state file given otherwise.
+fn names_state_file(word: &str, at: &StateArg) -> bool {
+    at.state_file.is_none() && at.state.is_none() && std::path::Path::new(word).is_file()
+}
+
 /// `add-step [ID] [STATE]`: a lone argument is the new step's id, so `add-step state.json`
 /// would add a step called `state.json` to ./state.json. Refused when it names a file.
 fn looks_like_state(id: Option<&str>, at: &StateArg) -> anyhow::Result<()> {
     match id {
-        Some(id)
-            if at.state_file.is_none()
-                && at.state.is_none()
-                && std::path::Path::new(id).is_file() =>
-        {
+        Some(id) if names_state_file(id, at) => {
             anyhow::bail!(
                 "`{id}` is a file: add-step takes the new step's id first, then the state file \
                  (`seqctl add-step [ID] STATE`, or --state {id})"

@@ -464,3 +464,46 @@ fn wait_on_a_terminal_shows_which_step_runs_and_for_how_long() {
         .stdout_has("step s1 try 1: running for 1.0s")
         .stdout_has("done: its one step finished");
 }
+
+#[test]
+fn logs_from_before_a_retry_are_listed_and_shown() {
+    let mut ws = Workspace::with_state(&crate::common::plan(1, ""));
+    ws.agent(r#"echo "try $STEP_ATTEMPT of an earlier round"; exit 3"#)
+        .set("STEP_MAX_RETRIES", "2");
+    ws.check(&["--wait"]).expect(1);
+    ws.seqctl(&["retry", "s1"]).expect(0);
+    ws.agent(r#"echo "try $STEP_ATTEMPT after the retry""#);
+    ws.check(&["--wait"]).expect(0);
+    let list = ws.seqctl(&["logs"]).expect(0).stdout();
+    let rows: Vec<&str> = list.lines().filter(|l| l.starts_with("s1")).collect();
+    assert_eq!(rows.len(), 3, "{list}");
+    assert!(
+        rows.iter()
+            .filter(|r| r.contains("before the retry of"))
+            .count()
+            == 2,
+        "{list}"
+    );
+    let json = ws
+        .seqctl(&["logs", "state.json", "--json"])
+        .expect(0)
+        .json();
+    let kept = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["attempt"] == 2)
+        .expect("try 2 of the first round is listed");
+    ws.seqctl(&["logs", "--file", kept["file"].as_str().unwrap()])
+        .expect(0)
+        .stdout_has("try 2 of an earlier round");
+    ws.seqctl(&["logs", "s1"])
+        .expect(0)
+        .stdout_has("try 1 after the retry");
+    ws.seqctl(&["logs", "--file", "../../state.json"])
+        .expect(2)
+        .stderr_has("is not the name of a log");
+    ws.seqctl(&["logs", "s1", "--attempt", "3"])
+        .expect(2)
+        .stderr_has("there is no try 3 (no log of one is kept");
+}
