@@ -289,6 +289,23 @@ Each line is `ok`, `warning` or `problem`, with the fix below it.")]
         #[arg(long)]
         json: bool,
     },
+    /// Remove the plan's old logs and event logs: every file of its log folder, its event log
+    /// and runner.log (and their older generations) not written to for DAYS days. Never the log
+    /// of a try in flight, the state file or the steps' results.
+    #[command(after_help = "\
+Examples:
+  seqctl prune --dry-run              (what would go)
+  seqctl prune state.json --older-than 7")]
+    Prune {
+        /// Remove what was not written to for this many days.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        older_than: u32,
+        /// Say what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "\
 Examples:
@@ -384,6 +401,20 @@ fn main() -> ExitCode {
         Command::Validate { common } => (common.json, ctl::validate::run(&common.at.path(&paths))),
         Command::Status { common } => (common.json, ctl::status::run(&common.at.path(&paths))),
         Command::Explain { common } => (common.json, ctl::explain::run(&common.at.path(&paths))),
+        Command::Prune {
+            older_than,
+            dry_run,
+            common,
+        } => (
+            common.json,
+            ctl::prune::run(
+                &common.at.path(&paths),
+                ctl::prune::Prune {
+                    older_than_days: older_than,
+                    dry_run,
+                },
+            ),
+        ),
         Command::Result { common } => (common.json, ctl::result::run(&common.at.path(&paths))),
         Command::Retry { step, note, common } => (
             common.json,

@@ -507,3 +507,58 @@ fn logs_from_before_a_retry_are_listed_and_shown() {
         .expect(2)
         .stderr_has("there is no try 3 (no log of one is kept");
 }
+
+/// Makes a file look untouched for `days` days.
+fn age(path: &std::path::Path, days: u64) {
+    let when = std::time::SystemTime::now() - Duration::from_secs(days * 86_400);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+#[test]
+fn prune_removes_old_logs_and_events_and_never_a_try_in_flight() {
+    let mut ws = Workspace::with_state(&crate::common::plan(2, ""));
+    ws.agent(r#"echo "output of $STEP_ID""#);
+    ws.check(&["--wait"]).expect(0);
+    let logs = ws.sidecar().join("logs");
+    age(&logs.join("s1.1.log"), 40);
+    age(&ws.sidecar().join("events.jsonl"), 40);
+    // A try shown in flight keeps its log, however old.
+    let mut state = ws.state();
+    state["stepRuns"]["s2"]["status"] = "IN_PROGRESS".into();
+    state["currentStep"] = 1.into();
+    state["status"] = "IN_PROGRESS".into();
+    ws.set_state(&state);
+    age(&logs.join("s2.1.log"), 40);
+    let before = ws.bytes();
+    let dry = ws.seqctl(&["prune", "--dry-run"]);
+    dry.expect(0).stdout_has("would remove 2 files");
+    assert!(logs.join("s1.1.log").exists());
+    let json = ws.seqctl(&["prune", "--json"]).expect(0).json();
+    let removed: Vec<&str> = json["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(removed.len(), 2, "{json}");
+    assert!(
+        removed.iter().any(|f| f.ends_with("logs/s1.1.log")),
+        "{json}"
+    );
+    assert!(
+        removed.iter().any(|f| f.ends_with("events.jsonl")),
+        "{json}"
+    );
+    assert!(!logs.join("s1.1.log").exists());
+    assert!(
+        logs.join("s2.1.log").exists(),
+        "the in-flight try's log stays"
+    );
+    assert_eq!(ws.bytes(), before, "the state file is not touched");
+    ws.seqctl(&["prune", "--older-than", "0"]).expect(2);
+}

@@ -15,6 +15,7 @@ pub mod install_skill;
 pub mod logs;
 pub mod pause;
 pub mod plan;
+pub mod prune;
 pub mod result;
 pub mod retry;
 pub mod skip;
