@@ -91,7 +91,13 @@ pub fn run(path: &Path) -> Result<Output> {
         config.runner.as_deref(),
     ));
     findings.extend(state);
-    findings.extend(skill_findings(&installed_skills(workspace.as_deref())));
+    let installed = installed_skills(workspace.as_deref());
+    findings.extend(skill_findings(&installed));
+    let leftovers: Vec<(PathBuf, Vec<String>)> = installed
+        .iter()
+        .map(|(dir, _)| (dir.clone(), python_scripts(&dir.join("scripts"))))
+        .collect();
+    findings.extend(leftover_findings(&leftovers));
     if let Some(openclaw) = command::find_program("openclaw", path_var.as_deref(), Path::new("/")) {
         findings.push(openclaw_view(&ask_openclaw(&openclaw)));
     }
@@ -409,6 +415,49 @@ fn installed_skills(workspace: Option<&Path>) -> Vec<(PathBuf, Option<String>)> 
         .map(|dir| {
             let text = fs::read_to_string(dir.join("SKILL.md")).ok();
             (dir, text)
+        })
+        .collect()
+}
+
+/// The Python version's scripts (`step-sequencer-*.py`) in a folder, by name.
+fn python_scripts(folder: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.starts_with("step-sequencer")
+                && Path::new(n)
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("py"))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The Python version's scripts left in a skill folder: a heartbeat line or an old automation
+/// that still names them would run a second, lock-less runner beside seq-runner.
+#[must_use]
+pub fn leftover_findings(found: &[(PathBuf, Vec<String>)]) -> Vec<Finding> {
+    found
+        .iter()
+        .filter(|(_, scripts)| !scripts.is_empty())
+        .map(|(dir, scripts)| {
+            let folder = dir.join("scripts");
+            finding(
+                Level::Warning,
+                "skill",
+                format!(
+                    "{} still holds the Python version's {}: stop its heartbeat and runner, \
+                     and remove them so nothing runs them beside seq-runner",
+                    folder.display(),
+                    scripts.join(", ")
+                ),
+            )
+            .fix(format!("rm -r {}", folder.display()))
         })
         .collect()
 }
@@ -768,6 +817,33 @@ mod tests {
         assert!(f[0].text.contains("edited"), "{}", f[0].text);
         let f = skill_findings(&[(PathBuf::from("/a"), None)]);
         assert_eq!(f[0].fix.as_deref(), Some("seqctl install-skill"));
+    }
+
+    #[test]
+    fn the_python_versions_scripts_left_in_a_skill_folder_are_named() {
+        let f = leftover_findings(&[
+            (PathBuf::from("/a"), Vec::new()),
+            (
+                PathBuf::from("/b"),
+                vec![
+                    "step-sequencer-check.py".into(),
+                    "step-sequencer-runner.py".into(),
+                ],
+            ),
+        ]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].level, Level::Warning);
+        assert!(
+            f[0].text
+                .starts_with("/b/scripts still holds the Python version's step-sequencer-check.py"),
+            "{}",
+            f[0].text
+        );
+        assert_eq!(f[0].fix.as_deref(), Some("rm -r /b/scripts"));
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("step-sequencer-check.py"), "").unwrap();
+        fs::write(dir.path().join("notes.txt"), "").unwrap();
+        assert_eq!(python_scripts(dir.path()), ["step-sequencer-check.py"]);
     }
 
     #[test]
