@@ -132,8 +132,6 @@ fn beat(
 ) -> Result<(Heartbeat, Option<AgentCommand>)> {
     let locked = store.lock()?;
     let mut state = locked.load()?;
-    // Found before the plan is taken out of the state (it takes the step records' fields).
-    let typos = typos(&state);
     let mut plan = Plan::take(&mut state);
     let was_done = plan.is_done();
     // A finished plan has nobody to ask about; otherwise, is a runner holding it?
@@ -188,6 +186,14 @@ fn beat(
         });
     }
     plan.put_back(&mut state);
+    // Told when a runner is started (this heartbeat's, or --wait's own): right after the plan
+    // was written, where whoever wrote it is looking, and not again on every idle heartbeat
+    // (which does not pay for looking, either).
+    let typos: Vec<String> = if agent.is_some() {
+        typos(&state).iter().map(ToString::to_string).collect()
+    } else {
+        Vec::new()
+    };
     // A finished plan is written only by the first heartbeat after it finished; later ones,
     // and plans the Python version finished, are left byte for byte.
     if !was_done || newly_done {
@@ -226,13 +232,6 @@ fn beat(
         None => None,
     };
     drop(locked);
-    // Told when a runner is started (this heartbeat's, or --wait's own): right after the plan
-    // was written, where whoever wrote it is looking, and not again on every idle heartbeat.
-    let typos = if agent.is_some() {
-        typos.iter().map(ToString::to_string).collect()
-    } else {
-        Vec::new()
-    };
     let heartbeat = Heartbeat {
         pid: pid.or(heartbeat.pid),
         warnings,
