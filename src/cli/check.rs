@@ -21,6 +21,7 @@ use chrono::Utc;
 
 use super::config::Config;
 use super::live::seen_from_outside;
+use super::reads::Reads;
 use super::runner;
 use super::watch::Watch;
 use crate::core::event::Launched;
@@ -146,6 +147,7 @@ fn beat(
         now: Utc::now(),
         live: &live,
         limits: config.limits,
+        io: &Reads { store },
     };
     let (changes, next) = settle(&mut plan, &ctx);
     // The first heartbeat since the finish tells of it (this one, if it finished the plan),

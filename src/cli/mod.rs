@@ -7,6 +7,7 @@ pub mod ctl;
 pub mod exit;
 pub mod live;
 pub mod paint;
+pub mod reads;
 pub mod runner;
 pub mod trial;
 pub mod watch;

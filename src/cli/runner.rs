@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use super::config::Config;
 use super::exit::Exit;
 use super::live::liveness;
+use super::reads::Reads;
 use super::trial::{self, shown, try_once, Crew, Tried};
 use super::watch::Watch;
 use crate::core::{
@@ -156,6 +157,7 @@ impl Runner<'_> {
             now: Utc::now(),
             live: &live,
             limits: self.config.limits,
+            io: &Reads { store },
         };
         let mut news = Vec::new();
         if let Some(ended) = self.ended.take() {

@@ -187,6 +187,7 @@ fn outcome_of(report: Report, verdict: Result<Vec<String>, String>) -> TryOutcom
         signal,
         duration_ms: report.duration.as_millis() as u64,
         stopped,
+        again: None,
     }
 }
 
@@ -493,5 +494,6 @@ fn unrecorded(why: &str) -> TryOutcome {
         signal: None,
         duration_ms: 0,
         stopped: None,
+        again: None,
     }
 }

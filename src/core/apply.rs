@@ -11,11 +11,13 @@ use std::fmt;
 use chrono::TimeDelta;
 
 use super::decide::Context;
+use super::decide::CHANGED;
 use super::event::{Ended, Event};
 use super::model::{
-    blocker_text, is_blocker_for, AgentRef, Plan, Run, Step, StepId, StepSpec, TryOutcome, TryState,
+    blocker_text, is_blocker_for, item_id, AgentRef, Item, Plan, Run, Step, StepId, StepSpec,
+    TryOutcome, TryState,
 };
-use crate::format::schema::RunnerId;
+use crate::format::schema::{RunnerId, StepStatus};
 use crate::format::timefmt;
 
 /// A heartbeat later than this after the previous one is a `heartbeat_gap` event: OpenClaw
@@ -39,6 +41,19 @@ pub enum Auto {
     /// A blocker line names a step that is not blocked (reset by hand, or finished): it goes,
     /// so that the blockers and the steps never disagree.
     Unblock(StepId),
+    /// The steps as they are become the validated ones (`planHash`): no hash was recorded,
+    /// or the plan has not started.
+    Rehash,
+    /// The steps were changed outside `seqctl` under a live run: the plan stops for a person.
+    Changed,
+    /// An optional step used all its tries: it ends FAILED for good, and the plan goes on.
+    GiveUp(StepId),
+    /// The step's `when` is false (why): it is SKIPPED.
+    SkipIf(StepId, String),
+    /// A `forEach` step's items, or why they could not be made (a failed try of the step).
+    Expand(StepId, Result<Vec<String>, String>),
+    /// A `forEach` step whose items are all over: it is DONE.
+    Complete(StepId),
 }
 
 /// A change from outside the core.
@@ -264,7 +279,7 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             step,
             attempt,
             outcome,
-        } => Ok(vec![finished(plan, step, attempt, &outcome, ctx)]),
+        } => Ok(finished(plan, step, attempt, &outcome, ctx)),
         Input::Stopped {
             step,
             attempt,
@@ -361,6 +376,118 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
             }
             Vec::new()
         }
+        Auto::Rehash => {
+            plan.hash_recorded = Some(plan.hash_now.clone());
+            Vec::new()
+        }
+        Auto::Changed => {
+            let line = format!(
+                "{CHANGED}: the steps were changed outside seqctl while the plan ran; check them \
+                 (seqctl validate), then `seqctl resume` runs the plan as it is now"
+            );
+            plan.blockers.get_or_insert_with(Vec::new).push(line);
+            plan.paused = true;
+            vec![Event::PlanChanged]
+        }
+        Auto::GiveUp(_) | Auto::SkipIf(..) | Auto::Expand(..) | Auto::Complete(_) => {
+            flow(plan, auto, ctx)
+        }
+    }
+}
+
+/// The automatic changes of the workflow constructs: `optional`, `when`, `forEach`.
+fn flow(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
+    match auto {
+        Auto::GiveUp(id) => {
+            let Some(step) = plan.step_mut(id.as_str()) else {
+                return Vec::new();
+            };
+            let tries = step.run.tries();
+            step.run.give_up(format!(
+                "optional: gave up after {tries} {}; the plan goes on without it",
+                if tries == 1 { "try" } else { "tries" }
+            ));
+            vec![Event::GaveUp {
+                step: id.clone(),
+                tries,
+            }]
+        }
+        Auto::SkipIf(id, why) => {
+            let Some(step) = plan.step_mut(id.as_str()) else {
+                return Vec::new();
+            };
+            step.run.skip_because(ctx.now, why.clone());
+            vec![Event::Skipped {
+                step: id.clone(),
+                reason: Some(why.clone()),
+            }]
+        }
+        Auto::Expand(id, Ok(items)) => {
+            let count = items.len();
+            let Some(step) = plan.step_mut(id.as_str()) else {
+                return Vec::new();
+            };
+            step.run.expand(ctx.now, items.clone());
+            let item_spec = step.spec.for_item();
+            let list = items
+                .iter()
+                .enumerate()
+                .map(|(n, text)| Step {
+                    id: item_id(id.as_str(), n + 1),
+                    spec: item_spec.clone(),
+                    run: Run::default(),
+                    item: Some(Item {
+                        parent: id.clone(),
+                        index: n + 1,
+                        text: text.clone(),
+                    }),
+                })
+                .collect();
+            plan.items.insert(id.clone(), list);
+            vec![Event::Expanded {
+                step: id.clone(),
+                items: count,
+            }]
+        }
+        Auto::Expand(id, Err(why)) => {
+            let Some(step) = plan.step_mut(id.as_str()) else {
+                return Vec::new();
+            };
+            // A try of the step's own, so the retry limit and the delay apply to it.
+            step.run.start(ctx.now, None, &AgentRef::Default, None);
+            step.run.fail(ctx.now, why.clone(), false);
+            vec![Event::StepFinished {
+                step: id.clone(),
+                attempt: step.run.tries(),
+                status: Ended::Failed,
+                exit_code: None,
+                signal: None,
+                duration_ms: 0,
+                error: Some(why.clone()),
+                recorded: true,
+                stopped: None,
+            }]
+        }
+        Auto::Complete(id) => {
+            let (mut done, mut failed, mut skipped) = (0, 0, 0);
+            for item in plan.items_of(id.as_str()) {
+                match item.run.status() {
+                    StepStatus::Done => done += 1,
+                    StepStatus::Skipped => skipped += 1,
+                    _ => failed += 1,
+                }
+            }
+            if let Some(step) = plan.step_mut(id.as_str()) {
+                step.run.complete(ctx.now);
+            }
+            vec![Event::ItemsDone {
+                step: id.clone(),
+                done,
+                failed,
+                skipped,
+            }]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -410,13 +537,34 @@ fn finished(
     attempt: u32,
     outcome: &TryOutcome,
     ctx: &Context,
-) -> Event {
+) -> Vec<Event> {
     let in_flight = plan.step(step.as_str()).is_some_and(
         |s| matches!(s.run.state(), TryState::Running { attempt: a, .. } if a == attempt),
     );
+    let mut more = None;
     if in_flight {
         if let Some(s) = plan.step_mut(step.as_str()) {
             s.run.finish(ctx.now, outcome);
+            // A `repeat` step whose result did not pass `until`: again, if it has runs left.
+            if let (Ok(_), Some(why), Some(repeat)) =
+                (&outcome.verdict, &outcome.again, &s.spec.repeat)
+            {
+                let round = s.run.round();
+                more = Some(if round < repeat.max {
+                    s.run.next_round(why.clone());
+                    Event::Repeated {
+                        step: step.clone(),
+                        round: round + 1,
+                        reason: why.clone(),
+                    }
+                } else {
+                    Event::RepeatsUsed {
+                        step: step.clone(),
+                        rounds: round,
+                        reason: why.clone(),
+                    }
+                });
+            }
         }
         if let Ok(produced) = &outcome.verdict {
             let artifacts = plan.artifacts.get_or_insert_with(Vec::new);
@@ -427,7 +575,7 @@ fn finished(
             }
         }
     }
-    Event::StepFinished {
+    let ended = Event::StepFinished {
         step,
         attempt,
         status: if outcome.verdict.is_ok() {
@@ -441,7 +589,8 @@ fn finished(
         error: outcome.verdict.as_ref().err().cloned(),
         recorded: in_flight,
         stopped: outcome.stopped,
-    }
+    };
+    std::iter::once(ended).chain(more).collect()
 }
 
 /// Takes back a try its runner stopped on a signal, if the plan still shows it in flight.
@@ -551,7 +700,7 @@ fn skip(plan: &mut Plan, step: StepId, ctx: &Context) -> Result<Vec<Event>, Refu
     if let Some(blockers) = plan.blockers.as_mut() {
         blockers.retain(|line| !is_blocker_for(line, step.as_str()));
     }
-    Ok(vec![Event::Skipped { step }])
+    Ok(vec![Event::Skipped { step, reason: None }])
 }
 
 /// Adds a step after `after` (at the end if none). A finished plan opens again at it; one still
@@ -589,8 +738,10 @@ fn add_step(
             id: id.clone(),
             spec,
             run: Run::default(),
+            item: None,
         },
     );
+    plan.reindex();
     plan.reshaped.changed = true;
     Ok(vec![Event::StepAdded { step: id }])
 }
@@ -635,6 +786,7 @@ fn remove_step(plan: &mut Plan, id: &StepId, ctx: &Context) -> Result<Vec<Event>
     }
     let index = plan.position(id.as_str()).expect("found");
     plan.steps.remove(index);
+    plan.reindex();
     if index < plan.cursor {
         plan.cursor -= 1;
     }
@@ -690,6 +842,7 @@ mod tests {
             signal: None,
             duration_ms: 5,
             stopped: None,
+            again: None,
         }
     }
 
@@ -915,7 +1068,10 @@ mod tests {
         let skip = |step: &str| Input::Skip { step: step.into() };
         assert_eq!(
             apply(&mut p, skip("a"), &ctx(&free)),
-            Ok(vec![Event::Skipped { step: "a".into() }])
+            Ok(vec![Event::Skipped {
+                step: "a".into(),
+                reason: None
+            }])
         );
         assert!(p.blockers().is_empty());
         assert_eq!(
@@ -925,7 +1081,10 @@ mod tests {
         );
         assert_eq!(
             apply(&mut p, skip("b"), &ctx(&free)),
-            Ok(vec![Event::Skipped { step: "b".into() }]),
+            Ok(vec![Event::Skipped {
+                step: "b".into(),
+                reason: None
+            }]),
             "ahead of time"
         );
         let mut p = plan(

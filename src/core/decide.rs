@@ -20,6 +20,7 @@ use super::event::Event;
 use super::model::{is_blocker_for, AgentRef, Plan, Step, StepId, TryState};
 use super::prompt;
 use crate::format::schema::Verify;
+use crate::format::schema::{StepStatus, When};
 
 /// Settings that come from the operator's environment, not from the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,33 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
     pub live: &'a Liveness,
     pub limits: Limits,
+    /// What the rules may need to read: results for `when`, sources for `forEach`.
+    pub io: &'a dyn Io,
+}
+
+/// What the core asks of the world when a rule needs more than the plan: an earlier step's
+/// result (a `when` on it), and the text of a `forEach` source. The shells read the sidecar
+/// and the workspace; a view that only predicts (and the tests) may know nothing, and then a
+/// step that needs to know waits.
+pub trait Io: std::fmt::Debug {
+    /// The result of a DONE step, if it can be read.
+    fn result(&self, step: &StepId) -> Option<String>;
+    /// The text of a file the plan names (`file:<path>`), relative to the workspace.
+    fn file(&self, path: &str) -> Result<String, String>;
+}
+
+/// Knows nothing: for views that only predict.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoIo;
+
+impl Io for NoIo {
+    fn result(&self, _: &StepId) -> Option<String> {
+        None
+    }
+
+    fn file(&self, _: &str) -> Result<String, String> {
+        Err("not read here".into())
+    }
 }
 
 /// One try to start: which step, which attempt, which agent, what to tell it (without the
@@ -143,8 +171,16 @@ pub enum Decision {
     Next(Next),
 }
 
-/// Looks at the plan and says what it needs now. Pure: the same plan, time and liveness always
-/// give the same answer.
+/// Looks at the plan and says what it needs now. Pure: the same plan, time, liveness and
+/// reads always give the same answer.
+///
+/// In order: repairs (a dead try, a stale blocker, a changed plan), then each step's own
+/// automatic change (out of tries: a blocker, or for an optional step the end; a `forEach`
+/// whose items are over: done; a false `when`: skipped; a `forEach` whose source is ready:
+/// its items), then the cursor and the finish, and last what may start: the first unit (a
+/// step, or an item) in queue order whose steps it waits for are over and which is due,
+/// while fewer than `maxParallel` tries run. A plain list (no `needs`) is a chain, so this is
+/// the Python version's one-step-at-a-time order.
 #[must_use]
 pub fn decide(plan: &Plan, ctx: &Context) -> Decision {
     use Decision::{Apply, Next as Then};
@@ -157,53 +193,304 @@ pub fn decide(plan: &Plan, ctx: &Context) -> Decision {
     if let Some(stale) = stale_blocker(plan) {
         return Apply(Auto::Unblock(stale));
     }
-    let Some(step) = plan.current() else {
-        return Apply(Auto::Finish);
-    };
-    let state = step.run.state();
-    match state {
-        TryState::Done { .. } | TryState::Skipped { .. } => return Apply(Auto::Advance),
-        TryState::Running { .. } if ctx.live.alive(&step.id) => return Then(Next::Busy),
-        TryState::Running { attempt, .. } => {
-            return Apply(match &ctx.live.lost {
-                Some((lost, at, why)) if *lost == step.id && *at == attempt => {
-                    Auto::TakeBack(step.id.clone(), why.clone())
-                }
-                _ => Auto::Interrupt(step.id.clone()),
-            })
-        }
-        // A recorded blocker holds until a person clears it (retry, skip), whatever limit
-        // the caller's environment sets: a plan blocked under STEP_MAX_RETRIES=1 stays blocked
-        // for a check run without it.
-        TryState::Failed { attempt, .. } if has_blocker(plan, &step.id) => {
-            return Then(Next::Blocked {
-                step: step.id.clone(),
-                tries: attempt,
-            });
-        }
-        TryState::Failed { attempt, .. } if attempt >= step.max_tries(ctx.limits.max_tries) => {
-            return Apply(Auto::Block(step.id.clone()));
-        }
-        TryState::Failed { .. } | TryState::Pending { .. } => {}
+    if let Some(auto) = repair(plan, ctx) {
+        return Apply(auto);
     }
-    if plan.is_paused() {
+    // A plan changed under a live run stops for a person (`settle` records the hash of a
+    // plan that has none, or has not started).
+    if plan.changed() == Some(true) && plan.started() {
+        if !has_blocker(plan, &StepId::from(CHANGED)) {
+            return Apply(Auto::Changed);
+        }
         return Then(Next::Paused);
     }
-    let after = match state {
-        TryState::Failed { at, .. } => at,
-        _ => plan.previous().and_then(|prev| prev.run.ended_at()),
+    for (position, step) in plan.steps().iter().enumerate() {
+        if let Some(auto) = own_change(plan, position, step, ctx) {
+            return Apply(auto);
+        }
+    }
+    if plan.current().is_some_and(|s| s.run.finished()) {
+        return Apply(Auto::Advance);
+    }
+    if plan.current().is_none() {
+        return Apply(Auto::Finish);
+    }
+    if plan.is_paused() {
+        // A paused plan still reports its blockers.
+        return Then(match plan.units().find(|s| has_blocker(plan, &s.id)) {
+            Some(step) => Next::Blocked {
+                step: step.id.clone(),
+                tries: step.run.tries(),
+            },
+            None => Next::Paused,
+        });
+    }
+    schedule(plan, ctx)
+}
+
+/// The name of the blocker line a plan changed under a live run gets.
+pub const CHANGED: &str = "plan changed";
+
+/// A try nobody is alive for, or a step out of tries.
+fn repair(plan: &Plan, ctx: &Context) -> Option<Auto> {
+    for step in plan.units() {
+        match step.run.state() {
+            TryState::Running { attempt, .. } if !ctx.live.alive(&step.id) => {
+                return Some(match &ctx.live.lost {
+                    Some((lost, at, why)) if *lost == step.id && *at == attempt => {
+                        Auto::TakeBack(step.id.clone(), why.clone())
+                    }
+                    _ => Auto::Interrupt(step.id.clone()),
+                });
+            }
+            // A recorded blocker holds until a person clears it (retry, skip), whatever limit
+            // the caller's environment sets.
+            TryState::Failed { attempt, .. }
+                if !step.run.finished()
+                    && !has_blocker(plan, &step.id)
+                    && attempt >= step.max_tries(ctx.limits.max_tries) =>
+            {
+                return Some(if step.spec.optional {
+                    Auto::GiveUp(step.id.clone())
+                } else {
+                    Auto::Block(step.id.clone())
+                });
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The automatic change a queued step needs on its own: its items are over, its condition is
+/// false, or its items can be made.
+fn own_change(plan: &Plan, position: usize, step: &Step, ctx: &Context) -> Option<Auto> {
+    if step.run.finished() || plan.passed(position) {
+        return None;
+    }
+    if step.is_expanded() {
+        let items = plan.items_of(step.id.as_str());
+        return items
+            .iter()
+            .all(|i| i.run.finished())
+            .then(|| Auto::Complete(step.id.clone()));
+    }
+    let waiting = !plan.deps(position).iter().all(|d| plan.passed(*d));
+    let fresh = matches!(step.run.state(), TryState::Pending { tries: 0 });
+    if waiting || !fresh {
+        // Only a step about to start for the first time is judged or expanded; a failed
+        // forEach expansion is retried below like a try.
+        return match (&step.spec.for_each, step.run.state()) {
+            (Some(_), TryState::Failed { at, .. }) if !waiting && !has_blocker(plan, &step.id) => {
+                (due_time(at, plan.delay(), ctx.now) <= ctx.now)
+                    .then(|| Auto::Expand(step.id.clone(), expand(plan, step, ctx)))
+            }
+            _ => None,
+        };
+    }
+    if let Some(when) = &step.spec.when {
+        match condition(plan, when, ctx) {
+            Some(Ok(())) => {}
+            Some(Err(why)) => return Some(Auto::SkipIf(step.id.clone(), why)),
+            // Not known here: the step waits for a caller that can read.
+            None => return None,
+        }
+    }
+    step.spec
+        .for_each
+        .as_ref()
+        .map(|_| Auto::Expand(step.id.clone(), expand(plan, step, ctx)))
+}
+
+/// Whether a step's `when` holds: `Ok` it does, `Err(why not)`, `None` when the result it
+/// looks at cannot be read here.
+fn condition(plan: &Plan, when: &When, ctx: &Context) -> Option<Result<(), String>> {
+    let id = StepId::from(when.step.as_str());
+    let status = plan.step(id.as_str()).map(|s| s.run.status());
+    if let Some(wanted) = when.status {
+        if status != Some(wanted) {
+            return Some(Err(format!(
+                "when: step {id} is {}, not {}",
+                status.map_or("unknown", StepStatus::as_str),
+                wanted.as_str()
+            )));
+        }
+    }
+    if when.result_contains.is_none() && when.result_matches.is_none() {
+        return Some(Ok(()));
+    }
+    let result = if status == Some(StepStatus::Done) {
+        result_text(plan, &id, ctx.io)?
+    } else {
+        String::new()
     };
-    let until = due_time(after, plan.delay(), ctx.now);
-    let attempt = step.run.tries().saturating_add(1);
-    Then(if until > ctx.now {
-        Next::Wait {
-            step: step.id.clone(),
+    if let Some(text) = &when.result_contains {
+        if !result.contains(text.as_str()) {
+            return Some(Err(format!(
+                "when: the result of step {id} does not contain {text:?}"
+            )));
+        }
+    }
+    if let Some(pattern) = &when.result_matches {
+        let matched = regex::RegexBuilder::new(pattern)
+            .size_limit(crate::format::validate::REGEX_SIZE_LIMIT)
+            .build()
+            .is_ok_and(|re| re.is_match(&result));
+        if !matched {
+            return Some(Err(format!(
+                "when: the result of step {id} does not match /{pattern}/"
+            )));
+        }
+    }
+    Some(Ok(()))
+}
+
+/// A `forEach` step's items, from its source, or why they cannot be made.
+fn expand(plan: &Plan, step: &Step, ctx: &Context) -> Result<Vec<String>, String> {
+    let each = step.spec.for_each.as_deref().ok_or("not a forEach step")?;
+    let text = if let Some(path) = each.from.strip_prefix("file:") {
+        ctx.io
+            .file(path)
+            .map_err(|e| format!("forEach: {path}: {e}"))?
+    } else {
+        let id = each
+            .from
+            .strip_prefix("steps.")
+            .and_then(|r| r.strip_suffix(".result"))
+            .unwrap_or_default();
+        if plan.step(id).map(|s| s.run.status()) != Some(StepStatus::Done) {
+            return Err(format!("forEach: step {id} left no result"));
+        }
+        result_text(plan, &StepId::from(id), ctx.io)
+            .ok_or_else(|| format!("forEach: the result of step {id} cannot be read"))?
+    };
+    let max = each
+        .max_items
+        .unwrap_or(crate::format::validate::DEFAULT_MAX_ITEMS);
+    super::items::split(&text, each.split, max)
+}
+
+/// A DONE step's result as later steps see it (a `forEach` step's: its items' results).
+#[must_use]
+pub fn result_text(plan: &Plan, id: &StepId, io: &dyn Io) -> Option<String> {
+    match plan.step(id.as_str()) {
+        Some(step) if step.is_expanded() => Some(super::items::joined(
+            plan.items_of(id.as_str()),
+            &mut |item| io.result(item),
+        )),
+        _ => io.result(id),
+    }
+}
+
+/// What may start, given that nothing needs an automatic change.
+fn schedule(plan: &Plan, ctx: &Context) -> Decision {
+    use Decision::Next as Then;
+    let running = plan
+        .units()
+        .filter(|s| matches!(s.run.state(), TryState::Running { .. }))
+        .count();
+    let mut wait: Option<(StepId, u32, DateTime<Utc>)> = None;
+    let mut blocked: Option<(StepId, u32)> = None;
+    let mut full = false;
+    for (position, step) in plan.steps().iter().enumerate() {
+        if plan.passed(position) || !plan.deps(position).iter().all(|d| plan.passed(*d)) {
+            continue;
+        }
+        let fresh = matches!(step.run.state(), TryState::Pending { tries: 0 });
+        let units: Vec<&Step> = if step.is_expanded() {
+            plan.items_of(step.id.as_str()).iter().collect()
+        } else if step.spec.for_each.is_some() {
+            // Its items are not made yet: after a failed try to make them, it waits like a
+            // retry (or is blocked); otherwise `own_change` makes them first.
+            match step.run.state() {
+                TryState::Failed { attempt, .. } if has_blocker(plan, &step.id) => {
+                    blocked.get_or_insert((step.id.clone(), attempt));
+                }
+                TryState::Failed { at, attempt, .. } if !step.run.finished() => {
+                    let until = due_time(at, plan.delay(), ctx.now);
+                    if wait.as_ref().is_none_or(|(_, _, w)| until < *w) {
+                        wait = Some((step.id.clone(), attempt + 1, until));
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        } else if fresh
+            && step
+                .spec
+                .when
+                .as_ref()
+                .is_some_and(|w| condition(plan, w, ctx) != Some(Ok(())))
+        {
+            // A condition not known here: it waits for a caller that can read.
+            continue;
+        } else {
+            vec![step]
+        };
+        for unit in units {
+            let after = match unit.run.state() {
+                TryState::Running { .. } | TryState::Done { .. } | TryState::Skipped { .. } => {
+                    continue
+                }
+                TryState::Failed { attempt, .. } if has_blocker(plan, &unit.id) => {
+                    blocked.get_or_insert((unit.id.clone(), attempt));
+                    continue;
+                }
+                TryState::Failed { .. } if unit.run.finished() => continue,
+                TryState::Failed { at, .. } => at,
+                TryState::Pending { .. } => ready_since(plan, position, unit),
+            };
+            let until = due_time(after, plan.delay(), ctx.now);
+            let attempt = unit.run.tries().saturating_add(1);
+            if until > ctx.now {
+                if wait.as_ref().is_none_or(|(_, _, w)| until < *w) {
+                    wait = Some((unit.id.clone(), attempt, until));
+                }
+                continue;
+            }
+            if running >= plan.max_parallel() {
+                full = true;
+                continue;
+            }
+            return Then(Next::Run(launch(plan, unit, attempt, ctx.limits)));
+        }
+    }
+    if full || running > 0 && wait.is_none() {
+        return Then(Next::Busy);
+    }
+    if let Some((step, attempt, until)) = wait {
+        return Then(Next::Wait {
+            step,
             attempt,
             until,
-        }
-    } else {
-        Next::Run(launch(step, attempt, ctx.limits))
-    })
+        });
+    }
+    match blocked {
+        Some((step, tries)) => Then(Next::Blocked { step, tries }),
+        None => Then(Next::Busy),
+    }
+}
+
+/// When a unit became ready: the latest end among the steps it waits for (for an item, its
+/// step's, and the items of that step that have ended, so a delay paces the items too).
+fn ready_since(plan: &Plan, position: usize, unit: &Step) -> Option<DateTime<Utc>> {
+    let deps = plan
+        .deps(position)
+        .iter()
+        .filter_map(|d| plan.steps().get(*d))
+        .filter_map(|s| s.run.ended_at());
+    let siblings = unit
+        .item
+        .as_ref()
+        .map(|i| plan.items_of(i.parent.as_str()))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| {
+            s.run
+                .ended_at()
+                .filter(|_| s.run.finished() || s.run.status() == StepStatus::Failed)
+        });
+    deps.chain(siblings).max()
 }
 
 /// Whether a blocker line names this step.
@@ -229,6 +516,14 @@ fn stale_blocker(plan: &Plan) -> Option<StepId> {
 /// finish) and says what comes next, with the events of the changes made.
 pub fn settle(plan: &mut Plan, ctx: &Context) -> (Vec<Event>, Next) {
     let mut events = Vec::new();
+    // The steps as they are become the validated ones when no hash was recorded (a new plan,
+    // or one the Python version wrote) or nothing has run yet: no live run to protect.
+    if !plan.is_done()
+        && !ctx.live.held_elsewhere
+        && (plan.changed().is_none() || plan.changed() == Some(true) && !plan.started())
+    {
+        events.extend(apply::automatic(plan, &Auto::Rehash, ctx));
+    }
     // Each automatic change makes progress (the cursor moves, or a step changes state for
     // good), so this ends; the bound only guards against a rule that would not.
     for _ in 0..=plan.steps().len() * 3 + 3 {
@@ -270,13 +565,14 @@ pub fn due_time(
     }
 }
 
-fn launch(step: &Step, attempt: u32, limits: Limits) -> Launch {
+fn launch(plan: &Plan, step: &Step, attempt: u32, limits: Limits) -> Launch {
+    let _ = plan;
     Launch {
         step: step.id.clone(),
         attempt,
         agent: step.spec.agent_for(attempt),
         prompt: prompt::prompt(step),
-        task: step.spec.instruction.clone(),
+        task: prompt::task(step),
         timeout: step.spec.timeout.unwrap_or(limits.timeout),
         required_outputs: step.spec.required_outputs.clone(),
         result_file: step.spec.result_file.clone(),
@@ -294,7 +590,7 @@ mod tests {
     fn run(step: &str, attempt: u32) -> Next {
         let p = plan("0", "");
         let step = p.step(step).unwrap();
-        let mut launch = launch(step, attempt, crate::core::testing::L);
+        let mut launch = launch(&p, step, attempt, crate::core::testing::L);
         launch.attempt = attempt;
         Next::Run(launch)
     }

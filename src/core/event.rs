@@ -100,7 +100,43 @@ pub enum Event {
     },
     Skipped {
         step: StepId,
+        /// Why the plan skipped it (`when`); absent: a person did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
+    /// An optional step used all its tries: FAILED for good, the plan goes on.
+    GaveUp {
+        step: StepId,
+        tries: u32,
+    },
+    /// A `forEach` step's items were made.
+    Expanded {
+        step: StepId,
+        items: usize,
+    },
+    /// A `forEach` step's items are all over.
+    ItemsDone {
+        step: StepId,
+        done: usize,
+        failed: usize,
+        skipped: usize,
+    },
+    /// A `repeat` step runs again: its result did not pass `until` yet.
+    Repeated {
+        step: StepId,
+        round: u32,
+        reason: String,
+    },
+    /// A `repeat` step used all its runs without passing `until`; its last result stands.
+    RepeatsUsed {
+        step: StepId,
+        rounds: u32,
+        reason: String,
+    },
+    /// The steps were changed outside `seqctl` under a live run: the plan stopped for a person.
+    PlanChanged,
+    /// A person accepted the changed steps (`seqctl resume`).
+    PlanAccepted,
     Paused,
     Resumed,
     Cancelled {
@@ -149,6 +185,12 @@ impl Event {
         match &mut self {
             Self::StepFinished { error, .. } => cut(error),
             Self::Retried { note, .. } => cut(note),
+            Self::Skipped { reason, .. } => cut(reason),
+            Self::Repeated { reason, .. } | Self::RepeatsUsed { reason, .. } => {
+                let mut text = Some(std::mem::take(reason));
+                cut(&mut text);
+                *reason = text.unwrap_or_default();
+            }
             _ => {}
         }
         self
@@ -245,7 +287,6 @@ impl fmt::Display for Event {
                 f,
                 "step {step} ran out of tries ({tries}): recorded as a blocker"
             ),
-            Self::Skipped { step } => write!(f, "step {step}: skipped"),
             Self::Paused => f.write_str("paused"),
             Self::Resumed => f.write_str("resumed"),
             Self::Cancelled { step, attempt, .. } => {
@@ -256,6 +297,54 @@ impl fmt::Display for Event {
             Self::StepRemoved { step } => write!(f, "step {step}: removed"),
             Self::Advanced { step } => write!(f, "advanced past finished step {step}"),
             Self::PlanDone => f.write_str("plan finished"),
+            _ => self.flow_line(f),
+        }
+    }
+}
+
+impl Event {
+    /// The lines of the workflow constructs' events (`optional`, `forEach`, `repeat`, plan
+    /// changes).
+    fn flow_line(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Self::Skipped { step, reason: None } => write!(f, "step {step}: skipped"),
+            Self::Skipped {
+                step,
+                reason: Some(why),
+            } => write!(f, "step {step}: skipped ({})", printable(why)),
+            Self::GaveUp { step, tries } => write!(
+                f,
+                "step {step} (optional) ran out of tries ({tries}): the plan goes on without it"
+            ),
+            Self::Expanded { step, items } => write!(f, "step {step}: {items} items to run"),
+            Self::ItemsDone {
+                step,
+                done,
+                failed,
+                skipped,
+            } => write!(
+                f,
+                "step {step}: all items over ({done} done, {failed} failed, {skipped} skipped)"
+            ),
+            Self::Repeated {
+                step,
+                round,
+                reason,
+            } => write!(f, "step {step}: runs again (run {round}): {}", printable(reason)),
+            Self::RepeatsUsed {
+                step,
+                rounds,
+                reason,
+            } => write!(
+                f,
+                "step {step}: {rounds} runs used without passing its check ({}); the last result stands",
+                printable(reason)
+            ),
+            Self::PlanChanged => f.write_str(
+                "the plan's steps were changed outside seqctl while it ran: stopped for a person",
+            ),
+            Self::PlanAccepted => f.write_str("the changed steps were accepted"),
+            _ => Ok(()),
         }
     }
 }

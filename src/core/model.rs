@@ -10,14 +10,17 @@
 //! the decisions read only the typed view.
 
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::format::graph::Graph;
 use crate::format::schema::{
-    self, ContextMode, PlanStatus, RunnerId, State, StepRun, StepStatus, Verify,
+    self, ContextMode, ForEach, PlanStatus, Repeat, RunnerId, State, StepRun, StepStatus, Verify,
+    When,
 };
 use crate::format::timefmt;
 
@@ -121,6 +124,16 @@ pub struct StepSpec {
     pub agent: Option<String>,
     /// The agents of its later tries, the last one repeating (`fallbackAgents`).
     pub fallback_agents: Option<Vec<String>>,
+    /// The steps it waits for (`needs`); none: the step before it in the queue.
+    pub needs: Option<Vec<StepId>>,
+    /// Its condition (`when`); false skips it.
+    pub when: Option<Box<When>>,
+    /// Out of tries, it ends FAILED without a blocker (`optional`).
+    pub optional: bool,
+    /// It runs once per item of a list (`forEach`).
+    pub for_each: Option<Box<ForEach>>,
+    /// It runs again until a check passes (`repeat`).
+    pub repeat: Option<Box<Repeat>>,
 }
 
 impl StepSpec {
@@ -139,6 +152,23 @@ impl StepSpec {
             verify: None,
             agent: None,
             fallback_agents: None,
+            needs: None,
+            when: None,
+            optional: false,
+            for_each: None,
+            repeat: None,
+        }
+    }
+
+    /// The spec of one of its `forEach` items: the same step, less what made it a list.
+    #[must_use]
+    pub fn for_item(&self) -> Self {
+        Self {
+            when: None,
+            for_each: None,
+            repeat: None,
+            needs: None,
+            ..self.clone()
         }
     }
 
@@ -177,9 +207,19 @@ impl StepSpec {
         step.timeout_seconds = self.timeout.map(|t| t.as_secs());
         step.result_file = self.result_file;
         step.context = self.context;
-        step.verify = self.verify.map(|v| *v);
+        step.verify = self.verify;
         step.agent = self.agent;
         step.fallback_agents = self.fallback_agents;
+        step.needs = self
+            .needs
+            .map(|needs| needs.into_iter().map(|id| id.0).collect());
+        step.when = self.when;
+        step.optional = self
+            .optional
+            .then_some(true)
+            .or(step.optional.filter(|o| !o));
+        step.for_each = self.for_each;
+        step.repeat = self.repeat;
     }
 }
 
@@ -231,6 +271,14 @@ pub struct Run {
     note: Option<String>,
     runner: Option<RunnerId>,
     agent: Option<String>,
+    /// Why the plan skipped it (`when`), or why an optional step ended FAILED for good.
+    reason: Option<String>,
+    /// A `repeat` step's run in hand (absent: the first).
+    round: Option<u32>,
+    /// Why a `repeat` step runs again.
+    why_again: Option<String>,
+    /// A `forEach` step's items, once expanded.
+    items: Option<Vec<String>>,
 }
 
 /// How a finished try came out, as the runner judged it.
@@ -244,6 +292,9 @@ pub struct TryOutcome {
     pub duration_ms: u64,
     /// How the runner stopped the agent, if it did (a cancel, a timeout, a signal).
     pub stopped: Option<crate::core::verdict::Stopped>,
+    /// A `repeat` step whose result did not pass its `until` check yet: why (it runs again,
+    /// if it has runs left).
+    pub again: Option<String>,
 }
 
 fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
@@ -318,6 +369,35 @@ impl Run {
     #[must_use]
     pub fn note(&self) -> Option<&str> {
         self.note.as_deref()
+    }
+
+    /// Why the plan skipped the step, or why an optional step ended FAILED for good.
+    #[must_use]
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// A `repeat` step's run in hand, from 1.
+    #[must_use]
+    pub fn round(&self) -> u32 {
+        self.round.unwrap_or(1).max(1)
+    }
+
+    /// A `forEach` step's items, once expanded.
+    #[must_use]
+    pub fn items(&self) -> Option<&[String]> {
+        self.items.as_deref()
+    }
+
+    /// Whether the step is over for the plan: DONE, SKIPPED, or FAILED for good (an optional
+    /// step out of tries).
+    #[must_use]
+    pub fn finished(&self) -> bool {
+        match self.status {
+            StepStatus::Done | StepStatus::Skipped => true,
+            StepStatus::Failed => self.reason.is_some(),
+            StepStatus::Pending | StepStatus::InProgress => false,
+        }
     }
 
     #[must_use]
@@ -417,10 +497,56 @@ impl Run {
         self.tries = 0;
         self.error = None;
         self.note = note;
+        self.reason = None;
+        self.round = None;
+        self.why_again = None;
+        self.items = None;
     }
 
     pub(crate) fn skip(&mut self) {
         self.status = StepStatus::Skipped;
+    }
+
+    /// Skipped by the plan itself (its `when` was false), saying why.
+    pub(crate) fn skip_because(&mut self, now: DateTime<Utc>, reason: String) {
+        self.status = StepStatus::Skipped;
+        self.reason = Some(reason);
+        self.finished_iso = Some(timefmt::format(now));
+    }
+
+    /// An optional step out of tries: FAILED for good, saying so.
+    pub(crate) fn give_up(&mut self, reason: String) {
+        self.reason = Some(reason);
+    }
+
+    /// A `forEach` step's items, now known; the step is then done when they are.
+    pub(crate) fn expand(&mut self, now: DateTime<Utc>, items: Vec<String>) {
+        self.items = Some(items);
+        self.status = StepStatus::Pending;
+        self.started_iso = Some(timefmt::format(now));
+        self.last_run_iso = self.started_iso.clone();
+    }
+
+    /// A `forEach` step whose items are all over.
+    pub(crate) fn complete(&mut self, now: DateTime<Utc>) {
+        let stamp = timefmt::format(now);
+        self.status = StepStatus::Done;
+        self.last_run_iso = Some(stamp.clone());
+        self.finished_iso = Some(stamp);
+    }
+
+    /// A `repeat` step's next run: a fresh set of tries, one round on, and why.
+    pub(crate) fn next_round(&mut self, why: String) {
+        self.round = Some(self.round() + 1);
+        self.status = StepStatus::Pending;
+        self.tries = 0;
+        self.why_again = Some(why);
+    }
+
+    /// Why a `repeat` step runs again, in a round after the first.
+    #[must_use]
+    pub fn why_again(&self) -> Option<&str> {
+        self.why_again.as_deref()
     }
 
     /// Moves the owned fields out of a record, leaving its extras where they are.
@@ -441,6 +567,10 @@ impl Run {
             note: record.note.take(),
             runner: record.runner.take(),
             agent: record.agent.take(),
+            reason: record.reason.take(),
+            round: record.round.take(),
+            why_again: record.why_again.take(),
+            items: record.items.take(),
         }
     }
 
@@ -459,18 +589,54 @@ impl Run {
         record.note = self.note;
         record.runner = self.runner;
         record.agent = self.agent;
+        record.reason = self.reason;
+        record.round = self.round;
+        record.why_again = self.why_again;
+        record.items = self.items;
     }
 }
 
-/// One queued step: what it asks for and how its tries went.
+/// One queued step (or one item of a `forEach` step): what it asks for and how its tries
+/// went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub id: StepId,
     pub spec: StepSpec,
     pub run: Run,
+    /// For an item of a `forEach` step: which, and its text.
+    pub item: Option<Item>,
+}
+
+/// One item of a `forEach` step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub parent: StepId,
+    /// From 1.
+    pub index: usize,
+    pub text: String,
+}
+
+/// The id of item `index` (from 1) of step `parent`: `parent[index]`.
+#[must_use]
+pub fn item_id(parent: &str, index: usize) -> StepId {
+    StepId(format!("{parent}[{index}]"))
+}
+
+/// The parent and index of an item's id.
+#[must_use]
+pub fn parse_item_id(id: &str) -> Option<(&str, usize)> {
+    let (parent, n) = id.strip_suffix(']')?.rsplit_once('[')?;
+    let n: usize = n.parse().ok().filter(|n| *n >= 1)?;
+    Some((parent, n))
 }
 
 impl Step {
+    /// Whether it is a `forEach` step whose items are known: it runs no try of its own.
+    #[must_use]
+    pub fn is_expanded(&self) -> bool {
+        self.spec.for_each.is_some() && self.run.items.is_some()
+    }
+
     /// Attempts the step gets: its own `maxRetries`, else the configured limit.
     #[must_use]
     pub fn max_tries(&self, default: u32) -> u32 {
@@ -499,6 +665,17 @@ pub struct Plan {
     /// How earlier results reach the prompts (`plan.context`, `contextMaxChars`,
     /// `compressAgent`).
     pub(crate) results: ResultSettings,
+    /// What each queued step waits for.
+    pub(crate) graph: Graph,
+    /// `plan.maxParallel`: how many tries may run at once.
+    pub(crate) max_parallel: usize,
+    /// The items of the expanded `forEach` steps, by the step's id.
+    pub(crate) items: HashMap<StepId, Vec<Step>>,
+    /// Where each queued step is in `steps`.
+    pub(crate) index: HashMap<StepId, usize>,
+    /// `planHash`, as recorded, and the hash of the steps as they are now.
+    pub(crate) hash_recorded: Option<String>,
+    pub(crate) hash_now: String,
 }
 
 /// How earlier results reach a step's prompt.
@@ -515,6 +692,31 @@ pub struct ResultSettings {
 /// The bound on the text results add to one prompt, unless `plan.contextMaxChars` says.
 pub const DEFAULT_CONTEXT_MAX_CHARS: usize = 20_000;
 
+/// A step's spec, as its definition in the file gives it.
+fn spec_of(def: &schema::Step) -> StepSpec {
+    StepSpec {
+        title: def.title.clone(),
+        instruction: def.instruction().to_owned(),
+        required_outputs: def.required_outputs().to_vec(),
+        max_tries: def.max_retries,
+        timeout: def.timeout_seconds.map(Duration::from_secs),
+        outputs_alias: def.required_outputs_alias.is_some(),
+        result_file: def.result_file.clone(),
+        context: def.context,
+        verify: def.verify.clone(),
+        agent: def.agent.clone(),
+        fallback_agents: def.fallback_agents.clone(),
+        needs: def
+            .needs
+            .as_ref()
+            .map(|needs| needs.iter().map(|id| StepId::from(id.as_str())).collect()),
+        when: def.when.clone(),
+        optional: def.optional == Some(true),
+        for_each: def.for_each.clone(),
+        repeat: def.repeat.clone(),
+    }
+}
+
 /// Whether the plan's steps changed (so the specs and the queue are written back too), and
 /// which were removed (their definitions and records go from the file).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -528,39 +730,55 @@ impl Plan {
     /// `state`, which must get them back with [`Plan::put_back`].
     #[must_use]
     pub fn take(state: &mut State) -> Self {
-        let steps = state
+        let hash_now = crate::format::hash::plan_hash(state);
+        let mut items = HashMap::new();
+        let steps: Vec<Step> = state
             .step_queue
             .iter()
             .map(|id| {
                 let def = state.plan.steps.get(id.as_str());
-                let spec = StepSpec {
-                    title: def.and_then(|d| d.title.clone()),
-                    instruction: def.map(|d| d.instruction().to_owned()).unwrap_or_default(),
-                    required_outputs: def
-                        .map(|d| d.required_outputs().to_vec())
-                        .unwrap_or_default(),
-                    max_tries: def.and_then(|d| d.max_retries),
-                    timeout: def.and_then(|d| d.timeout_seconds).map(Duration::from_secs),
-                    outputs_alias: def.is_some_and(|d| d.required_outputs_alias.is_some()),
-                    result_file: def.and_then(|d| d.result_file.clone()),
-                    context: def.and_then(|d| d.context),
-                    verify: def.and_then(|d| d.verify.clone().map(Box::new)),
-                    agent: def.and_then(|d| d.agent.clone()),
-                    fallback_agents: def.and_then(|d| d.fallback_agents.clone()),
-                };
+                let spec = def.map_or_else(|| StepSpec::new(None, String::new()), spec_of);
                 let run = state
                     .step_runs
                     .get_mut(id.as_str())
                     .map(Run::from_file)
                     .unwrap_or_default();
+                let id = StepId::from(id.as_str());
+                if let Some(texts) = run.items.as_ref().filter(|_| spec.for_each.is_some()) {
+                    let item_spec = spec.for_item();
+                    let list = texts
+                        .iter()
+                        .enumerate()
+                        .map(|(n, text)| {
+                            let item = item_id(id.as_str(), n + 1);
+                            let run = state
+                                .step_runs
+                                .get_mut(item.as_str())
+                                .map(Run::from_file)
+                                .unwrap_or_default();
+                            Step {
+                                id: item,
+                                spec: item_spec.clone(),
+                                run,
+                                item: Some(Item {
+                                    parent: id.clone(),
+                                    index: n + 1,
+                                    text: text.clone(),
+                                }),
+                            }
+                        })
+                        .collect();
+                    items.insert(id.clone(), list);
+                }
                 Step {
-                    id: StepId::from(id.as_str()),
+                    id,
                     spec,
                     run,
+                    item: None,
                 }
             })
             .collect();
-        Self {
+        let mut plan = Self {
             steps,
             cursor: usize::try_from(state.current_step).unwrap_or(usize::MAX),
             delay: TimeDelta::milliseconds((state.delay_minutes() * 60_000.0).round() as i64),
@@ -583,7 +801,36 @@ impl Plan {
                     }),
                 compress_agent: state.plan.compress_agent.clone(),
             },
-        }
+            graph: Graph::default(),
+            max_parallel: state.plan.max_parallel.map_or(1, |n| n.max(1) as usize),
+            items,
+            index: HashMap::new(),
+            hash_recorded: state.plan_hash.clone(),
+            hash_now,
+        };
+        plan.reindex();
+        plan
+    }
+
+    /// Rebuilds what is derived from the steps' order and `needs` (after a step is added or
+    /// removed).
+    pub(crate) fn reindex(&mut self) {
+        self.index = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(n, s)| (s.id.clone(), n))
+            .collect();
+        let index = &self.index;
+        let steps = &self.steps;
+        self.graph = Graph::new(steps.len(), |i| {
+            steps[i].spec.needs.as_ref().map(|needs| {
+                needs
+                    .iter()
+                    .filter_map(|id| index.get(id).copied())
+                    .collect()
+            })
+        });
     }
 
     /// A copy of the plan in `state`, leaving `state` as it is (for read-only views).
@@ -606,7 +853,8 @@ impl Plan {
                 step.spec.clone().into_file(def);
             }
         }
-        for step in self.steps {
+        let items = self.items;
+        for step in self.steps.into_iter().chain(items.into_values().flatten()) {
             let run = step.run;
             if let Some(record) = state.step_runs.get_mut(step.id.as_str()) {
                 run.into_file(record);
@@ -617,6 +865,12 @@ impl Plan {
                 state.step_runs.insert(step.id.0, record);
             }
         }
+        state.plan_hash = if self.reshaped.changed {
+            // Changed through seqctl: the new steps are the validated ones.
+            Some(crate::format::hash::plan_hash(state))
+        } else {
+            self.hash_recorded
+        };
         state.current_step = self.cursor as u64;
         state.paused = self.paused;
         state.status = if self.done {
@@ -637,19 +891,92 @@ impl Plan {
         &self.steps
     }
 
+    /// A queued step, or an item of a `forEach` step (`<step>[<n>]`).
     #[must_use]
     pub fn step(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.id == *id)
+        if let Some(&n) = self.index.get(id) {
+            return self.steps.get(n);
+        }
+        let (parent, n) = parse_item_id(id)?;
+        self.items.get(parent)?.get(n - 1)
     }
 
     pub(crate) fn step_mut(&mut self, id: &str) -> Option<&mut Step> {
-        self.steps.iter_mut().find(|s| s.id == *id)
+        if let Some(&n) = self.index.get(id) {
+            return self.steps.get_mut(n);
+        }
+        let (parent, n) = parse_item_id(id)?;
+        self.items.get_mut(parent)?.get_mut(n - 1)
     }
 
-    /// The queue position of a step.
+    /// The queue position of a step (an item's is its step's).
     #[must_use]
     pub fn position(&self, id: &str) -> Option<usize> {
-        self.steps.iter().position(|s| s.id == *id)
+        match self.index.get(id) {
+            Some(&n) => Some(n),
+            None => self.index.get(parse_item_id(id)?.0).copied(),
+        }
+    }
+
+    /// The items of an expanded `forEach` step.
+    #[must_use]
+    pub fn items_of(&self, id: &str) -> &[Step] {
+        self.items.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every step and item that runs tries, in the order they are considered: the queue, each
+    /// expanded step's items in its place.
+    pub fn units(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().flat_map(move |step| {
+            let items = if step.run.items.is_some() {
+                self.items_of(step.id.as_str())
+            } else {
+                &[]
+            };
+            std::iter::once(step)
+                .filter(|s| !s.is_expanded())
+                .chain(items.iter())
+        })
+    }
+
+    /// What the queued step at `position` waits for, as queue positions.
+    #[must_use]
+    pub fn deps(&self, position: usize) -> &[usize] {
+        self.graph.deps(position)
+    }
+
+    /// The dependency graph of the queue.
+    #[must_use]
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Whether the queued step at `position` is behind the plan: before the step in hand
+    /// (`currentStep`, which a Python-era file may have moved on by hand), or finished.
+    #[must_use]
+    pub fn passed(&self, position: usize) -> bool {
+        position < self.cursor || self.steps.get(position).is_some_and(|s| s.run.finished())
+    }
+
+    /// `plan.maxParallel`.
+    #[must_use]
+    pub fn max_parallel(&self) -> usize {
+        self.max_parallel
+    }
+
+    /// Whether the steps' definitions differ from the ones last validated (`planHash`):
+    /// `Some(true)` changed, `Some(false)` the same, `None` never recorded.
+    #[must_use]
+    pub fn changed(&self) -> Option<bool> {
+        self.hash_recorded.as_ref().map(|h| *h != self.hash_now)
+    }
+
+    /// Whether any step has started: a plan that has not is no live run to protect.
+    #[must_use]
+    pub fn started(&self) -> bool {
+        self.steps.iter().any(|s| {
+            s.run.tries() > 0 || s.run.status() != StepStatus::Pending || s.run.items.is_some()
+        })
     }
 
     /// The step in hand (`currentStep`), if the plan is not past its end.
@@ -713,10 +1040,9 @@ impl Plan {
         self.steps.iter().filter(|s| s.run.status == status).count()
     }
 
-    /// The steps whose try is IN_PROGRESS on file (alive or not: see `Liveness`).
+    /// The steps and items whose try is IN_PROGRESS on file (alive or not: see `Liveness`).
     pub fn running(&self) -> impl Iterator<Item = &Step> {
-        self.steps
-            .iter()
+        self.units()
             .filter(|s| s.run.status == StepStatus::InProgress)
     }
 

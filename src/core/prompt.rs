@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::model::{Plan, Step, StepId};
+use super::model::{Item, Plan, Step, StepId};
 use crate::format::schema::ContextMode;
 use crate::format::text::without_nul;
 
@@ -18,7 +18,58 @@ use crate::format::text::without_nul;
 /// troubleshoot prompt word for word (agents tuned to it keep working), then a person's note.
 #[must_use]
 pub fn prompt(step: &Step) -> String {
-    assemble(step, &step.spec.instruction, "")
+    assemble(step, &task(step), "")
+}
+
+/// The instruction as this step (or item) is told it, without earlier results: an item's
+/// `{{item}}` and `{{index}}` filled in.
+#[must_use]
+pub fn task(step: &Step) -> String {
+    fill(&step.spec.instruction, step.item.as_ref(), &mut |_| None)
+}
+
+/// Fills a template in one pass: `{{item}}` and `{{index}}` from the item, the n-th
+/// reference `{{steps.<id>.result}}` from `reference(n)` (as written when that gives none).
+/// Inserted text is never read again for tokens, so an item or a result cannot smuggle a
+/// reference to another step's result in.
+#[must_use]
+pub fn fill(
+    template: &str,
+    item: Option<&Item>,
+    reference: &mut dyn FnMut(usize) -> Option<String>,
+) -> String {
+    let refs = references(template);
+    let mut out = String::with_capacity(template.len());
+    let mut at = 0;
+    let mut next_ref = 0;
+    while at < template.len() {
+        let rest = &template[at..];
+        let Some(open) = rest.find("{{") else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let start = at + open;
+        let token = &template[start..];
+        if let Some((range, _)) = refs.get(next_ref).filter(|(r, _)| r.start == start) {
+            match reference(next_ref) {
+                Some(text) => out.push_str(&text),
+                None => out.push_str(&template[range.clone()]),
+            }
+            next_ref += 1;
+            at = range.end;
+        } else if let (Some(item), true) = (item, token.starts_with("{{item}}")) {
+            out.push_str(&item.text);
+            at = start + "{{item}}".len();
+        } else if let (Some(item), true) = (item, token.starts_with("{{index}}")) {
+            out.push_str(&item.index.to_string());
+            at = start + "{{index}}".len();
+        } else {
+            out.push_str("{{");
+            at = start + 2;
+        }
+    }
+    without_nul(&out).into_owned()
 }
 
 fn assemble(step: &Step, instruction: &str, context: &str) -> String {
@@ -74,21 +125,26 @@ enum Place {
 
 /// Every result the prompt carries: the step's position, its id, and where it goes.
 fn injections(plan: &Plan, step: &Step) -> Vec<(usize, StepId, Place)> {
-    let position_of = |id: &str| plan.position(id);
-    let Some(me) = position_of(step.id.as_str()) else {
+    // An item is where its step is.
+    let Some(me) = plan.position(step.id.as_str()) else {
         return Vec::new();
     };
+    let graph = plan.graph();
     let mut out = Vec::new();
     for (n, (_, id)) in references(&step.spec.instruction).into_iter().enumerate() {
-        if let Some(position) = position_of(id).filter(|p| *p < me) {
+        if let Some(position) = plan
+            .position(id)
+            .filter(|p| *p != me && graph.runs_before(*p, me))
+        {
             out.push((position, StepId::from(id), Place::Reference(n)));
         }
     }
     let mode = step.spec.context.unwrap_or(plan.results.context);
-    let earlier = match mode {
-        ContextMode::None => 0..0,
-        ContextMode::Previous => me.saturating_sub(1)..me,
-        ContextMode::All => 0..me,
+    let earlier: Vec<usize> = match mode {
+        ContextMode::None => Vec::new(),
+        // What it waits for: in a plain list, the step before it.
+        ContextMode::Previous => plan.deps(me).to_vec(),
+        ContextMode::All => graph.ancestors(me),
     };
     for position in earlier {
         out.push((position, plan.steps[position].id.clone(), Place::Context));
@@ -236,19 +292,10 @@ pub fn with_results(plan: &Plan, step: &Step, load: &mut Load) -> Built {
             .find(|(place, _, _)| *place == wanted)
             .map(|(_, _, fit)| fit.text().to_owned())
     };
-    let instruction = &step.spec.instruction;
-    let mut resolved = String::with_capacity(instruction.len());
-    let mut last = 0;
-    for (n, (range, _)) in references(instruction).into_iter().enumerate() {
-        resolved.push_str(&instruction[last..range.start]);
-        match text_of(Place::Reference(n)) {
-            Some(text) => resolved.push_str(&text),
-            // A reference validation let through but that names no earlier step: as written.
-            None => resolved.push_str(&instruction[range.clone()]),
-        }
-        last = range.end;
-    }
-    resolved.push_str(&instruction[last..]);
+    // A reference validation let through but that names no earlier step stays as written.
+    let resolved = fill(&step.spec.instruction, step.item.as_ref(), &mut |n| {
+        text_of(Place::Reference(n))
+    });
     let mut contexts: Vec<(usize, &Fit)> = fitted
         .iter()
         .filter(|(place, _, _)| *place == Place::Context)
@@ -258,6 +305,19 @@ pub fn with_results(plan: &Plan, step: &Step, load: &mut Load) -> Built {
     let mut context = String::new();
     for (position, fit) in contexts {
         let _ = write!(context, "\n[Step {} Result]: {}", position + 1, fit.text());
+    }
+    // A `repeat` step's later run: what it made last time, and why that was not enough.
+    if step.run.round() > 1 {
+        let previous = load(&step.id).text;
+        let previous = if previous.chars().count() > plan.results.max_chars {
+            cut(previous.trim(), plan.results.max_chars)
+        } else {
+            previous.trim().to_owned()
+        };
+        let _ = write!(context, "\n\n[Previous result]: {previous}");
+        if let Some(why) = step.run.why_again() {
+            let _ = write!(context, "\n[Why it runs again]: {why}");
+        }
     }
     Built {
         prompt: assemble(step, &resolved, &context),

@@ -39,5 +39,6 @@ pub fn at<'a>(now: &str, live: &'a Liveness) -> Context<'a> {
         now: t(now),
         live,
         limits: L,
+        io: &super::decide::NoIo,
     }
 }

@@ -2,6 +2,8 @@
 //! and the text it holds made safe where it goes. Pure: bytes in, typed values or a message
 //! naming the field out.
 
+pub mod graph;
+pub mod hash;
 pub mod refs;
 pub mod schema;
 pub mod text;

@@ -50,6 +50,11 @@ pub struct State {
     /// that it tells again at most daily, not every heartbeat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocker_reported_iso: Option<String>,
+    /// New in this project: the hash of the plan's steps as last validated (see
+    /// `core::model::plan_hash`): an edit by any other means than `seqctl` under a live run is
+    /// seen, and the run stops for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
     /// Everything else the agent wrote, kept as it was.
     #[serde(flatten)]
     pub extra: Extras,
@@ -69,6 +74,67 @@ pub struct Plan {
     /// New: a named agent that summarises results too long for the bound, instead of cutting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress_agent: Option<String>,
+    /// New: how many tries may run at once (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
+    #[serde(flatten)]
+    pub extra: Extras,
+}
+
+/// A step's condition: false means the step is SKIPPED (with the reason), and its dependents
+/// go on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct When {
+    /// The step whose outcome it looks at; it must run before this one.
+    pub step: String,
+    /// Its status must be this (`DONE`, `FAILED` or `SKIPPED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StepStatus>,
+    /// Its result must contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_contains: Option<String>,
+    /// Its result must match this regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_matches: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extras,
+}
+
+/// Where a `forEach` step's items come from, and how they are split.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForEach {
+    /// `steps.<id>.result` or `file:<relative path>`.
+    pub from: String,
+    #[serde(default)]
+    pub split: Split,
+    /// The most items it may expand into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Extras,
+}
+
+/// How a `forEach` source is cut into items.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// One item per non-empty line.
+    #[default]
+    Lines,
+    /// One item per element of a JSON array.
+    Json,
+}
+
+/// A step that runs again, its previous result in the prompt, until a check passes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Repeat {
+    /// The most runs in all.
+    pub max: u32,
+    /// The check a run's result must pass to end the repeat.
+    pub until: Verify,
     #[serde(flatten)]
     pub extra: Extras,
 }
@@ -148,7 +214,7 @@ pub struct Step {
     pub context: Option<ContextMode>,
     /// New: checks the result must pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verify: Option<Verify>,
+    pub verify: Option<Box<Verify>>,
     /// New: the operator's named agent that runs the step (default: `STEP_AGENT_CMD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
@@ -156,6 +222,21 @@ pub struct Step {
     /// repeating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_agents: Option<Vec<String>>,
+    /// New: the steps it waits for, instead of the one before it in `stepQueue`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs: Option<Vec<String>>,
+    /// New: a condition; false skips the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Box<When>>,
+    /// New: out of tries, the step ends FAILED without a blocker and the plan goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+    /// New: the step runs once per item of a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<Box<ForEach>>,
+    /// New: the step runs again until a check passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Box<Repeat>>,
     #[serde(flatten)]
     pub extra: Extras,
 }
@@ -213,6 +294,19 @@ pub struct StepRun {
     /// The named agent that ran the last try (absent: `STEP_AGENT_CMD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Why the step was SKIPPED, when the plan skipped it (`when` was false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A `repeat` step's run in hand (1-based; absent: 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+    /// Why a `repeat` step runs again: the `until` check its last result failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_again: Option<String>,
+    /// A `forEach` step's items, once expanded (their records are kept beside, see
+    /// `store::items`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Extras,
 }

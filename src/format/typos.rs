@@ -24,8 +24,15 @@ const TOP: &[&str] = &[
     "paused",
     "finishReported",
     "blockerReportedIso",
+    "planHash",
 ];
-const PLAN: &[&str] = &["steps", "context", "contextMaxChars", "compressAgent"];
+const PLAN: &[&str] = &[
+    "steps",
+    "context",
+    "contextMaxChars",
+    "compressAgent",
+    "maxParallel",
+];
 const STEP: &[&str] = &[
     "title",
     "instruction",
@@ -38,7 +45,15 @@ const STEP: &[&str] = &[
     "verify",
     "agent",
     "fallbackAgents",
+    "needs",
+    "when",
+    "optional",
+    "forEach",
+    "repeat",
 ];
+const WHEN: &[&str] = &["step", "status", "resultContains", "resultMatches"];
+const FOR_EACH: &[&str] = &["from", "split", "maxItems"];
+const REPEAT: &[&str] = &["max", "until"];
 const VERIFY: &[&str] = &[
     "files",
     "contains",
@@ -63,6 +78,10 @@ const RUN: &[&str] = &[
     "note",
     "runner",
     "agent",
+    "reason",
+    "round",
+    "whyAgain",
+    "items",
 ];
 
 /// An unknown field that looks like a known one.
@@ -96,6 +115,17 @@ pub fn typos(state: &State) -> Vec<Typo> {
         look(&step.extra, &base, STEP, &mut out);
         if let Some(verify) = &step.verify {
             look(&verify.extra, &format!("{base}verify."), VERIFY, &mut out);
+        }
+        if let Some(when) = &step.when {
+            look(&when.extra, &format!("{base}when."), WHEN, &mut out);
+        }
+        if let Some(each) = &step.for_each {
+            look(&each.extra, &format!("{base}forEach."), FOR_EACH, &mut out);
+        }
+        if let Some(repeat) = &step.repeat {
+            look(&repeat.extra, &format!("{base}repeat."), REPEAT, &mut out);
+            let until = format!("{base}repeat.until.");
+            look(&repeat.until.extra, &until, VERIFY, &mut out);
         }
     }
     for (id, run) in &state.step_runs {
@@ -198,45 +228,69 @@ mod tests {
             .ends_with("did you mean `stepDelayMinutes`?"));
     }
 
-    #[test]
-    fn every_known_field_is_known_to_the_schema() {
-        // Written with every field in the lists, a file has no unknown field left: the lists
-        // cannot name a field the schema has not (or has renamed).
-        let state = validate::parse(
-            br#"{"plan":{"steps":{"a":{"instruction":"x","title":"t","requiredOutputs":[],
-                   "maxRetries":1,"timeoutSeconds":1,"resultFile":"r.md","context":"none",
-                   "verify":{"files":[],"contains":"x","matches":"x","json":true,"minChars":1,
-                             "agent":"v","instruction":"i"},
-                   "agent":"w","fallbackAgents":[]},
-                   "b":{"instruction":"y","required_outputs":[]}},
-                   "context":"none","contextMaxChars":100,"compressAgent":"c"},
-                 "stepQueue":["a","b"],"currentStep":0,"stepDelayMinutes":0,"blockers":[],
-                 "lastHeartbeatIso":"2026-01-01T00:00:00Z","artifacts":[],"status":"IN_PROGRESS",
-                 "finishedIso":"2026-01-01T00:00:00Z","paused":false,"finishReported":false,
-                 "blockerReportedIso":"2026-01-01T00:00:00Z",
-                 "stepRuns":{"a":{"status":"PENDING","tries":0,"lastRunIso":"2026-01-01T00:00:00Z",
-                   "error":"e","stdout":"o","startedIso":"2026-01-01T00:00:00Z",
-                   "finishedIso":"2026-01-01T00:00:00Z","durationMs":1,"exitCode":0,"signal":9,
-                   "logFile":"l","note":"n","runner":{"pid":1,"start":1},"agent":"w"}}}"#,
-        )
-        .unwrap();
-        assert!(state.extra.is_empty(), "{:?}", state.extra);
-        assert!(state.plan.extra.is_empty(), "{:?}", state.plan.extra);
-        for step in state.plan.steps.values() {
-            assert!(step.extra.is_empty(), "{:?}", step.extra);
+    /// The fields of each struct of `schema.rs`, as the file spells them (camelCase, or the
+    /// `rename`), read from its source: the lists above must name exactly these.
+    fn schema_fields() -> std::collections::HashMap<String, Vec<String>> {
+        let source = include_str!("schema.rs");
+        let mut out = std::collections::HashMap::new();
+        let mut current: Option<String> = None;
+        let mut rename: Option<String> = None;
+        for line in source.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix("pub struct ") {
+                let name = name.split([' ', '(', '{']).next().unwrap().to_owned();
+                out.insert(name.clone(), Vec::new());
+                current = Some(name);
+            } else if line == "}" {
+                current = None;
+            } else if let Some(r) = line.split("rename = \"").nth(1) {
+                rename = r.split('"').next().map(str::to_owned);
+            } else if let (Some(name), Some(field)) = (&current, line.strip_prefix("pub ")) {
+                let field = field.split(':').next().unwrap();
+                if field != "extra" {
+                    let camel = rename.take().unwrap_or_else(|| camel(field));
+                    out.get_mut(name).unwrap().push(camel);
+                }
+            }
         }
-        assert!(state.plan.steps["a"]
-            .verify
-            .as_ref()
-            .unwrap()
-            .extra
-            .is_empty());
-        assert!(
-            state.step_runs["a"].extra.is_empty(),
-            "{:?}",
-            state.step_runs["a"].extra
-        );
-        for list in [TOP, PLAN, STEP, VERIFY, RUN] {
+        out
+    }
+
+    fn camel(snake: &str) -> String {
+        let mut out = String::new();
+        let mut upper = false;
+        for c in snake.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_known_fields_are_exactly_the_schemas() {
+        let fields = schema_fields();
+        for (name, list) in [
+            ("State", TOP),
+            ("Plan", PLAN),
+            ("Step", STEP),
+            ("Verify", VERIFY),
+            ("StepRun", RUN),
+            ("When", WHEN),
+            ("ForEach", FOR_EACH),
+            ("Repeat", REPEAT),
+        ] {
+            let mut schema = fields[name].clone();
+            let mut ours: Vec<String> = list.iter().map(|f| (*f).to_owned()).collect();
+            schema.sort();
+            ours.sort();
+            assert_eq!(ours, schema, "the known fields of {name}");
+        }
+        for list in [TOP, PLAN, STEP, VERIFY, RUN, WHEN, FOR_EACH, REPEAT] {
             for field in list {
                 assert_eq!(closest(field, list).map(squash), Some(squash(field)));
             }

@@ -8,7 +8,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::format::schema::{self, State, Verify};
+use super::graph::Graph;
+use crate::format::schema::{self, State, StepStatus, Verify};
 use crate::format::timefmt;
 
 /// The longest `stepDelayMinutes` accepted: a year. Longer is a typo, not a plan.
@@ -128,26 +129,42 @@ pub fn check(state: &State) -> Result<(), Invalid> {
         .map(|(n, id)| (id.as_str(), n))
         .rev()
         .collect();
+    // Field names are only spelt out for a problem: this runs on every heartbeat.
     for (index, id) in state.step_queue.iter().enumerate() {
-        let field = format!("stepQueue[{index}]");
-        if let Some(problem) = check_id(&field, id) {
+        let field = || format!("stepQueue[{index}]");
+        if let Some(problem) = check_id(field, id) {
             found.push(problem);
             continue;
         }
         if !queued.insert(id.as_str()) {
-            found.push(invalid(field, format!("step `{id}` is queued twice")));
+            found.push(invalid(field(), format!("step `{id}` is queued twice")));
             continue;
         }
-        let Some(step) = state.plan.steps.get(id) else {
+        if !state.plan.steps.contains_key(id) {
             found.push(invalid(
-                field,
+                field(),
                 format!("step `{id}` is not defined in plan.steps"),
             ));
+        }
+    }
+    let graph = graph_of(state, &position, &mut found);
+    for (index, id) in state.step_queue.iter().enumerate() {
+        // Ids refused above are not checked further (a twice-queued one, at its first place).
+        let Some(step) = state
+            .plan
+            .steps
+            .get(id)
+            .filter(|_| position.get(id.as_str()) == Some(&index))
+        else {
             continue;
         };
-        let base = format!("plan.steps.{id}");
+        if check_id(String::new, id).is_some() {
+            continue;
+        }
+        let base = Base(id);
         check_step(&base, step, &mut found);
-        check_results(&base, index, step, &position, &mut found);
+        check_results(&base, index, step, &position, &graph, &mut found);
+        check_flow(&base, index, step, &position, &graph, &mut found);
     }
     check_plan_results(&state.plan, &mut found);
     let len = state.step_queue.len() as u64;
@@ -169,15 +186,31 @@ pub fn check(state: &State) -> Result<(), Invalid> {
             )),
         }
     }
-    let mut time = |field: &str, value: Option<&str>| found.extend(check_time(field, value).err());
-    time("lastHeartbeatIso", state.last_heartbeat_iso.as_deref());
-    time("finishedIso", state.finished_iso.as_deref());
-    time("blockerReportedIso", state.blocker_reported_iso.as_deref());
+    let mut time = |field: &dyn Fn() -> String, value: Option<&str>| {
+        found.extend(check_time(field, value).err());
+    };
+    time(
+        &|| "lastHeartbeatIso".into(),
+        state.last_heartbeat_iso.as_deref(),
+    );
+    time(&|| "finishedIso".into(), state.finished_iso.as_deref());
+    time(
+        &|| "blockerReportedIso".into(),
+        state.blocker_reported_iso.as_deref(),
+    );
     for (id, run) in &state.step_runs {
-        let base = format!("stepRuns.{id}");
-        time(&format!("{base}.lastRunIso"), run.last_run_iso.as_deref());
-        time(&format!("{base}.startedIso"), run.started_iso.as_deref());
-        time(&format!("{base}.finishedIso"), run.finished_iso.as_deref());
+        time(
+            &|| format!("stepRuns.{id}.lastRunIso"),
+            run.last_run_iso.as_deref(),
+        );
+        time(
+            &|| format!("stepRuns.{id}.startedIso"),
+            run.started_iso.as_deref(),
+        );
+        time(
+            &|| format!("stepRuns.{id}.finishedIso"),
+            run.finished_iso.as_deref(),
+        );
     }
     let mut found = found.into_iter();
     match found.next() {
@@ -189,8 +222,17 @@ pub fn check(state: &State) -> Result<(), Invalid> {
     }
 }
 
+/// `plan.steps.<id>`, spelt out only when a problem is reported.
+struct Base<'a>(&'a str);
+
+impl fmt::Display for Base<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "plan.steps.{}", self.0)
+    }
+}
+
 /// The checks of one queued step's definition.
-fn check_step(base: &str, step: &crate::format::schema::Step, found: &mut Vec<Invalid>) {
+fn check_step(base: &Base, step: &crate::format::schema::Step, found: &mut Vec<Invalid>) {
     if step.instruction().trim().is_empty() {
         found.push(invalid(
             format!("{base}.instruction"),
@@ -212,7 +254,7 @@ fn check_step(base: &str, step: &crate::format::schema::Step, found: &mut Vec<In
     }
     if step.required_outputs.is_some() && step.required_outputs_alias.is_some() {
         found.push(invalid(
-            base,
+            base.to_string(),
             "has both `requiredOutputs` and `required_outputs`: keep one",
         ));
     }
@@ -240,23 +282,19 @@ pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// The checks of a step's results, verify and agents (references run backwards only).
 fn check_results(
-    base: &str,
+    base: &Base,
     me: usize,
     step: &schema::Step,
     position: &HashMap<&str, usize>,
+    graph: &Graph,
     found: &mut Vec<Invalid>,
 ) {
     for (_, id) in super::refs::references(step.instruction()) {
-        match position.get(id) {
-            None => found.push(invalid(
+        if let Some(problem) = earlier(id, me, position, graph) {
+            found.push(invalid(
                 format!("{base}.instruction"),
-                format!("refers to the result of step `{id}`, which is not in stepQueue"),
-            )),
-            Some(&at) if at >= me => found.push(invalid(
-                format!("{base}.instruction"),
-                format!("refers to the result of step `{id}`, which does not run before this one"),
-            )),
-            Some(_) => {}
+                format!("refers to the result of step `{id}`, which {problem}"),
+            ));
         }
     }
     if let Some(path) = &step.result_file {
@@ -274,6 +312,181 @@ fn check_results(
     if let Some(verify) = &step.verify {
         check_verify(&format!("{base}.verify"), verify, found);
     }
+}
+
+/// Why step `id` cannot be one that runs before the step at `me`, if it cannot.
+fn earlier(
+    id: &str,
+    me: usize,
+    position: &HashMap<&str, usize>,
+    graph: &Graph,
+) -> Option<&'static str> {
+    match position.get(id) {
+        None => Some("is not in stepQueue"),
+        Some(&at) if !graph.runs_before(at, me) => Some("does not run before this one"),
+        Some(_) => None,
+    }
+}
+
+/// The graph of the queue's steps, with problems of `needs` (unknown ids, cycles) reported.
+fn graph_of(state: &State, position: &HashMap<&str, usize>, found: &mut Vec<Invalid>) -> Graph {
+    let queue = &state.step_queue;
+    let graph = Graph::new(queue.len(), |i| {
+        let needs = state.plan.steps.get(&queue[i])?.needs.as_ref()?;
+        let mut deps = Vec::with_capacity(needs.len());
+        for (n, id) in needs.iter().enumerate() {
+            match position.get(id.as_str()) {
+                Some(&at) => deps.push(at),
+                None => found.push(invalid(
+                    format!("plan.steps.{}.needs[{n}]", queue[i]),
+                    format!("step `{id}` is not in stepQueue"),
+                )),
+            }
+        }
+        Some(deps)
+    });
+    if let Some(cycle) = graph.cycle() {
+        let names: Vec<String> = cycle.iter().map(|&i| format!("`{}`", queue[i])).collect();
+        found.push(invalid(
+            format!("plan.steps.{}.needs", queue[cycle[0]]),
+            format!(
+                "the steps wait for each other in a cycle: {} (each waits for the next)",
+                names.join(" -> ")
+            ),
+        ));
+    }
+    graph
+}
+
+/// The most items a `forEach` may expand into, whatever its `maxItems` says.
+pub const MAX_ITEMS: u64 = 100_000;
+/// `forEach.maxItems` unless it says.
+pub const DEFAULT_MAX_ITEMS: u64 = 1_000;
+/// The most runs a `repeat` may ask for.
+pub const MAX_REPEAT: u32 = 100;
+/// The most tries `plan.maxParallel` may run at once.
+pub const MAX_PARALLEL: u32 = 64;
+
+/// Whether `id` looks like a `forEach` item's id (`<step>[<n>]`), which a plan's own step
+/// may not take: an item's id must be unique in the whole plan.
+#[must_use]
+pub fn is_item_id(id: &str) -> bool {
+    id.strip_suffix(']')
+        .and_then(|rest| rest.rsplit_once('['))
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The checks of a step's place in the flow: `needs`, `when`, `forEach`, `repeat`.
+fn check_flow(
+    base: &Base,
+    me: usize,
+    step: &schema::Step,
+    position: &HashMap<&str, usize>,
+    graph: &Graph,
+    found: &mut Vec<Invalid>,
+) {
+    if is_item_id(base.0) {
+        found.push(invalid(
+            base.to_string(),
+            "a step id may not end in `[<number>]`: that is how forEach items are named",
+        ));
+    }
+    if let Some(when) = &step.when {
+        if let Some(problem) = earlier(&when.step, me, position, graph) {
+            found.push(invalid(
+                format!("{base}.when.step"),
+                format!("step `{}` {problem}", when.step),
+            ));
+        }
+        if matches!(
+            when.status,
+            Some(StepStatus::Pending | StepStatus::InProgress)
+        ) {
+            found.push(invalid(
+                format!("{base}.when.status"),
+                "must be DONE, FAILED or SKIPPED: the step it names has finished by then",
+            ));
+        }
+        if when.status.is_none() && when.result_contains.is_none() && when.result_matches.is_none()
+        {
+            found.push(invalid(
+                format!("{base}.when"),
+                "has no condition: give status, resultContains or resultMatches",
+            ));
+        }
+        if let Some(pattern) = &when.result_matches {
+            found.extend(check_regex(&format!("{base}.when.resultMatches"), pattern));
+        }
+    }
+    if let Some(each) = &step.for_each {
+        match each.from.strip_prefix("file:") {
+            Some(path) => found.extend(check_relative(&format!("{base}.forEach.from"), path)),
+            None => match each
+                .from
+                .strip_prefix("steps.")
+                .and_then(|rest| rest.strip_suffix(".result"))
+            {
+                Some(id) => {
+                    if let Some(problem) = earlier(id, me, position, graph) {
+                        found.push(invalid(
+                            format!("{base}.forEach.from"),
+                            format!("step `{id}` {problem}"),
+                        ));
+                    }
+                }
+                None => found.push(invalid(
+                    format!("{base}.forEach.from"),
+                    format!(
+                        "{:?} is neither `steps.<id>.result` nor `file:<path>`",
+                        each.from
+                    ),
+                )),
+            },
+        }
+        if each
+            .max_items
+            .is_some_and(|n| !(1..=MAX_ITEMS).contains(&n))
+        {
+            found.push(invalid(
+                format!("{base}.forEach.maxItems"),
+                format!("must be from 1 to {MAX_ITEMS}"),
+            ));
+        }
+        for (field, given) in [
+            ("resultFile", step.result_file.is_some()),
+            ("repeat", step.repeat.is_some()),
+        ] {
+            if given {
+                found.push(invalid(
+                    format!("{base}.{field}"),
+                    "cannot be used with forEach: each item is a run of its own",
+                ));
+            }
+        }
+    }
+    if let Some(repeat) = &step.repeat {
+        if !(1..=MAX_REPEAT).contains(&repeat.max) {
+            found.push(invalid(
+                format!("{base}.repeat.max"),
+                format!("must be from 1 to {MAX_REPEAT}"),
+            ));
+        }
+        check_verify(&format!("{base}.repeat.until"), &repeat.until, found);
+    }
+}
+
+/// A regular expression a plan gives, compiled as it will be used.
+fn check_regex(field: &str, pattern: &str) -> Option<Invalid> {
+    let e = regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .err()?
+        .to_string();
+    let first = e.lines().last().unwrap_or_default().trim().to_owned();
+    Some(invalid(
+        field,
+        format!("not a regular expression this program accepts: {first}"),
+    ))
 }
 
 fn check_verify(base: &str, verify: &Verify, found: &mut Vec<Invalid>) {
@@ -303,17 +516,7 @@ fn check_verify(base: &str, verify: &Verify, found: &mut Vec<Invalid>) {
         found.extend(check_relative(&format!("{base}.files[{n}]"), path));
     }
     if let Some(pattern) = matches {
-        if let Err(e) = regex::RegexBuilder::new(pattern)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-        {
-            let e = e.to_string();
-            let first = e.lines().last().unwrap_or_default().trim();
-            found.push(invalid(
-                format!("{base}.matches"),
-                format!("not a regular expression this program accepts: {first}"),
-            ));
-        }
+        found.extend(check_regex(&format!("{base}.matches"), pattern));
     }
     if contains.as_deref() == Some("") {
         found.push(invalid(
@@ -349,6 +552,15 @@ fn check_plan_results(plan: &schema::Plan, found: &mut Vec<Invalid>) {
     }
     if let Some(name) = &plan.compress_agent {
         found.extend(check_agent_name("plan.compressAgent", name));
+    }
+    if plan
+        .max_parallel
+        .is_some_and(|n| !(1..=MAX_PARALLEL).contains(&n))
+    {
+        found.push(invalid(
+            "plan.maxParallel",
+            format!("must be from 1 to {MAX_PARALLEL}"),
+        ));
     }
 }
 
@@ -395,37 +607,28 @@ fn check_agent_name(field: &str, name: &str) -> Option<Invalid> {
     })
 }
 
-fn check_id(field: &str, id: &str) -> Option<Invalid> {
-    if id.is_empty() {
-        return Some(invalid(field, "a step id must not be empty"));
-    }
-    if id.len() > MAX_STEP_ID_BYTES {
-        return Some(invalid(
-            field,
-            format!("a step id must be at most {MAX_STEP_ID_BYTES} bytes"),
-        ));
-    }
-    if id.chars().any(char::is_control) {
-        return Some(invalid(
-            field,
-            format!("step id {id:?} contains a control character"),
-        ));
-    }
-    // Bidirectional controls make an id read differently on a screen than it is.
-    if id.chars().any(super::text::is_bidi_control) {
-        return Some(invalid(
-            field,
-            format!("step id {id:?} contains a bidirectional control character"),
-        ));
-    }
-    None
+fn check_id(field: impl Fn() -> String, id: &str) -> Option<Invalid> {
+    let problem = if id.is_empty() {
+        "a step id must not be empty".to_owned()
+    } else if id.len() > MAX_STEP_ID_BYTES {
+        format!("a step id must be at most {MAX_STEP_ID_BYTES} bytes")
+    } else if id.chars().any(char::is_control) {
+        format!("step id {id:?} contains a control character")
+    } else if id.chars().any(super::text::is_bidi_control) {
+        // Bidirectional controls make an id read differently on a screen than it is.
+        format!("step id {id:?} contains a bidirectional control character")
+    } else {
+        return None;
+    };
+    Some(invalid(field(), problem))
 }
 
-fn check_time(field: &str, value: Option<&str>) -> Result<(), Invalid> {
+fn check_time(field: &dyn Fn() -> String, value: Option<&str>) -> Result<(), Invalid> {
     match value {
-        Some(text) if timefmt::parse(text).is_none() => {
-            Err(invalid(field, format!("{text:?} is not an ISO 8601 time")))
-        }
+        Some(text) if timefmt::parse(text).is_none() => Err(invalid(
+            field(),
+            format!("{text:?} is not an ISO 8601 time"),
+        )),
         _ => Ok(()),
     }
 }
@@ -629,22 +832,67 @@ mod tests {
         assert_eq!(
             fields,
             [
-                "plan.steps.a.instruction",
-                "plan.steps.a.maxRetries",
                 "stepQueue[2]",
                 "stepQueue[3]",
+                "plan.steps.a.instruction",
+                "plan.steps.a.maxRetries",
                 "currentStep",
                 "stepDelayMinutes"
             ]
         );
         let text = e.to_string();
         assert!(
-            text.starts_with("plan.steps.a.instruction: missing or empty"),
+            text.starts_with("stepQueue[2]: step `b` is queued twice"),
             "{text}"
         );
         assert!(
             text.contains("; plan.steps.a.maxRetries: must be at least 1"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_flow_is_checked_needs_cycles_conditions_and_items() {
+        let text = r#"{"plan":{"maxParallel":0,"steps":{
+            "a":{"instruction":"x","needs":["zz"]},
+            "b":{"instruction":"x","needs":["c"]},
+            "c":{"instruction":"x","needs":["b"]},
+            "d":{"instruction":"x","needs":[],"when":{"step":"e","status":"PENDING"}},
+            "e":{"instruction":"x","when":{"step":"a"},"forEach":{"from":"nope","maxItems":0},"repeat":{"max":0,"until":{}}},
+            "f":{"instruction":"x","needs":["a"],"forEach":{"from":"steps.b.result"}},
+            "g[1]":{"instruction":"x","needs":[],"when":{"step":"a","resultMatches":"("},"forEach":{"from":"file:../x"}}}},
+          "stepQueue":["a","b","c","d","e","f","g[1]"]}"#;
+        let e = parse(text.as_bytes()).unwrap_err().to_string();
+        for expected in [
+            "plan.steps.a.needs[0]: step `zz` is not in stepQueue",
+            "plan.steps.b.needs: the steps wait for each other in a cycle: `b` -> `c` -> `b`",
+            "plan.steps.d.when.step: step `e` does not run before this one",
+            "plan.steps.d.when.status: must be DONE, FAILED or SKIPPED",
+            "plan.steps.e.when: has no condition",
+            "plan.steps.e.forEach.from: \"nope\" is neither",
+            "plan.steps.e.forEach.maxItems: must be from 1 to 100000",
+            "plan.steps.e.repeat: cannot be used with forEach",
+            "plan.steps.e.repeat.max: must be from 1 to 100",
+            "plan.steps.e.repeat.until: has no check",
+            "plan.steps.f.forEach.from: step `b` does not run before this one",
+            "plan.steps.g[1]: a step id may not end in `[<number>]`",
+            "plan.steps.g[1].when.resultMatches: not a regular expression",
+            "plan.steps.g[1].forEach.from: \"../x\" must stay inside the workspace",
+            "plan.maxParallel: must be from 1 to 64",
+        ] {
+            assert!(e.contains(expected), "missing {expected:?} in {e}");
+        }
+        // With needs, "before" means waited for: a sibling branch is not before.
+        let ok = r#"{"plan":{"steps":{
+            "a":{"instruction":"x"},"b":{"instruction":"x","needs":[]},
+            "c":{"instruction":"use {{steps.a.result}} and {{steps.b.result}}","needs":["a","b"]}}},
+          "stepQueue":["a","b","c"]}"#;
+        assert!(parse(ok.as_bytes()).is_ok());
+        let sibling = ok.replace(r#""needs":["a","b"]"#, r#""needs":["b"]"#);
+        let e = parse(sibling.as_bytes()).unwrap_err().to_string();
+        assert!(
+            e.contains("refers to the result of step `a`, which does not run before"),
+            "{e}"
         );
     }
 

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::core::decide::NoIo;
 use crate::core::model::is_blocker_for;
 use crate::core::{settle, Context, Limits, Liveness, Next, Plan, TryState};
 use crate::format::schema::StepStatus;
@@ -154,6 +155,7 @@ pub fn picture(
             now,
             live: &live,
             limits,
+            io: &NoIo,
         };
         Some(settle(&mut plan.clone(), &ctx).1)
     };

@@ -340,6 +340,7 @@ fn outcome(ok: bool) -> TryOutcome {
         signal: None,
         duration_ms: 1,
         stopped: None,
+        again: None,
     }
 }
 
@@ -366,7 +367,12 @@ proptest! {
         for op in ops {
             let mut plan = Plan::take(&mut state);
             let free = Liveness::free();
-            let ctx = |live| Context { now, live, limits };
+            let ctx = |live| Context {
+                now,
+                live,
+                limits,
+                io: &agent_step_sequencer::core::decide::NoIo,
+            };
             match op {
                 Op::Advance(ms) => now += Duration::milliseconds(ms),
                 Op::Crash => in_flight = None,

@@ -394,19 +394,17 @@ fn results_are_bounded_and_a_planted_link_is_never_read_into_a_prompt() {
     let script = agent(&ws, "default", "echo first");
     ws.set("STEP_AGENT_CMD", &script.display().to_string());
     // Step a runs alone first; then its result is replaced by a link, as an agent could do;
-    // then step b runs.
+    // then step b is added and runs.
     let mut state = ws.state();
     state["stepQueue"] = json!(["a"]);
+    state["plan"]["steps"].as_object_mut().unwrap().remove("b");
     ws.set_state(&state);
     ws.runner(&[]).expect(0);
     let result = ws.sidecar().join("results/a.result");
     fs::remove_file(&result).unwrap();
     std::os::unix::fs::symlink(secret.path(), &result).unwrap();
-    let mut state = ws.state();
-    state["stepQueue"] = json!(["a", "b"]);
-    state["currentStep"] = json!(1);
-    state["status"] = json!("IN_PROGRESS");
-    ws.set_state(&state);
+    ws.seqctl(&["add-step", "b", "--instruction", "got: {{steps.a.result}}"])
+        .expect(0);
     ws.runner(&[]).expect(0);
     let got = prompt(&ws, "default", "b", 1);
     assert!(!got.contains("SECRET"), "{got}");

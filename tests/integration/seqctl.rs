@@ -483,7 +483,10 @@ fn concurrent_appends_never_interleave() {
                         "{t}-{i}-{}",
                         char::from(b'a' + t as u8).to_string().repeat(3000)
                     );
-                    let event = Event::Skipped { step: step.into() };
+                    let event = Event::Skipped {
+                        step: step.into(),
+                        reason: None,
+                    };
                     append(&store, &Record::now(By::Seqctl, event)).unwrap();
                 }
             })

@@ -31,6 +31,7 @@ use serde_json::Value;
 use super::config::Config;
 use super::exit::Exit;
 use super::live::seen_from_outside;
+use super::reads::Reads;
 use crate::core::{apply, Context, Event, Input, Plan};
 use crate::format::validate as file_check;
 use crate::report::picture::{picture, Picture};
@@ -97,6 +98,7 @@ pub fn change(
         now: Utc::now(),
         live: &live,
         limits: Config::or_default().limits,
+        io: &Reads { store },
     };
     let input = input(&plan, &lease);
     let events = apply(&mut plan, input, &ctx)?;
