@@ -147,9 +147,13 @@ Example:
         #[command(flatten)]
         common: Common,
     },
-    /// Why the current step is or is not running right now, in a sentence or two.
-    #[command(after_help = "Example:\n  seqctl explain --state state.json")]
+    /// Why the current step (or the one named) is or is not running right now, in a sentence or two.
+    #[command(
+        after_help = "Examples:\n  seqctl explain --state state.json\n  seqctl explain merge --state state.json\n  seqctl explain 'summarise[3]' --state state.json"
+    )]
     Explain {
+        /// A step (or a forEach item, `step[N]`) to explain instead of the plan.
+        step: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -400,7 +404,16 @@ fn main() -> ExitCode {
         Command::Plan(args) => args.run(&paths),
         Command::Validate { common } => (common.json, ctl::validate::run(&common.at.path(&paths))),
         Command::Status { common } => (common.json, ctl::status::run(&common.at.path(&paths))),
-        Command::Explain { common } => (common.json, ctl::explain::run(&common.at.path(&paths))),
+        Command::Explain { step, common } => {
+            // `seqctl explain state.json`: a lone argument that names a file is the state file.
+            let (step, path) = match step {
+                Some(step) if names_state_file(&step, &common.at) => {
+                    (None, paths.state_file(Some(step.as_ref())))
+                }
+                step => (step, common.at.path(&paths)),
+            };
+            (common.json, ctl::explain::run(&path, step.as_deref()))
+        }
         Command::Prune {
             older_than,
             dry_run,
@@ -501,9 +514,19 @@ fn main() -> ExitCode {
             ));
         }
     };
+    finish(&mut stdout, json, result, paint)
+}
+
+/// Prints a command's output (or its error) and gives its exit code.
+fn finish(
+    stdout: &mut dyn Write,
+    json: bool,
+    result: anyhow::Result<Output>,
+    paint: Paint,
+) -> ExitCode {
     match result {
         Ok(output) => {
-            print(&mut stdout, &output, json, paint);
+            print(stdout, &output, json, paint);
             output.code.into()
         }
         Err(error) => {

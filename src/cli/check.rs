@@ -25,7 +25,7 @@ use super::reads::Reads;
 use super::runner;
 use super::watch::Watch;
 use crate::core::event::Launched;
-use crate::core::{apply, settle, upcoming, Context, Event, Input, Next, Plan};
+use crate::core::{apply, settle, upcoming, Context, Event, Input, Next, Plan, TryState};
 use crate::exec::command::AgentCommand;
 use crate::exec::{fds, process, signals};
 use crate::format::typos::typos;
@@ -171,7 +171,7 @@ fn beat(
             alive: true,
             python: true,
         },
-        None => holding(&lease),
+        None => holding(&lease, &plan),
     };
     let mut heartbeat = report(&next, &plan, &ctx, changes.clone(), holding, newly_done);
     if let Next::Blocked { step, .. } = &next {
@@ -269,15 +269,29 @@ fn report(
 }
 
 /// Who holds the lease, from its note, and whether that runner lives.
-fn holding(lease: &LeaseState) -> Holding {
-    let pid = match lease {
-        LeaseState::Held(Some(holder)) => Some(holder.pid),
-        _ => None,
-    };
-    Holding {
-        pid,
-        alive: pid.is_some_and(process::pid_alive),
-        python: false,
+fn holding(lease: &LeaseState, plan: &Plan) -> Holding {
+    match lease {
+        LeaseState::Held(holder) => {
+            let pid = holder.as_ref().map(|h| h.pid);
+            Holding {
+                pid,
+                alive: pid.is_some_and(process::pid_alive),
+                python: false,
+            }
+        }
+        // Nobody holds the plan, yet a try shows in flight and is alive (a process of its
+        // agent holds its try lease): its runner, as the record names it, is gone.
+        LeaseState::Free => {
+            let runner = plan.running().find_map(|s| match s.run.state() {
+                TryState::Running { runner, .. } => runner,
+                _ => None,
+            });
+            Holding {
+                pid: runner.map(|r| r.pid),
+                alive: runner.is_some_and(|r| process::is_alive(&r)),
+                python: false,
+            }
+        }
     }
 }
 

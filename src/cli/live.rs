@@ -1,31 +1,40 @@
-//! Who is alive for a plan's tries, from what the shells can see: the run lease, and the
-//! runner each try in flight names in the state (a try's runner still running keeps it alive
-//! even when someone deleted the sidecar's lease file under it), and a result a failing runner
-//! noted as lost.
+//! Who is alive for a plan's tries, from what the shells can see: the run lease; each try's
+//! own lease (held while any process of its agent lives, whatever happened to its runner);
+//! the runner each try in flight names in the state (a try's runner still running keeps it
+//! alive even when someone deleted the sidecar's lease files under it); the caller's own tries
+//! in flight; and a result a failing runner noted as lost.
 
-use crate::core::{Liveness, Plan, TryState};
+use crate::core::{Liveness, Plan, StepId, TryState};
 use crate::exec::process::{self, ProcessId};
-use crate::store::lease::{Lease, LeaseState, Lost};
+use crate::store::lease::{Lease, LeaseState, Lost, TryLease};
 use crate::store::Store;
 
 /// The liveness a caller sees. `lease` is the run lease as probed (a caller that holds it
-/// itself, a runner, passes `Free`); `me` is the caller's own identity, whose tries are not
-/// someone else's to keep alive; `lost` is a lost result noted in the lease.
+/// itself, a runner, passes `Free`); `me` is the caller's own identity, and `mine` the tries
+/// it runs now (alive, whoever else looks); `lost` is a lost result noted in the lease.
 #[must_use]
 pub fn liveness(
+    store: &Store,
     plan: &Plan,
     lease: &LeaseState,
     me: Option<ProcessId>,
+    mine: &[StepId],
     lost: Option<&Lost>,
 ) -> Liveness {
     let alive = plan
         .running()
-        .filter(|step| match step.run.state() {
-            TryState::Running {
-                runner: Some(runner),
-                ..
-            } => Some(runner) != me && process::is_alive(&runner),
-            _ => false,
+        .filter(|step| {
+            if mine.contains(&step.id) {
+                return true;
+            }
+            let runner_alive = match step.run.state() {
+                TryState::Running {
+                    runner: Some(runner),
+                    ..
+                } => Some(runner) != me && process::is_alive(&runner),
+                _ => false,
+            };
+            runner_alive || TryLease::held(store, step.id.as_str())
         })
         .map(|step| step.id.clone())
         .collect();
@@ -54,7 +63,7 @@ pub fn seen_from_outside(store: &Store, plan: &Plan, lease: &LeaseState) -> Seen
     let lost = unheld_try
         .then(|| Lease::last_note(store).and_then(|note| note.lost))
         .flatten();
-    let mut live = liveness(plan, lease, None, lost.as_ref());
+    let mut live = liveness(store, plan, lease, None, &[], lost.as_ref());
     let nameless = plan
         .running()
         .any(|s| matches!(s.run.state(), TryState::Running { runner: None, .. }));

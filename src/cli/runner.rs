@@ -1,12 +1,19 @@
-//! `seq-runner`: take the run lease, then run due steps in a loop until nothing more is due.
+//! `seq-runner`: take the run lease, then run due tries until nothing more is due.
 //!
-//! Each turn of the loop is one locked read-modify-write: record the try that just ended,
-//! settle the plan (advance, block, finish), and if a step is due mark it started; then the
-//! lock is dropped and the agent runs with only the lease held. The state is read afresh every
-//! turn, so a person's change (skip, pause, a hand edit) made while an agent ran is honoured.
-//! Every try's start and finish, and every change, goes to the event log.
-//! Delays are slept through here, so a plan completes without waiting for heartbeats.
+//! Each turn of the loop is one locked read-modify-write: record the tries that ended,
+//! settle the plan (advance, block, finish, skip, expand), and mark started every try that is
+//! due while fewer than `plan.maxParallel` run; then the lock is dropped and each new try runs
+//! on a thread of its own, holding its own try lease (inherited by its agent). The runner then
+//! waits for a try to end, or for the next one to be due. The state is read afresh every
+//! turn, so a person's change (skip, pause, a hand edit) made while agents ran is honoured.
+//! Every try's start and finish, and every change, goes to the event log. Delays are slept
+//! through here, so a plan completes without waiting for heartbeats.
+//!
+//! A plain list has `maxParallel` 1 and runs exactly as before: one try, then the next.
 
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::{self, Scope};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -25,13 +32,15 @@ use crate::exec::command::AgentCommand;
 use crate::exec::{process, signals};
 use crate::format::timefmt;
 use crate::store::events::{self, By};
-use crate::store::lease::{Lease, LeaseState, Lost};
+use crate::store::lease::{Lease, LeaseState, Lost, TryLease};
 use crate::store::{layout, prune, Snapshot, Store};
 
 /// How long a runner waits for a lease that a check is only probing.
 const LEASE_PATIENCE: Duration = Duration::from_secs(2);
 /// Sleeps through a delay in slices, re-reading the plan in between (it may be paused or edited).
 const SLEEP_SLICE: Duration = Duration::from_secs(30);
+/// How often a runner waiting on its tries looks whether it was told to stop.
+const SIGNAL_CHECK: Duration = Duration::from_millis(250);
 
 /// The runner's result: where the plan rested (`Busy`: another runner holds it, and this one
 /// did nothing), whether the last try it ran failed, and the signal that stopped it, if one.
@@ -57,6 +66,20 @@ impl RunSummary {
     }
 }
 
+/// What a try's thread tells the runner.
+enum Msg {
+    /// A line for the runner's output.
+    Say(String),
+    /// The try's agent runs, in this process group.
+    Spawned {
+        step: StepId,
+        attempt: u32,
+        pgid: u32,
+    },
+    /// The try ended.
+    Ended { launch: Box<Launch>, tried: Tried },
+}
+
 /// Runs the plan's due steps until nothing more is due. `say` gets one line per thing that
 /// happened.
 pub fn run(
@@ -78,45 +101,56 @@ pub fn run(
     };
     process::adopt_orphans();
     signals::install();
-    let mut runner = Runner {
-        store,
-        config,
-        agent,
-        watch,
-        lease,
-        me: process::me(),
-        ended: None,
-        known: None,
-        announced_wait: None,
-        summary,
-        logs_total: None,
-    };
-    loop {
-        // The try whose result this turn records, if its write fails.
-        let pending = match &runner.ended {
-            Some(Input::Finished { step, attempt, .. } | Input::Stopped { step, attempt, .. }) => {
-                Some((step.to_string(), *attempt))
-            }
-            _ => None,
+    let (tx, rx) = mpsc::channel();
+    thread::scope(|scope| {
+        let mut runner = Runner {
+            store,
+            config,
+            agent,
+            watch,
+            lease,
+            me: process::me(),
+            ended: Vec::new(),
+            in_flight: HashMap::new(),
+            known: None,
+            announced_wait: None,
+            summary,
+            logs_total: None,
+            tx,
+            rx,
         };
-        match runner.turn(say) {
-            Ok(Some(summary)) => return Ok(summary),
-            Ok(None) => {}
-            Err(error) => {
-                if let Some((step, attempt)) = pending {
-                    // The last word: the next heartbeat takes this try back rather than
-                    // counting it as one a crash interrupted.
-                    let lost = Lost {
-                        step,
-                        attempt,
-                        error: format!("{error:#}"),
-                    };
-                    drop(runner.lease.note_lost(lost));
+        loop {
+            // The tries whose results this turn records, if its write fails.
+            let pending: Vec<(String, u32)> = runner
+                .ended
+                .iter()
+                .filter_map(|input| match input {
+                    Input::Finished { step, attempt, .. }
+                    | Input::Stopped { step, attempt, .. } => Some((step.to_string(), *attempt)),
+                    _ => None,
+                })
+                .collect();
+            match runner.turn(scope, say) {
+                Ok(Some(summary)) => return Ok(summary),
+                Ok(None) => {}
+                Err(error) => {
+                    if let Some((step, attempt)) = pending.into_iter().next() {
+                        // The last word: the next heartbeat takes this try back rather than
+                        // counting it as one a crash interrupted.
+                        let lost = Lost {
+                            step,
+                            attempt,
+                            error: format!("{error:#}"),
+                        };
+                        drop(runner.lease.note_lost(lost));
+                    }
+                    // Its tries stop as on a signal, so the scope's threads end soon.
+                    signals::stop_all();
+                    return Err(error);
                 }
-                return Err(error);
             }
         }
-    }
+    })
 }
 
 /// A runner's state between turns.
@@ -128,50 +162,95 @@ struct Runner<'a> {
     lease: Lease,
     /// This process, as a try it starts records it.
     me: Option<process::ProcessId>,
-    /// The try that just ended, to record in the next turn.
-    ended: Option<Input>,
+    /// The tries that ended, to record in the next turn.
+    ended: Vec<Input>,
+    /// The tries running now, on their threads: step and attempt.
+    in_flight: HashMap<StepId, u32>,
     /// The file as this runner last wrote it: unchanged, it needs no parsing (see `Snapshot`).
     known: Option<Snapshot>,
     announced_wait: Option<(StepId, DateTime<Utc>)>,
     summary: RunSummary,
     /// What the plan's logs take on disk, as far as this runner knows (None: not measured).
     logs_total: Option<u64>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
 }
 
-impl Runner<'_> {
-    /// One locked read-modify-write, then a try or a sleep; `Some` when the runner is done.
-    fn turn(&mut self, say: &mut dyn FnMut(String)) -> Result<Option<RunSummary>> {
+impl<'a> Runner<'a> {
+    /// One locked read-modify-write, then new tries on their threads, then a wait for one to
+    /// end (or the next to be due); `Some` when the runner is done.
+    fn turn<'scope>(
+        &mut self,
+        scope: &'scope Scope<'scope, '_>,
+        say: &mut dyn FnMut(String),
+    ) -> Result<Option<RunSummary>>
+    where
+        'a: 'scope,
+    {
         let store = self.store;
         let locked = store.lock()?;
         if !self.lease.keep_named(store)? {
             // Someone deleted the lease under this runner, and another runner took the new
-            // one: the plan is that runner's now.
-            say("another runner holds the lease now; leaving the plan to it".into());
-            return Ok(Some(self.summary.clone()));
+            // one: the plan is that runner's now (once the tries in flight here are over).
+            if self.in_flight.is_empty() {
+                say("another runner holds the lease now; leaving the plan to it".into());
+                return Ok(Some(self.summary.clone()));
+            }
         }
         let (mut state, read) = locked.reload(self.known.take())?.into_parts();
         let mut plan = Plan::take(&mut state);
         let lost = self.lease.lost().cloned();
-        let live = liveness(&plan, &LeaseState::Free, self.me, lost.as_ref());
-        let ctx = Context {
-            now: Utc::now(),
-            live: &live,
-            limits: self.config.limits,
-            io: &Reads { store },
-        };
+        let mine: Vec<StepId> = self.in_flight.keys().cloned().collect();
+        let mut live = liveness(
+            store,
+            &plan,
+            &LeaseState::Free,
+            self.me,
+            &mine,
+            lost.as_ref(),
+        );
+        let reads = Reads { store };
+        let now = Utc::now();
         let mut news = Vec::new();
-        if let Some(ended) = self.ended.take() {
+        for ended in std::mem::take(&mut self.ended) {
+            let ctx = Context {
+                now,
+                live: &live,
+                limits: self.config.limits,
+                io: &reads,
+            };
             news.extend(apply(&mut plan, ended, &ctx)?);
         }
+        let mut launches = Vec::new();
         let next = if let Some(signal) = signals::received() {
-            // Told to stop: the try it was running (if any) is recorded, nothing new starts.
-            say(format!("stopped by {}", signals::name(signal)));
+            // Told to stop: the tries that ended are recorded, nothing new starts.
+            if self.summary.signal.is_none() {
+                say(format!("stopped by {}", signals::name(signal)));
+            }
             self.summary.signal = Some(signal);
             Next::Busy
         } else {
-            let (changes, next) = settle(&mut plan, &ctx);
-            news.extend(changes);
-            next
+            loop {
+                let ctx = Context {
+                    now,
+                    live: &live,
+                    limits: self.config.limits,
+                    io: &reads,
+                };
+                let (changes, next) = settle(&mut plan, &ctx);
+                news.extend(changes);
+                let Next::Run(mut launch) = next else {
+                    break next;
+                };
+                // Earlier results go into the prompt now, read under the lock (a person's
+                // reset of a step cannot slip between the look at its status and the read),
+                // and before the try is marked started (a retry's prompt counts the tries
+                // before it); summaries, which take an agent, after the lock.
+                let compress = with_results(store, &plan, &mut launch);
+                news.extend(mark_started(store, &mut plan, &launch, self.me, &ctx)?);
+                live.alive.push(launch.step.clone());
+                launches.push((launch, compress));
+            }
         };
         // A noted lost result is done with once the plan no longer shows that try in flight
         // (this turn took it back, or a heartbeat did before this runner started).
@@ -180,27 +259,38 @@ impl Runner<'_> {
                 matches!(s.run.state(), TryState::Running { attempt, .. } if attempt == l.attempt)
             })
         });
+        plan.put_back(&mut state);
+        self.known = Some(if launches.is_empty() {
+            locked.save_if_changed(state, read)?
+        } else {
+            locked.save_snapshot(state)?
+        });
+        if took_back {
+            drop(self.lease.clear_lost());
+        }
+        tell(store, &news, say);
+        drop(locked);
+        for (launch, compress) in launches {
+            self.start(scope, launch, compress, say);
+        }
+        Ok(self.then(next, say))
+    }
+
+    /// After a turn: waits for a try to end while any runs, or sleeps until the next is due,
+    /// or says the runner is done.
+    fn then(&mut self, next: Next, say: &mut dyn FnMut(String)) -> Option<RunSummary> {
+        if !self.in_flight.is_empty() {
+            // While agents run: the next save's temp file, off the path between tries.
+            self.store.prepare_save();
+            let until = match &next {
+                Next::Wait { until, .. } => Some(*until),
+                _ => None,
+            };
+            self.wait(until, say);
+            return None;
+        }
         match next {
-            Next::Run(mut launch) => {
-                // Earlier results go into the prompt now, read under the lock (a person's
-                // reset of a step cannot slip between the look at its status and the read),
-                // and before the try is marked started (a retry's prompt counts the tries
-                // before it); summaries, which take an agent, after the lock.
-                let compress = with_results(store, &plan, &mut launch);
-                news.extend(mark_started(store, &mut plan, &launch, self.me, &ctx)?);
-                plan.put_back(&mut state);
-                self.known = Some(locked.save_snapshot(state)?);
-                self.saved(took_back);
-                tell(store, &news, say);
-                drop(locked);
-                self.run_try(launch, compress, say);
-            }
             Next::Wait { step, until, .. } => {
-                plan.put_back(&mut state);
-                self.known = Some(locked.save_if_changed(state, read)?);
-                self.saved(took_back);
-                tell(store, &news, say);
-                drop(locked);
                 if self.announced_wait.as_ref() != Some(&(step.clone(), until)) {
                     say(format!(
                         "step {step}: waiting until {}",
@@ -210,62 +300,109 @@ impl Runner<'_> {
                 }
                 let left = (until - Utc::now()).to_std().unwrap_or_default();
                 signals::sleep(left.min(SLEEP_SLICE) + Duration::from_millis(5));
+                None
             }
-            end @ (Next::Blocked { .. } | Next::Finished | Next::Paused | Next::Busy) => {
-                plan.put_back(&mut state);
-                locked.save_if_changed(state, read)?;
-                self.saved(took_back);
-                tell(store, &news, say);
-                return Ok(Some(RunSummary {
-                    end,
-                    ..self.summary.clone()
-                }));
-            }
+            end => Some(RunSummary {
+                end,
+                ..self.summary.clone()
+            }),
         }
-        Ok(None)
     }
 
-    /// Runs a started try (its earlier results summarised first, if they must be), and
-    /// keeps its ending for the next turn to record.
-    fn run_try(
+    /// Starts a marked try on a thread of its own.
+    fn start<'scope>(
         &mut self,
-        mut launch: Launch,
+        scope: &'scope Scope<'scope, '_>,
+        launch: Launch,
         compress: Option<(Plan, Vec<StepId>)>,
         say: &mut dyn FnMut(String),
-    ) {
-        let store = self.store;
-        let crew = Crew {
-            config: self.config,
-            default: self.agent,
-            workspace: store.workspace(),
-            watch: self.watch,
-        };
+    ) where
+        'a: 'scope,
+    {
         self.keep_logs_bounded(&launch, say);
-        if let Some((plan, wanted)) = compress {
-            trial::compress(store, &crew, &plan, &mut launch, &wanted, &self.lease, say);
-        }
-        let Tried {
-            outcome,
-            signalled,
-            logged,
-        } = try_once(store, &crew, &launch, &mut self.lease, say);
-        self.logs_total = self.logs_total.map(|t| t + logged);
-        self.summary.last_try_failed = outcome.verdict.is_err() && !signalled;
-        self.summary.tries_run += 1;
-        let (step, attempt) = (launch.step, launch.attempt);
-        self.ended = Some(if signalled {
-            Input::Stopped {
-                step,
-                attempt,
-                outcome,
-            }
-        } else {
-            Input::Finished {
-                step,
-                attempt,
-                outcome,
-            }
+        self.in_flight.insert(launch.step.clone(), launch.attempt);
+        let (store, config, default) = (self.store.clone(), self.config, self.agent);
+        let (tx, watch) = (self.tx.clone(), self.watch);
+        scope.spawn(move || {
+            let tried = run_one(&store, config, default, watch, &launch, compress, &tx);
+            let _ = tx.send(Msg::Ended {
+                launch: Box::new(launch),
+                tried,
+            });
         });
+    }
+
+    /// Waits for a message from the tries (a try that ends wakes the runner at once), or
+    /// until `until` (the next try due), or a slice of the delay.
+    fn wait(&mut self, until: Option<DateTime<Utc>>, say: &mut dyn FnMut(String)) {
+        let limit = until.map_or(SLEEP_SLICE, |u| {
+            (u - Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(SLEEP_SLICE)
+                + Duration::from_millis(5)
+        });
+        // In short slices: a signal may reach another thread, and only the flag tells.
+        let deadline = std::time::Instant::now() + limit;
+        let first = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left.min(SIGNAL_CHECK)) {
+                Ok(msg) => break msg,
+                Err(RecvTimeoutError::Timeout)
+                    if left > SIGNAL_CHECK && signals::received().is_none() => {}
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+            }
+        };
+        // Whatever else has come meanwhile is taken too: one turn records them all.
+        for msg in std::iter::once(first).chain(self.rx.try_iter().collect::<Vec<_>>()) {
+            self.receive(msg, say);
+        }
+    }
+
+    fn receive(&mut self, msg: Msg, say: &mut dyn FnMut(String)) {
+        match msg {
+            Msg::Say(line) => say(line),
+            Msg::Spawned {
+                step,
+                attempt,
+                pgid,
+            } => {
+                // The lease note is for people and `seqctl cancel`: failing to write it must
+                // neither cost a try that never ran nor lose the result of one that did.
+                drop(
+                    self.lease
+                        .set_step(Some((step.as_str(), attempt)), Some(pgid)),
+                );
+            }
+            Msg::Ended { launch, tried } => {
+                let Tried {
+                    outcome,
+                    signalled,
+                    logged,
+                } = tried;
+                self.in_flight.remove(&launch.step);
+                if self.in_flight.is_empty() {
+                    drop(self.lease.set_step(None, None));
+                }
+                self.logs_total = self.logs_total.map(|t| t + logged);
+                self.summary.last_try_failed = outcome.verdict.is_err() && !signalled;
+                self.summary.tries_run += 1;
+                let Launch { step, attempt, .. } = *launch;
+                self.ended.push(if signalled {
+                    Input::Stopped {
+                        step,
+                        attempt,
+                        outcome,
+                    }
+                } else {
+                    Input::Finished {
+                        step,
+                        attempt,
+                        outcome,
+                    }
+                });
+            }
+        }
     }
 
     /// Keeps the plan's logs within `STEP_LOGS_MAX_MB` (see `store::prune`): measured by the
@@ -275,8 +412,14 @@ impl Runner<'_> {
         if self.logs_total.is_some_and(|total| total <= limit) {
             return;
         }
-        let stem = format!("{}.", layout::file_stem(launch.step.as_str()));
-        let pruned = prune::prune(&self.store.layout().logs(), limit, &[&stem]);
+        let keep: Vec<String> = self
+            .in_flight
+            .keys()
+            .chain(std::iter::once(&launch.step))
+            .map(|step| format!("{}.", layout::file_stem(step.as_str())))
+            .collect();
+        let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+        let pruned = prune::prune(&self.store.layout().logs(), limit, &keep);
         if pruned.removed > 0 {
             say(format!(
                 "removed the {} oldest log files: the plan's logs were over {} MiB (STEP_LOGS_MAX_MB)",
@@ -286,23 +429,66 @@ impl Runner<'_> {
         }
         self.logs_total = Some(pruned.total);
     }
+}
 
-    /// After a save: a lost result the plan has taken back is no longer news.
-    fn saved(&mut self, took_back: bool) {
-        if took_back {
-            drop(self.lease.clear_lost());
+/// One try, on its own thread: its try lease, the summaries its prompt needs, the try.
+fn run_one(
+    store: &Store,
+    config: &Config,
+    default: &AgentCommand,
+    watch: &Watch,
+    launch: &Launch,
+    compress: Option<(Plan, Vec<StepId>)>,
+    tx: &Sender<Msg>,
+) -> Tried {
+    let mut say = |line: String| drop(tx.send(Msg::Say(line)));
+    let crew = Crew {
+        config,
+        default,
+        workspace: store.workspace(),
+        watch,
+    };
+    let lease = match TryLease::acquire(store, launch.step.as_str()) {
+        Ok(Some(lease)) => lease,
+        // A process of an earlier try of this step still runs: this try must not start beside
+        // it, and is taken back (it never ran).
+        Ok(None) => {
+            return trial::not_started(
+                "an earlier try's agent still holds the step's try lease",
+                true,
+            )
         }
+        Err(e) => return trial::not_started(&format!("{e:#}"), false),
+    };
+    let mut launch = launch.clone();
+    if let Some((plan, wanted)) = compress {
+        trial::compress(store, &crew, &plan, &mut launch, &wanted, &lease, &mut say);
     }
+    let (step, attempt) = (launch.step.clone(), launch.attempt);
+    try_once(
+        store,
+        &crew,
+        &launch,
+        &lease,
+        &mut |pgid| {
+            drop(tx.send(Msg::Spawned {
+                step: step.clone(),
+                attempt,
+                pgid,
+            }));
+        },
+        &mut say,
+    )
 }
 
 /// Puts the earlier results the step asks for into its prompt. Returns the plan and the
 /// results a compress agent should summarise first, if the plan has one and some do not fit.
 fn with_results(store: &Store, plan: &Plan, launch: &mut Launch) -> Option<(Plan, Vec<StepId>)> {
     let step = plan.step(launch.step.as_str())?;
-    if prompt::needs(plan, step).is_empty() {
+    if prompt::needs(plan, step).is_empty() && step.run.round() == 1 {
         return None;
     }
-    let mut load = trial::loader(store, plan);
+    let mut load = trial::loader(store, plan, &launch.step);
     let built = prompt::with_results(plan, step, &mut load);
     launch.prompt = built.prompt;
     launch.task = built.task;

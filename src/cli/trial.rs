@@ -16,9 +16,9 @@ use crate::core::{verify, AgentRef, Event, Launch, Plan, StepId, TryOutcome, Try
 use crate::exec::attempt::{self, Attempt, Report};
 use crate::exec::command::AgentCommand;
 use crate::exec::{capture, outputs, signals};
-use crate::format::schema::StepStatus;
+use crate::format::schema::{StepStatus, Verify};
 use crate::store::events::{self, By};
-use crate::store::lease::Lease;
+use crate::store::lease::TryLease;
 use crate::store::results::{self, RESULT_MAX_BYTES};
 use crate::store::safe::Dir;
 use crate::store::{Layout, Store};
@@ -68,7 +68,8 @@ pub fn try_once(
     store: &Store,
     crew: &Crew,
     launch: &Launch,
-    lease: &mut Lease,
+    lease: &TryLease,
+    spawned: &mut dyn FnMut(u32),
     say: &mut dyn FnMut(String),
 ) -> Tried {
     let (step, attempt) = (launch.step.as_str(), launch.attempt);
@@ -82,11 +83,12 @@ pub fn try_once(
             }
         }
     };
-    let log_name = Layout::attempt_log_name(step, attempt);
-    let prompt_name = Layout::prompt_name(step, attempt);
+    let (log_name, prompt_name) = (
+        Layout::attempt_log_name(step, attempt),
+        Layout::prompt_name(step, attempt),
+    );
     let spool_name = Layout::spool_name(step, attempt);
-    let lease_fd = lease.fd();
-    let prompt_file = store.layout().prompt_file(step, attempt);
+    let (lease_fd, prompt_file) = (lease.fd(), store.layout().prompt_file(step, attempt));
     let superseded = Superseded::new(store, step, attempt);
     let must_stop = || superseded.must_stop(crew.watch);
     let report = attempt::run(
@@ -112,49 +114,28 @@ pub fn try_once(
             echo: crew.watch.echo.as_ref(),
         },
         |pgid| {
-            // The lease note is for people and `seqctl cancel`: failing to write it must
-            // neither cost a try that never ran nor lose the result of one that did.
-            drop(lease.set_step(Some((step, attempt)), Some(pgid)));
-            let spawned = Event::StepStarted {
+            let started = Event::StepStarted {
                 step: launch.step.clone(),
                 attempt,
                 agent_pid: pgid,
                 agent: named(&launch.agent),
             };
-            say(spawned.to_string());
-            events::emit(store, By::Runner, [&spawned]);
-            // While the agent runs: the next save's temp file, off the path between tries.
-            store.prepare_save();
+            say(started.to_string());
+            events::emit(store, By::Runner, [&started]);
+            spawned(pgid);
         },
         &must_stop,
     );
-    drop(lease.set_step(None, None));
-    let reserved = [store.path(), store.sidecar()];
-    let facts = outputs::facts(&launch.required_outputs, store.workspace(), &reserved);
-    let mut verdict = verdict::verdict(&report.ending, &report.stdout, &report.stderr, &facts);
-    let mut signalled = matches!(
-        report.ending,
-        Ending::Stopped {
-            why: StopWhy::Signal(_),
-            ..
-        }
-    );
-    if verdict.is_ok() {
-        let judge = Judge {
-            store,
-            crew,
-            launch,
-            results: &results,
-            logs: &logs,
-            lease_fd,
-            stop: &must_stop,
-        };
-        if let Err(why) = judge.result(&report, say) {
-            // A signal that stopped the verify agent stops the try, as it would the agent.
-            signalled = signals::received().is_some();
-            verdict = Err(why);
-        }
-    }
+    let judge = Judge {
+        store,
+        crew,
+        launch,
+        results: &results,
+        logs: &logs,
+        lease_fd,
+        stop: &must_stop,
+    };
+    let (verdict, again, signalled) = judge.all(&report, say);
     if verdict.is_err() {
         results::discard(&results, step, attempt);
     }
@@ -167,7 +148,10 @@ pub fn try_once(
         logged: report
             .printed
             .min(capture::HEAD_BYTES + capture::TAIL_BYTES),
-        outcome: outcome_of(report, verdict),
+        outcome: TryOutcome {
+            again,
+            ..outcome_of(report, verdict)
+        },
         signalled,
     }
 }
@@ -218,10 +202,42 @@ struct Judge<'a> {
     stop: &'a dyn Fn() -> Option<StopWhy>,
 }
 
+/// A judged result: `Some(why)` when a `repeat` step's result does not pass `until` yet.
+type NotYet = Option<String>;
+
 impl Judge<'_> {
+    /// The whole judgement of an ended try: its exit and required outputs, then its result
+    /// (kept, verified, and for a `repeat` step checked against `until`). Returns the verdict,
+    /// why a `repeat` step runs again, and whether a signal stopped it.
+    fn all(
+        &self,
+        report: &Report,
+        say: &mut dyn FnMut(String),
+    ) -> (Result<Vec<String>, String>, NotYet, bool) {
+        let store = self.store;
+        let reserved = [store.path(), store.sidecar()];
+        let facts = outputs::facts(&self.launch.required_outputs, store.workspace(), &reserved);
+        let verdict = verdict::verdict(&report.ending, &report.stdout, &report.stderr, &facts);
+        let signalled = matches!(
+            report.ending,
+            Ending::Stopped {
+                why: StopWhy::Signal(_),
+                ..
+            }
+        );
+        if verdict.is_err() {
+            return (verdict, None, signalled);
+        }
+        match self.result(report, say) {
+            Ok(not_yet) => (verdict, not_yet, signalled),
+            // A signal that stopped the verify agent stops the try, as it would the agent.
+            Err(why) => (Err(why), None, signals::received().is_some()),
+        }
+    }
+
     /// Makes the try's result, checks it with the step's `verify`, and keeps it; or says why
     /// the try failed after all.
-    fn result(&self, report: &Report, say: &mut dyn FnMut(String)) -> Result<(), String> {
+    fn result(&self, report: &Report, say: &mut dyn FnMut(String)) -> Result<NotYet, String> {
         let launch = self.launch;
         let (step, attempt) = (launch.step.as_str(), launch.attempt);
         let workspace = self.store.workspace();
@@ -250,36 +266,13 @@ impl Judge<'_> {
             (None, _) => {}
         }
         if let Some(check) = &launch.verify {
-            let text = if verify::needs_text(check) {
-                results::read(self.results, &Layout::spool_name(step, attempt))
-                    .map_err(|e| format!("cannot read the result back: {e}"))?
-                    .unwrap_or_default()
-            } else {
-                String::new()
-            };
-            let files = outputs::non_empty_facts(
-                check.files.as_deref().unwrap_or_default(),
-                workspace,
-                &reserved,
-            );
-            verify::builtin(check, &text, &files)?;
-            if let Some(name) = &check.agent {
-                let prompt = verify::agent_prompt(&launch.task, check, &text);
-                let (log, prompt_name) = Layout::helper_names(step, Some(attempt), "verify");
-                say(format!(
-                    "step {step}: try {attempt}: asking agent {name} to verify it"
-                ));
-                let report = self.ask(&AgentRef::named(name), &prompt, &log, &prompt_name, None)?;
-                if let Err(why) =
-                    verdict::verdict(&report.ending, &report.stdout, &report.stderr, &[])
-                {
-                    return Err(format!(
-                        "verify failed: agent `{name}` did not answer: {why}"
-                    ));
-                }
-                verify::agent_verdict(name, &report.stdout)?;
-            }
+            self.check(check, say)?;
         }
+        // A `repeat` step's `until`: a result that fails it is kept, and the step runs again.
+        let not_yet = match &launch.until {
+            Some(until) => self.check(until, say).err(),
+            None => None,
+        };
         // The work is done and judged: a result that cannot be stored (a full disk, a deleted
         // sidecar) is said, like a log that cannot be written, but does not cost the step a
         // second run. Later steps are told it left no result.
@@ -287,6 +280,42 @@ impl Judge<'_> {
             say(format!(
                 "step {step}: try {attempt}: its result could not be kept: {e}"
             ));
+        }
+        Ok(not_yet)
+    }
+
+    /// Runs a check (`verify`, or a `repeat`'s `until`) on the try's result.
+    fn check(&self, check: &Verify, say: &mut dyn FnMut(String)) -> Result<(), String> {
+        let launch = self.launch;
+        let (step, attempt) = (launch.step.as_str(), launch.attempt);
+        let reserved = [self.store.path(), self.store.sidecar()];
+        let text = if verify::needs_text(check) {
+            results::read(self.results, &Layout::spool_name(step, attempt))
+                .map_err(|e| format!("cannot read the result back: {e}"))?
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let files = outputs::non_empty_facts(
+            check.files.as_deref().unwrap_or_default(),
+            self.store.workspace(),
+            &reserved,
+        );
+        verify::builtin(check, &text, &files)?;
+        if let Some(name) = &check.agent {
+            let prompt = verify::agent_prompt(&launch.task, check, &text);
+            let (log, prompt_name) = Layout::helper_names(step, Some(attempt), "verify");
+            say(format!(
+                "step {step}: try {attempt}: asking agent {name} to verify it"
+            ));
+            let report = self.ask(&AgentRef::named(name), &prompt, &log, &prompt_name, None)?;
+            if let Err(why) = verdict::verdict(&report.ending, &report.stdout, &report.stderr, &[])
+            {
+                return Err(format!(
+                    "verify failed: agent `{name}` did not answer: {why}"
+                ));
+            }
+            verify::agent_verdict(name, &report.stdout)?;
         }
         Ok(())
     }
@@ -335,7 +364,7 @@ pub fn compress(
     plan: &Plan,
     launch: &mut Launch,
     wanted: &[StepId],
-    lease: &Lease,
+    lease: &TryLease,
     say: &mut dyn FnMut(String),
 ) {
     let Some(agent) = plan.result_settings().compress_agent.clone() else {
@@ -394,25 +423,34 @@ pub fn compress(
             )),
         }
     }
-    let built = prompt::with_results(plan, step, &mut loader(store, plan));
+    let built = prompt::with_results(plan, step, &mut loader(store, plan, &launch.step));
     launch.prompt = built.prompt;
     launch.task = built.task;
 }
 
 /// Reads earlier results for a prompt: only a DONE step's result counts (a file left by a
-/// step since reset is not its result).
-pub fn loader<'a>(store: &'a Store, plan: &'a Plan) -> impl FnMut(&StepId) -> Known + 'a {
+/// step since reset is not its result), but for `own` (a `repeat` step's previous run) its
+/// result as kept; a `forEach` step's result is its items' results.
+pub fn loader<'a>(
+    store: &'a Store,
+    plan: &'a Plan,
+    own: &'a StepId,
+) -> impl FnMut(&StepId) -> Known + 'a {
     let dir = store.results_if_any();
     move |id| {
-        let done = plan
-            .step(id.as_str())
-            .is_some_and(|s| s.run.status() == StepStatus::Done);
-        match (&dir, done) {
-            (Some(dir), true) => Known {
-                text: results::result(dir, id.as_str())
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default(),
+        let Some(dir) = &dir else {
+            return Known::default();
+        };
+        let read = |id: &StepId| results::result(dir, id.as_str()).ok().flatten();
+        match plan.step(id.as_str()) {
+            Some(step) if step.is_expanded() && step.run.status() == StepStatus::Done => Known {
+                text: crate::core::items::joined(plan.items_of(id.as_str()), &mut |item| {
+                    read(item)
+                }),
+                summary: results::summary(dir, id.as_str()).ok().flatten(),
+            },
+            Some(step) if step.run.status() == StepStatus::Done || id == own => Known {
+                text: read(id).unwrap_or_default(),
                 summary: results::summary(dir, id.as_str()).ok().flatten(),
             },
             _ => Known::default(),
@@ -481,6 +519,17 @@ impl<'a> Superseded<'a> {
                 matches!(s.run.state(), TryState::Running { attempt, .. } if attempt == self.attempt)
             })
         })
+    }
+}
+
+/// A try that could not start: `taken_back` when it must not count (it never ran, for a
+/// reason that is no failure of the step's).
+#[must_use]
+pub fn not_started(why: &str, taken_back: bool) -> Tried {
+    Tried {
+        outcome: unrecorded(why),
+        signalled: taken_back,
+        logged: 0,
     }
 }
 

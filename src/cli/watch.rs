@@ -1,13 +1,14 @@
-//! What a person at `seq-check --wait` sees of a try while it runs: a line on a terminal's
-//! stderr that says which step runs and for how long (updated in place, about once a second),
-//! and with `-v` the agent's own output as it comes. Agent bytes reach the terminal made
-//! printable, a line at a time (control and bidirectional characters escaped, as everywhere
-//! agent text is shown: see `format::text`).
+//! What a person at `seq-check --wait` sees of the tries while they run: a line on a
+//! terminal's stderr that says which step runs and for how long (updated in place, about once a
+//! second), and with `-v` the agents' own output as it comes, each line headed by its step.
+//! Agent bytes reach the terminal made printable, a line at a time (control and bidirectional
+//! characters escaped, as everywhere agent text is shown: see `format::text`). Tries may run
+//! on several threads at once (`maxParallel`), so everything here is shared and locked.
 
-use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::exec::pipes::Echo;
@@ -21,19 +22,19 @@ const MAX_LINE: usize = 8 << 10;
 static SHOWN: AtomicBool = AtomicBool::new(false);
 
 /// Told the step, the attempt and the time so far, while a try runs.
-pub type Tick = Rc<dyn Fn(&str, u32, Duration)>;
+pub type Tick = Arc<dyn Fn(&str, u32, Duration) + Send + Sync>;
 
-/// The watcher of a try: none for a detached runner, nobody sees it.
+/// The watcher of the tries: none for a detached runner, nobody sees it.
 #[derive(Clone, Default)]
 pub struct Watch {
     /// Called about once a second, at least, while a try runs.
     pub tick: Option<Tick>,
-    /// The agent's output as it comes.
+    /// The agents' output as it comes.
     pub echo: Option<Echo>,
 }
 
 impl Watch {
-    /// For `seq-check --wait`: with `verbose`, the agent's output on stdout; otherwise, when
+    /// For `seq-check --wait`: with `verbose`, the agents' output on stdout; otherwise, when
     /// stderr is a terminal, the progress line there.
     #[must_use]
     pub fn terminal(verbose: bool) -> Self {
@@ -50,13 +51,13 @@ impl Watch {
         if !std::io::stderr().is_terminal() {
             return Self::default();
         }
-        let last = RefCell::new(None);
+        let last: Mutex<HashMap<String, u64>> = Mutex::default();
         let tick = move |step: &str, attempt: u32, ran: Duration| {
             let seconds = ran.as_secs();
-            if *last.borrow() == Some(seconds) {
+            let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.insert(step.to_owned(), seconds) == Some(seconds) {
                 return;
             }
-            *last.borrow_mut() = Some(seconds);
             let text = format!(
                 "\r\x1b[K  step {} try {attempt}: running for {}",
                 printable(step),
@@ -67,7 +68,7 @@ impl Watch {
             drop(err.write_all(text.as_bytes()).and_then(|()| err.flush()));
         };
         Self {
-            tick: Some(Rc::new(tick)),
+            tick: Some(Arc::new(tick)),
             echo: None,
         }
     }
@@ -88,13 +89,13 @@ pub fn clear() {
     }
 }
 
-/// An echo that hands `show` whole lines (each ending in a newline), made printable; what is
-/// left of a line at the end of a try (an empty chunk) is shown too.
-fn echo(show: impl Fn(&str) + 'static) -> Echo {
-    let pending: RefCell<[Vec<u8>; 2]> = RefCell::default();
-    Rc::new(move |stream: usize, bytes: &[u8]| {
-        let mut pending = pending.borrow_mut();
-        let buf = &mut pending[stream.min(1)];
+/// An echo that hands `show` whole lines (each ending in a newline), headed by their step and
+/// made printable; what is left of a line at the end of a try (an empty chunk) is shown too.
+fn echo(show: impl Fn(&str) + Send + Sync + 'static) -> Echo {
+    let pending: Mutex<HashMap<(String, usize), Vec<u8>>> = Mutex::default();
+    Arc::new(move |step: &str, stream: usize, bytes: &[u8]| {
+        let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let buf = pending.entry((step.to_owned(), stream)).or_default();
         buf.extend_from_slice(bytes);
         while let Some(end) = buf
             .iter()
@@ -104,7 +105,11 @@ fn echo(show: impl Fn(&str) + 'static) -> Echo {
         {
             let line: Vec<u8> = buf.drain(..=end).collect();
             let text = String::from_utf8_lossy(&line);
-            show(&format!("{}\n", printable(text.trim_end_matches('\n'))));
+            show(&format!(
+                "[{}] {}\n",
+                printable(step),
+                printable(text.trim_end_matches('\n'))
+            ));
         }
     })
 }
@@ -115,14 +120,18 @@ mod tests {
 
     #[test]
     fn the_echo_shows_whole_lines_made_printable_and_the_rest_at_the_end() {
-        let seen = Rc::new(RefCell::new(String::new()));
+        let seen = Arc::new(Mutex::new(String::new()));
         let into = seen.clone();
-        let echo = echo(move |line| into.borrow_mut().push_str(line));
-        echo(0, b"hel");
-        echo(1, b"warn\n");
-        echo(0, b"lo \x1b[2Jworld\nand ");
-        assert_eq!(*seen.borrow(), "warn\nhello \\u{1b}[2Jworld\n");
-        echo(0, b"");
-        assert_eq!(*seen.borrow(), "warn\nhello \\u{1b}[2Jworld\nand \n");
+        let echo = echo(move |line| into.lock().unwrap().push_str(line));
+        echo("a", 0, b"hel");
+        echo("a", 1, b"warn\n");
+        echo("b", 0, b"other\n");
+        echo("a", 0, b"lo \x1b[2Jworld\nand ");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            "[a] warn\n[b] other\n[a] hello \\u{1b}[2Jworld\n"
+        );
+        echo("a", 0, b"");
+        assert!(seen.lock().unwrap().ends_with("[a] and \n"));
     }
 }

@@ -499,6 +499,18 @@ pub fn find<'p>(plan: &'p Plan, id: &str) -> Result<&'p Step, Refusal> {
     })
 }
 
+/// [`find`], for a step of the queue (not an item of a `forEach` step, which is edited and
+/// removed with its step).
+fn find_queued<'p>(plan: &'p Plan, id: &str) -> Result<&'p Step, Refusal> {
+    match find(plan, id)? {
+        step if step.item.is_none() => Ok(step),
+        _ => Err(Refusal::NoSuchStep {
+            step: id.into(),
+            steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
+        }),
+    }
+}
+
 /// [`find`], for a change.
 fn found<'p>(plan: &'p mut Plan, step: &StepId) -> Result<&'p mut Step, Refusal> {
     find(plan, step.as_str())?;
@@ -624,28 +636,36 @@ fn stopped(
 
 /// Whether the step's try is in flight with someone alive for it.
 fn in_flight(plan: &Plan, step: &StepId, ctx: &Context) -> Option<Refusal> {
-    let s = plan.step(step.as_str())?;
-    match s.run.state() {
-        TryState::Running { attempt, .. } if ctx.live.alive(step) => Some(Refusal::InFlight {
-            step: step.clone(),
-            attempt,
-        }),
-        _ => None,
-    }
+    // A `forEach` step is in flight while any of its items is.
+    let own = plan.step(step.as_str()).into_iter();
+    own.chain(plan.items_of(step.as_str()))
+        .find_map(|s| match s.run.state() {
+            TryState::Running { attempt, .. } if ctx.live.alive(&s.id) => Some(Refusal::InFlight {
+                step: s.id.clone(),
+                attempt,
+            }),
+            _ => None,
+        })
 }
 
 /// A fresh set of tries: the blocker goes, the tries and error are reset, the note is kept
 /// for the next prompt, and the cursor moves back to the step if it was an earlier one (the
-/// DONE steps after it are then passed over again, not re-run).
+/// DONE steps after it are then passed over again, not re-run). A step that never ran is not
+/// reached yet; one that a running try waits for cannot be reset under it. A `forEach` step
+/// gets its items made afresh; an item of one is retried alone.
 fn retry(
     plan: &mut Plan,
     step: StepId,
     note: Option<String>,
     ctx: &Context,
 ) -> Result<Vec<Event>, Refusal> {
-    found(plan, &step)?;
+    let target = found(plan, &step)?;
+    let never_ran = target.run.tries() == 0
+        && target.run.status() == StepStatus::Pending
+        && target.run.items().is_none();
+    let parent = target.item.as_ref().map(|i| i.parent.clone());
     let index = plan.position(step.as_str()).expect("found");
-    if index > plan.cursor && !plan.done {
+    if never_ran && !plan.done && (index > plan.cursor || parent.is_some()) {
         return Err(Refusal::NotReached {
             step,
             at: plan.current().map(|s| s.id.clone()),
@@ -654,22 +674,40 @@ fn retry(
     if let Some(refusal) = in_flight(plan, &step, ctx) {
         return Err(refusal);
     }
-    if let Some(running) = plan.steps[index..]
-        .iter()
-        .find(|s| matches!(s.run.state(), TryState::Running { .. }) && ctx.live.alive(&s.id))
-    {
+    // A running try of a step that waits for this one (in a plain list, any later step).
+    let graph = plan.graph();
+    if let Some(running) = plan.units().find(|s| {
+        let at = plan.position(s.id.as_str()).unwrap_or(0);
+        matches!(s.run.state(), TryState::Running { .. })
+            && ctx.live.alive(&s.id)
+            && graph.runs_before(index, at)
+    }) {
         return Err(Refusal::BehindInFlight {
             step,
             running: running.id.clone(),
         });
     }
-    let run = &mut plan.steps[index].run;
+    let run = &mut plan.step_mut(step.as_str()).expect("found").run;
     let previous_tries = run.tries();
     run.reset(note.clone());
+    if parent.is_none() {
+        // Its items (if it had) are made afresh; their records go.
+        if let Some(items) = plan.items.remove(&step) {
+            plan.reshaped
+                .removed
+                .extend(items.into_iter().map(|i| i.id));
+        }
+    }
+    if let Some(parent) = &parent {
+        // The item's step is not done while the item runs again.
+        if let Some(p) = plan.step_mut(parent.as_str()) {
+            p.run.reopen();
+        }
+    }
     if let Some(blockers) = plan.blockers.as_mut() {
         blockers.retain(|line| !is_blocker_for(line, step.as_str()));
     }
-    plan.cursor = index;
+    plan.cursor = plan.cursor.min(index);
     plan.done = false;
     plan.finish_reported = false;
     Ok(vec![Event::Retried {
@@ -753,7 +791,7 @@ fn edit_step(
     edit: StepEdit,
     ctx: &Context,
 ) -> Result<Vec<Event>, Refusal> {
-    find(plan, id.as_str())?;
+    find_queued(plan, id.as_str())?;
     if let Some(refusal) = in_flight(plan, id, ctx) {
         return Err(refusal);
     }
@@ -780,12 +818,17 @@ fn edit_step(
 /// Removes a step, its record and its blocker, unless its try is in flight; the cursor keeps
 /// pointing at the same step in hand.
 fn remove_step(plan: &mut Plan, id: &StepId, ctx: &Context) -> Result<Vec<Event>, Refusal> {
-    find(plan, id.as_str())?;
+    find_queued(plan, id.as_str())?;
     if let Some(refusal) = in_flight(plan, id, ctx) {
         return Err(refusal);
     }
     let index = plan.position(id.as_str()).expect("found");
     plan.steps.remove(index);
+    if let Some(items) = plan.items.remove(id) {
+        plan.reshaped
+            .removed
+            .extend(items.into_iter().map(|i| i.id));
+    }
     plan.reindex();
     if index < plan.cursor {
         plan.cursor -= 1;
@@ -806,26 +849,35 @@ fn cancel(
     agent_pgid: Option<u32>,
     ctx: &Context,
 ) -> Result<Vec<Event>, Refusal> {
-    let Some(step) = plan
-        .current()
-        .filter(|s| matches!(s.run.state(), TryState::Running { .. }))
-    else {
+    let running: Vec<StepId> = plan.running().map(|s| s.id.clone()).collect();
+    let Some(first) = running.first().cloned() else {
         return Err(Refusal::NothingInFlight);
     };
-    let id = step.id.clone();
-    if !ctx.live.alive(&id) {
-        return Err(Refusal::AlreadyStopped { step: id });
+    let alive: Vec<StepId> = running
+        .into_iter()
+        .filter(|id| ctx.live.alive(id))
+        .collect();
+    if alive.is_empty() {
+        return Err(Refusal::AlreadyStopped { step: first });
     }
     let stamp = timefmt::format(ctx.now);
-    let run = &mut plan.steps[plan.cursor].run;
-    let attempt = run.tries();
-    run.fail(ctx.now, format!("cancelled by {by} at {stamp}"), true);
+    let mut events = Vec::with_capacity(alive.len());
+    // Every try in flight (with `maxParallel`, there may be several), each recorded FAILED.
+    for (n, id) in alive.into_iter().enumerate() {
+        let Some(step) = plan.step_mut(id.as_str()) else {
+            continue;
+        };
+        let attempt = step.run.tries();
+        step.run
+            .fail(ctx.now, format!("cancelled by {by} at {stamp}"), true);
+        events.push(Event::Cancelled {
+            step: id,
+            attempt,
+            agent_pgid: agent_pgid.filter(|_| n == 0),
+        });
+    }
     plan.paused = true;
-    Ok(vec![Event::Cancelled {
-        step: id,
-        attempt,
-        agent_pgid,
-    }])
+    Ok(events)
 }
 
 #[cfg(test)]

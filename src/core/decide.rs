@@ -129,6 +129,8 @@ pub struct Launch {
     /// Where its result comes from: this file, else its stdout.
     pub result_file: Option<String>,
     pub verify: Option<Box<Verify>>,
+    /// A `repeat` step's check: a result that fails it makes the step run again.
+    pub until: Option<Box<Verify>>,
 }
 
 /// What comes next for a plan that needs no automatic change.
@@ -304,7 +306,8 @@ fn own_change(plan: &Plan, position: usize, step: &Step, ctx: &Context) -> Optio
 
 /// Whether a step's `when` holds: `Ok` it does, `Err(why not)`, `None` when the result it
 /// looks at cannot be read here.
-fn condition(plan: &Plan, when: &When, ctx: &Context) -> Option<Result<(), String>> {
+#[must_use]
+pub fn condition(plan: &Plan, when: &When, ctx: &Context) -> Option<Result<(), String>> {
     let id = StepId::from(when.step.as_str());
     let status = plan.step(id.as_str()).map(|s| s.run.status());
     if let Some(wanted) = when.status {
@@ -473,7 +476,8 @@ fn schedule(plan: &Plan, ctx: &Context) -> Decision {
 
 /// When a unit became ready: the latest end among the steps it waits for (for an item, its
 /// step's, and the items of that step that have ended, so a delay paces the items too).
-fn ready_since(plan: &Plan, position: usize, unit: &Step) -> Option<DateTime<Utc>> {
+#[must_use]
+pub fn ready_since(plan: &Plan, position: usize, unit: &Step) -> Option<DateTime<Utc>> {
     let deps = plan
         .deps(position)
         .iter()
@@ -494,7 +498,8 @@ fn ready_since(plan: &Plan, position: usize, unit: &Step) -> Option<DateTime<Utc
 }
 
 /// Whether a blocker line names this step.
-fn has_blocker(plan: &Plan, id: &StepId) -> bool {
+#[must_use]
+pub fn has_blocker(plan: &Plan, id: &StepId) -> bool {
     plan.blockers()
         .iter()
         .any(|l| is_blocker_for(l, id.as_str()))
@@ -577,6 +582,7 @@ fn launch(plan: &Plan, step: &Step, attempt: u32, limits: Limits) -> Launch {
         required_outputs: step.spec.required_outputs.clone(),
         result_file: step.spec.result_file.clone(),
         verify: step.spec.verify.clone(),
+        until: step.spec.repeat.as_ref().map(|r| Box::new(r.until.clone())),
     }
 }
 

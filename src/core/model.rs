@@ -535,6 +535,14 @@ impl Run {
         self.finished_iso = Some(stamp);
     }
 
+    /// A `forEach` step done with its items, opened again because one of them is retried.
+    pub(crate) fn reopen(&mut self) {
+        if self.items.is_some() && self.status == StepStatus::Done {
+            self.status = StepStatus::Pending;
+            self.finished_iso = None;
+        }
+    }
+
     /// A `repeat` step's next run: a fresh set of tries, one round on, and why.
     pub(crate) fn next_round(&mut self, why: String) {
         self.round = Some(self.round() + 1);
@@ -842,10 +850,13 @@ impl Plan {
     /// Puts the plan back into the state it was taken from: every field this model owns is
     /// written; everything else (extras, steps not queued, specs) is as it was.
     pub fn put_back(self, state: &mut State) {
+        // Removed steps' records go (and the items of a `forEach` step made afresh).
+        for id in &self.reshaped.removed {
+            state.step_runs.shift_remove(id.as_str());
+        }
         if self.reshaped.changed {
             for id in &self.reshaped.removed {
                 state.plan.steps.shift_remove(id.as_str());
-                state.step_runs.shift_remove(id.as_str());
             }
             state.step_queue = self.steps.iter().map(|s| s.id.0.clone()).collect();
             for step in &self.steps {

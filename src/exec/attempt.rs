@@ -98,7 +98,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         Err(e) => return not_started(format!("cannot prepare the agent's guard: {e}")),
     };
     let mut command = command(a, &args, &guard);
-    let spawned = command.spawn();
+    let spawned = super::process::spawn_agent(&mut command);
     guard.spawned();
     let mut child = match spawned {
         Ok(child) => child,
@@ -116,12 +116,13 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         Err(e) => {
             stop_group(pgid);
             let _ = child.wait();
+            super::process::agent_done(pgid);
             guard.stand_down();
             return not_started(format!("cannot read the agent's output: {e}"));
         }
     };
     pipes.spool = spool;
-    pipes.echo = a.echo.cloned();
+    pipes.echo = a.echo.map(|echo| (echo.clone(), a.step.to_owned()));
     let (status, cut) = watch(
         &mut child,
         &mut pipes,
@@ -130,14 +131,15 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         started + a.timeout,
         stop,
     );
+    super::process::agent_done(pgid);
     stop_group(pgid);
     stop_adopted();
     guard.stand_down();
     let duration = started.elapsed();
     pipes.finish(&mut log, Instant::now() + DRAIN);
     if let Some(echo) = a.echo {
-        echo(0, &[]);
-        echo(1, &[]);
+        echo(a.step, 0, &[]);
+        echo(a.step, 1, &[]);
     }
     let (printed, log_error) = log.finish();
     let ending = match (cut, status) {

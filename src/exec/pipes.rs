@@ -17,9 +17,9 @@ use super::capture::{CappedLog, Spool, Tail};
 /// How long a poll sleeps at most when nothing but a `waitpid` can tell the agent exited.
 const EXIT_CHECK: Duration = Duration::from_millis(50);
 
-/// Where the agent's output is also shown as it comes (`seq-check --wait -v`): the stream (0
-/// stdout, 1 stderr) and the bytes; an empty chunk when the try's output has ended.
-pub type Echo = std::rc::Rc<dyn Fn(usize, &[u8])>;
+/// Where the agent's output is also shown as it comes (`seq-check --wait -v`): the step, the
+/// stream (0 stdout, 1 stderr) and the bytes; an empty chunk when the try's output has ended.
+pub type Echo = std::sync::Arc<dyn Fn(&str, usize, &[u8]) + Send + Sync>;
 
 /// The agent's stdout and stderr, until each closes.
 pub struct Pipes {
@@ -27,8 +27,8 @@ pub struct Pipes {
     pub tails: [Tail; 2],
     /// Where stdout is also kept, for the step's result.
     pub spool: Option<Spool>,
-    /// Who also sees the output as it comes, if anyone.
-    pub echo: Option<Echo>,
+    /// Who also sees the output as it comes, if anyone, and the step it is told.
+    pub echo: Option<(Echo, String)>,
     buf: Vec<u8>,
 }
 
@@ -106,8 +106,8 @@ impl Pipes {
                         }
                     }
                     self.tails[index].push(&self.buf[..n]);
-                    if let Some(echo) = &self.echo {
-                        echo(index, &self.buf[..n]);
+                    if let Some((echo, step)) = &self.echo {
+                        echo(step, index, &self.buf[..n]);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

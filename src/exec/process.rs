@@ -7,8 +7,11 @@
 //! process is reparented to init, out of the runner's reach, and outlives a finished try (it
 //! still holds the inherited run lease, so no second agent starts beside it).
 
+use std::io;
 #[cfg(target_os = "linux")]
 use std::os::unix::ffi::OsStrExt;
+use std::process::{Child, Command};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,10 +30,44 @@ pub fn adopt_orphans() {
     }
 }
 
-/// Reaps every child that has exited (adopted orphans; the agent itself is reaped by its waiter).
+/// The agents this process runs now, each waited for by the thread that started it. Reaping
+/// adopted orphans must never take an agent's exit status from its thread, nor stop an agent
+/// of another try: with several tries in flight (`maxParallel`), orphans are only reaped one
+/// by one, and only stopped once no agent runs.
+static AGENTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn agents() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    AGENTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts an agent, registered as one (atomically with the reaping of orphans, so a reaper on
+/// another thread cannot take its exit status before its thread waits for it).
+pub fn spawn_agent(command: &mut Command) -> io::Result<Child> {
+    let mut agents = agents();
+    let child = command.spawn()?;
+    agents.push(child.id());
+    Ok(child)
+}
+
+/// The agent `pid` has been waited for: it is no agent of this process any more.
+pub fn agent_done(pid: u32) {
+    agents().retain(|p| *p != pid);
+}
+
+/// Reaps every child that has exited (adopted orphans; the agents are reaped by their waiters).
 fn reap_orphans() {
-    // SAFETY: waitpid with WNOHANG on any child; a null status pointer is allowed.
-    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+    let agents = agents();
+    if agents.is_empty() {
+        // SAFETY: waitpid with WNOHANG on any child; a null status pointer is allowed.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+        return;
+    }
+    for pid in children() {
+        if !agents.contains(&pid.unsigned_abs()) {
+            // SAFETY: waitpid with WNOHANG on one child of ours that is no agent.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        }
+    }
 }
 
 pub use crate::core::verdict::Stopped;
@@ -67,22 +104,52 @@ pub fn stop_adopted() {}
 /// See above: Linux, where the runner is its agents' subreaper.
 #[cfg(target_os = "linux")]
 pub fn stop_adopted() {
-    reap_orphans();
+    // Held throughout: no agent may start while the runner's children are being stopped.
+    let agents = agents();
+    if !agents.is_empty() {
+        // Other tries run: their agents are children too. The last try to end stops what is
+        // left.
+        return;
+    }
+    // SAFETY: waitpid with WNOHANG on any child; a null status pointer is allowed.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
     if !has_children() {
         return; // the common case: one syscall
     }
     let deadline = Instant::now() + GRACE;
+    let reap = || {
+        // SAFETY: as above; no agent runs (the lock is held).
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+    };
     while has_children() && Instant::now() < deadline {
         // Signalled each round: a process orphaned meanwhile is a new child.
         signal_children(libc::SIGTERM);
         thread::sleep(Duration::from_millis(5));
-        reap_orphans();
+        reap();
     }
     while has_children() {
         signal_children(libc::SIGKILL);
         thread::sleep(Duration::from_millis(5));
-        reap_orphans();
+        reap();
     }
+    drop(agents);
+}
+
+/// The pids of this process's children, from /proc.
+fn children() -> Vec<libc::pid_t> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<libc::pid_t>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let parent = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.to_owned();
+            (parent == me && pid > 1).then_some(pid)
+        })
+        .collect()
 }
 
 /// Whether this process has any child, alive or not yet reaped.
@@ -96,31 +163,13 @@ fn has_children() -> bool {
 /// Sends `signal` to every child of this process (and the group it leads, if it leads one).
 #[cfg(target_os = "linux")]
 fn signal_children(signal: libc::c_int) {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<libc::pid_t>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so read after the last `)`.
-        let parent = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.split(' ').nth(1));
-        if parent == Some(me.as_str()) && pid > 1 {
-            // SAFETY: plain kill of our own child, and of the group it leads (ESRCH if none).
-            unsafe {
-                libc::kill(-pid, signal);
-                libc::kill(pid, signal);
-            }
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so `children` reads
+    // after the last `)`.
+    for pid in children() {
+        // SAFETY: plain kill of our own child, and of the group it leads (ESRCH if none).
+        unsafe {
+            libc::kill(-pid, signal);
+            libc::kill(pid, signal);
         }
     }
 }

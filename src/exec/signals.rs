@@ -34,6 +34,12 @@ pub fn install() {
     }
 }
 
+/// Stops everything this process runs as a SIGTERM would: for a runner that gives up (a
+/// state it cannot write) while tries run on its other threads.
+pub fn stop_all() {
+    note(libc::SIGTERM);
+}
+
 /// The stopping signal received so far, if any.
 #[must_use]
 pub fn received() -> Option<i32> {

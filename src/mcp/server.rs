@@ -83,7 +83,7 @@ impl Server {
         annotations(read_only_hint = true)
     )]
     async fn plan_explain(&self, Parameters(args): Parameters<StateArgs>) -> CallToolResult {
-        call(move || ctl::explain::run(&args.state)).await
+        call(move || ctl::explain::run(&args.state, None)).await
     }
 
     #[tool(

@@ -1,6 +1,8 @@
 //! What one heartbeat found and did, from the core's decision: printed as lines, or as one
 //! JSON object (`seq-check --json`).
 
+use std::fmt::Write as _;
+
 use serde::{Serialize, Serializer};
 
 use crate::core::{Event, Next, Plan, TryState};
@@ -86,6 +88,9 @@ pub struct Heartbeat {
     /// With `no_plan`: the absolute path looked at, so a typo in it shows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_file: Option<String>,
+    /// With `done`: optional steps that ended FAILED (the plan went on without them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gave_up: Vec<String>,
     #[serde(skip)]
     pub steps: usize,
     /// With `done`: how many steps were skipped rather than finished.
@@ -149,6 +154,11 @@ impl Heartbeat {
                 beat.newly_done = newly_done;
                 beat.artifacts = plan.artifacts().to_vec();
                 beat.skipped = plan.count(StepStatus::Skipped);
+                beat.gave_up = plan
+                    .units()
+                    .filter(|s| s.run.status() == crate::format::schema::StepStatus::Failed)
+                    .map(|s| s.id.to_string())
+                    .collect();
             }
             Next::Busy => {
                 let current = plan.current();
@@ -244,24 +254,34 @@ impl Heartbeat {
             BeatResult::Paused => "paused: nothing new starts until the plan is resumed".to_owned(),
             BeatResult::Done if !self.newly_done => "nothing to do: the plan is done".to_owned(),
             BeatResult::Done => {
-                // Skipped steps are not finished ones: the agent tells the user what was done.
-                let finished = self.steps - self.skipped.min(self.steps);
-                let what = match (self.skipped, self.steps) {
-                    (0, 1) => "done: its one step finished".to_owned(),
-                    (0, n) => format!("done: all {n} steps finished"),
-                    (skipped, n) => format!(
-                        "done: {finished} of {} finished, {skipped} skipped",
-                        counted(n, "step")
-                    ),
+                // Skipped steps, and optional ones that failed, are not finished ones: the
+                // agent tells the user what was done.
+                let finished = self.steps.saturating_sub(self.skipped + self.gave_up.len());
+                let mut line = match (finished == self.steps, self.steps) {
+                    (true, 1) => "done: its one step finished".to_owned(),
+                    (true, n) => format!("done: all {n} steps finished"),
+                    (false, n) => format!("done: {finished} of {} finished", counted(n, "step")),
                 };
-                if self.artifacts.is_empty() {
-                    what
-                } else {
-                    format!(
-                        "{what}; artifacts: {}",
-                        printable(&self.artifacts.join(", "))
-                    )
+                if self.skipped > 0 {
+                    let _ = write!(line, ", {} skipped", self.skipped);
                 }
+                if !self.gave_up.is_empty() {
+                    // The final summary says so: the plan went on without them.
+                    let _ = write!(
+                        line,
+                        " ({} FAILED: {})",
+                        count(self.gave_up.len(), "optional step", "optional steps"),
+                        printable(&self.gave_up.join(", "))
+                    );
+                }
+                if !self.artifacts.is_empty() {
+                    let _ = write!(
+                        line,
+                        "; artifacts: {}",
+                        printable(&self.artifacts.join(", "))
+                    );
+                }
+                line
             }
         }
     }

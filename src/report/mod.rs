@@ -4,3 +4,4 @@
 pub mod heartbeat;
 pub mod picture;
 pub mod text;
+pub mod why;

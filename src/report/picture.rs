@@ -28,7 +28,15 @@ pub struct Picture {
     pub total: usize,
     pub paused: bool,
     pub current_step: Option<String>,
+    /// The first try in flight (see `running` for all of them).
     pub in_flight: Option<InFlight>,
+    /// Every try in flight (several with `maxParallel`).
+    pub running: Vec<InFlight>,
+    /// `plan.maxParallel`.
+    pub max_parallel: usize,
+    /// Whether the plan is more than a list (some step has `needs`, or tries run side by
+    /// side): the views then show what waits for what.
+    pub graph: bool,
     pub next: Option<NextRun>,
     /// The lease holder when it is not running a step (a runner sleeping through a delay).
     pub runner: Option<Holder>,
@@ -88,6 +96,25 @@ pub struct Row {
     /// The named agent of its last try (absent: `STEP_AGENT_CMD`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// The steps it waits for that are not finished yet.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waits_for: Vec<String>,
+    /// Why the plan skipped it, or why an optional step ended for good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A `forEach` step's items, once made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<ItemCount>,
+}
+
+/// How a `forEach` step's items stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ItemCount {
+    pub total: usize,
+    pub done: usize,
+    pub running: usize,
+    pub failed: usize,
+    pub skipped: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -120,31 +147,8 @@ pub fn picture(
         LeaseState::Free => None,
     };
     let current = plan.current();
-    let running = current.and_then(|s| match s.run.state() {
-        TryState::Running { attempt, since, .. } => Some((s, attempt, since)),
-        _ => None,
-    });
-    let mut notes = Vec::new();
-    let in_flight = match running {
-        Some((step, attempt, since)) if live.alive(&step.id) => Some(InFlight {
-            step: step.id.to_string(),
-            attempt,
-            since: step.run.started_text().map(str::to_owned),
-            elapsed_ms: since.map(|t| text::between(t, now)),
-            runner_pid: holder.as_ref().map(|h| h.pid),
-            agent_pgid: holder.as_ref().and_then(|h| h.agent_pgid),
-            agent: step.run.agent().map(str::to_owned),
-        }),
-        Some((step, attempt, _)) => {
-            notes.push(format!(
-                "step {} try {attempt} shows IN_PROGRESS but no runner holds the lease: it was \
-                 interrupted, and the next heartbeat records it as a failed try",
-                step.id
-            ));
-            None
-        }
-        None => None,
-    };
+    let (running, notes) = in_flight(plan, now, holder.as_ref(), live);
+    let in_flight = running.first().cloned();
     // What happens next, by the core's own rules (never while a try is in flight: it would
     // call that try interrupted), on a copy, so the picture cannot disagree with the heartbeat.
     let next = if in_flight.is_some() {
@@ -196,6 +200,9 @@ pub fn picture(
         paused: plan.is_paused(),
         runner: if in_flight.is_none() { holder } else { None },
         in_flight,
+        running,
+        max_parallel: plan.max_parallel(),
+        graph: !plan.graph().is_chain() || plan.max_parallel() > 1,
         next,
         blockers: blockers(plan),
         steps: rows(plan, now),
@@ -206,6 +213,46 @@ pub fn picture(
         current_step: current.map(|s| s.id.to_string()),
         notes,
     }
+}
+
+/// Every try in flight with someone alive for it, and a note for each that nothing runs.
+fn in_flight(
+    plan: &Plan,
+    now: DateTime<Utc>,
+    holder: Option<&Holder>,
+    live: &Liveness,
+) -> (Vec<InFlight>, Vec<String>) {
+    let mut running = Vec::new();
+    let mut notes = Vec::new();
+    for step in plan.running() {
+        let TryState::Running {
+            attempt,
+            since,
+            runner,
+        } = step.run.state()
+        else {
+            continue;
+        };
+        if !live.alive(&step.id) {
+            notes.push(format!(
+                "step {} try {attempt} shows IN_PROGRESS but nothing of it runs: it was \
+                 interrupted, and the next heartbeat records it as a failed try",
+                step.id
+            ));
+            continue;
+        }
+        let leased = holder.filter(|h| h.step.as_deref() == Some(step.id.as_str()));
+        running.push(InFlight {
+            step: step.id.to_string(),
+            attempt,
+            since: step.run.started_text().map(str::to_owned),
+            elapsed_ms: since.map(|t| text::between(t, now)),
+            runner_pid: runner.map(|r| r.pid).or(holder.map(|h| h.pid)),
+            agent_pgid: leased.and_then(|h| h.agent_pgid),
+            agent: step.run.agent().map(str::to_owned),
+        });
+    }
+    (running, notes)
 }
 
 /// Where the plan stands in one word, the words sequential-workflow libraries use.
@@ -238,7 +285,8 @@ impl Status {
 fn rows(plan: &Plan, now: DateTime<Utc>) -> Vec<Row> {
     plan.steps()
         .iter()
-        .map(|step| {
+        .enumerate()
+        .map(|(position, step)| {
             let run = &step.run;
             let running = matches!(run.state(), TryState::Running { .. });
             // A PENDING step has no try to show: its record may keep the times of tries a
@@ -272,9 +320,44 @@ fn rows(plan: &Plan, now: DateTime<Utc>) -> Vec<Row> {
                     .then(|| run.error().map(str::to_owned))
                     .flatten(),
                 agent: run.agent().map(str::to_owned),
+                waits_for: waits_for(plan, position, now),
+                reason: run.reason().map(str::to_owned),
+                items: run.items().map(|_| count_items(plan, step.id.as_str())),
             }
         })
         .collect()
+}
+
+/// The steps the queued step at `position` waits for that are not over yet (none once it has
+/// started).
+fn waits_for(plan: &Plan, position: usize, _now: DateTime<Utc>) -> Vec<String> {
+    let Some(step) = plan.steps().get(position) else {
+        return Vec::new();
+    };
+    if plan.passed(position) || !matches!(step.run.state(), TryState::Pending { tries: 0 }) {
+        return Vec::new();
+    }
+    plan.deps(position)
+        .iter()
+        .filter(|d| !plan.passed(**d))
+        .filter_map(|d| plan.steps().get(*d))
+        .map(|s| s.id.to_string())
+        .collect()
+}
+
+fn count_items(plan: &Plan, id: &str) -> ItemCount {
+    let mut count = ItemCount::default();
+    for item in plan.items_of(id) {
+        count.total += 1;
+        match item.run.status() {
+            StepStatus::Done => count.done += 1,
+            StepStatus::Skipped => count.skipped += 1,
+            StepStatus::InProgress => count.running += 1,
+            StepStatus::Failed if item.run.finished() => count.failed += 1,
+            StepStatus::Failed | StepStatus::Pending => {}
+        }
+    }
+    count
 }
 
 /// Blocker lines, each once (the Python version appended one per heartbeat), with the error of

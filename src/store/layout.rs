@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub const LOCK: &str = "lock";
 /// The run lease (see `lease`).
 pub const LEASE: &str = "lease";
+/// The tries' own leases (see `lease::TryLease`).
+pub const LEASES: &str = "leases";
 /// The event log (see `events`), and its older generation.
 pub const EVENTS: &str = "events.jsonl";
 /// What detached runners print.
@@ -85,6 +87,12 @@ impl Layout {
     #[must_use]
     pub fn prompt_name(step: &str, attempt: u32) -> String {
         format!("{}.{attempt}.prompt", file_stem(step))
+    }
+
+    /// A step's try lease's name in the leases folder.
+    #[must_use]
+    pub fn try_lease_name(step: &str) -> String {
+        format!("{}.lease", file_stem(step))
     }
 
     /// The results folder.

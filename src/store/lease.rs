@@ -197,3 +197,52 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     file.take(4096).read_to_end(&mut note).ok()?;
     serde_json::from_slice(&note).ok()
 }
+
+/// A try's own lease: an flock on `leases/<step>` in the sidecar, taken by the runner before
+/// the try's agent starts and inherited by that agent (and only by it), so the try is known
+/// to be alive for exactly as long as any process of its agent is, whatever happened to the
+/// runner. With several tries in flight (`maxParallel`), each has its own.
+#[derive(Debug)]
+pub struct TryLease {
+    file: File,
+}
+
+impl TryLease {
+    /// Takes the lease of `step`'s tries; `None` when a process of an earlier try still holds
+    /// it (that try is alive: a second must not start beside it).
+    pub fn acquire(store: &Store, step: &str) -> Result<Option<Self>> {
+        let dir = store
+            .sidecar_dir()?
+            .subdir(layout::LEASES)
+            .context("cannot open the try leases' folder")?;
+        let name = layout::Layout::try_lease_name(step);
+        let file = dir
+            .open_kept(&name, super::safe::Access::ReadWrite)
+            .with_context(|| format!("cannot open the try lease {name}"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(e).context("cannot lock a try lease"),
+        }
+    }
+
+    /// The descriptor the try's agent inherits.
+    #[must_use]
+    pub fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// Whether a process holds `step`'s try lease now (a file that is missing, or cannot be
+    /// opened, is held by nobody).
+    #[must_use]
+    pub fn held(store: &Store, step: &str) -> bool {
+        // Never through a link someone put there (see `safe`).
+        let Ok(dir) = super::safe::Dir::open(&store.layout().file(layout::LEASES)) else {
+            return false;
+        };
+        let Ok(file) = dir.read_own(&layout::Layout::try_lease_name(step)) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(TryLockError::WouldBlock))
+    }
+}

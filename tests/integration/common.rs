@@ -512,10 +512,19 @@ pub fn stamp(line: &str) -> u128 {
     line.rsplit(' ').next().unwrap().parse().expect("a stamp")
 }
 
-/// Whether a process holds the run lease of the plan in `dir` (taken and dropped at once if free).
+/// Whether a process holds the run lease of the plan in `dir`, or a try's own lease (taken and
+/// dropped at once if free): whether anything of the plan still runs.
 pub fn lease_held(dir: &Path) -> bool {
-    fs::File::open(dir.join("state.json.seq/lease"))
-        .is_ok_and(|file| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)))
+    let held = |path: &Path| {
+        fs::File::open(path)
+            .is_ok_and(|file| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)))
+    };
+    held(&dir.join("state.json.seq/lease"))
+        || fs::read_dir(dir.join("state.json.seq/leases"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| held(&entry.path()))
 }
 
 /// Asserts that a step's run record is an interrupted try: FAILED, `tries` counted, and an error

@@ -267,9 +267,12 @@ fn path_like_and_shell_like_step_ids_stay_inside_the_sidecar() {
     sidecar.sort();
     assert_eq!(
         sidecar,
-        ["events.jsonl", "lease", "lock", "logs", "results"]
+        ["events.jsonl", "lease", "leases", "lock", "logs", "results"]
     );
     for entry in fs::read_dir(&logs).unwrap() {
+        assert!(entry.unwrap().file_type().unwrap().is_file());
+    }
+    for entry in fs::read_dir(root.join("state.json.seq/leases")).unwrap() {
         assert!(entry.unwrap().file_type().unwrap().is_file());
     }
     for entry in fs::read_dir(root.join("state.json.seq/results")).unwrap() {

@@ -437,9 +437,9 @@ fn wait_streams_the_agents_output_with_v_made_printable() {
     ws.agent(r"printf 'working on it \033[2J\n'; echo 'a warning' >&2; printf 'no newline'");
     let run = ws.check(&["--wait", "-v"]);
     run.expect(0)
-        .stdout_has("working on it \\u{1b}[2J\n")
-        .stdout_has("a warning\n")
-        .stdout_has("no newline\n")
+        .stdout_has("[s1] working on it \\u{1b}[2J\n")
+        .stdout_has("[s1] a warning\n")
+        .stdout_has("[s1] no newline\n")
         .stdout_has("done: its one step finished");
     assert!(!run.stdout().contains('\u{1b}'), "{:?}", run.stdout());
     ws.check(&["-v"]).expect(2).stderr_has("--wait");

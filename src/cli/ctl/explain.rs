@@ -8,13 +8,36 @@ use chrono::{DateTime, Utc};
 
 use super::{look, Output};
 use crate::cli::config::Config;
-use crate::core::{Plan, TryState};
+use crate::cli::live::seen_from_outside;
+use crate::cli::reads::Reads;
+use crate::core::apply::find;
+use crate::core::{Context, Plan, TryState};
 use crate::format::text::{count, counted};
 use crate::report::picture::{Picture, Status};
 use crate::report::text;
+use crate::report::why::why;
+use crate::store::lease::Lease;
 
-pub fn run(path: &Path) -> Result<Output> {
+pub fn run(path: &Path, step: Option<&str>) -> Result<Output> {
     let (store, plan, picture, now) = look(path)?;
+    if let Some(id) = step {
+        let found = find(&plan, id)?;
+        let lease = Lease::probe(&store)?;
+        let live = seen_from_outside(&store, &plan, &lease).live;
+        let ctx = Context {
+            now,
+            live: &live,
+            limits: Config::or_default().limits,
+            io: &Reads { store: &store },
+        };
+        let sentence = why(&plan, found, &ctx);
+        let json = serde_json::json!({
+            "status": found.run.status().as_str(),
+            "step": id,
+            "explanation": sentence,
+        });
+        return Ok(Output::ok(sentence, json));
+    }
     let mut sentence = explain(&plan, &picture, now);
     // A step the heartbeat would start, with a command it would refuse: say so, rather than
     // promise a start that will not happen.
@@ -144,7 +167,6 @@ fn waiting(plan: &Plan, p: &Picture, now: DateTime<Utc>, step: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::live::liveness;
     use crate::core::Limits;
     use crate::format::{timefmt, validate};
     use crate::report::picture::picture;
@@ -160,7 +182,10 @@ mod tests {
                 now,
                 Limits::default(),
                 lease,
-                &liveness(&plan, lease, None, None),
+                &crate::core::Liveness {
+                    held_elsewhere: lease.is_held(),
+                    ..crate::core::Liveness::default()
+                },
             ),
             now,
         )

@@ -42,7 +42,7 @@ pub fn render(p: &Picture, now: DateTime<Utc>, zone: Zone) -> String {
         p.total
     );
     out.push_str(&table(p, zone));
-    if let Some(f) = &p.in_flight {
+    for f in &p.running {
         let since = f.since.as_deref().map_or(String::new(), |s| {
             format!(", started {s}{}", paren(&local(s)))
         });
@@ -107,6 +107,19 @@ pub fn render(p: &Picture, now: DateTime<Utc>, zone: Zone) -> String {
             .map_or(String::new(), |e| text::clip(e, 200));
         let _ = writeln!(out, "failed: {} try {}: {error}", f.step, f.tries);
     }
+    for row in p.steps.iter().filter(|r| r.reason.is_some()) {
+        let _ = writeln!(
+            out,
+            "{}: {}: {}",
+            if row.status == crate::format::schema::StepStatus::Skipped {
+                "skipped"
+            } else {
+                "gave up"
+            },
+            row.step,
+            text::clip(row.reason.as_deref().unwrap_or_default(), 200)
+        );
+    }
     for note in &p.notes {
         let _ = writeln!(out, "note: {note}");
     }
@@ -124,25 +137,34 @@ fn status_word(status: Status) -> String {
         .unwrap_or_default()
 }
 
-/// The steps' table; a LOCAL column only when some time differs from its UTC reading.
+/// The steps' table: a LOCAL column when some time differs from its UTC reading, an AGENT
+/// column once a step names an agent, and WAITS FOR in plans that are more than a list.
 fn table(p: &Picture, zone: Zone) -> String {
-    let local = |iso: &str| local(iso, zone);
     let locals: Vec<String> = p
         .steps
         .iter()
-        .map(|row| row.when.as_deref().map(&local).unwrap_or_default())
+        .map(|row| {
+            row.when
+                .as_deref()
+                .map(|w| local(w, zone))
+                .unwrap_or_default()
+        })
         .collect();
     let with_local = locals.iter().any(|l| !l.is_empty());
-    let mut header = vec!["", "STEP", "TITLE", "STATUS", "TRIES", "WHEN", "TOOK"];
+    let mut rows = vec![["", "STEP", "TITLE", "STATUS", "TRIES", "WHEN", "TOOK"]
+        .map(String::from)
+        .to_vec()];
     if with_local {
-        header.insert(6, "LOCAL");
+        rows[0].insert(6, "LOCAL".into());
     }
-    // An AGENT column once a step names one (see `agents`).
     let agents = p.steps.iter().any(|r| r.agent.is_some());
     if agents {
-        header.push("AGENT");
+        rows[0].push("AGENT".into());
     }
-    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    // What waits for what, in plans that are more than a list.
+    if p.graph {
+        rows[0].push("WAITS FOR".into());
+    }
     for (row, local) in p.steps.iter().zip(&locals) {
         let current = p.current_step.as_deref() == Some(row.step.as_str());
         let mut cells = vec![
@@ -154,20 +176,23 @@ fn table(p: &Picture, zone: Zone) -> String {
             .to_owned(),
             text::clip(&row.step, 24),
             text::clip(row.title.as_deref().unwrap_or("-"), 36),
-            row.status.as_str().to_owned(),
+            match &row.items {
+                // A forEach step: how many of its items are over.
+                Some(items) => format!(
+                    "{} {}/{}",
+                    row.status.as_str(),
+                    items.done + items.failed + items.skipped,
+                    items.total
+                ),
+                None => row.status.as_str().to_owned(),
+            },
             row.tries.to_string(),
             time(row.when.as_deref()),
             row.duration_ms.map_or("-".into(), text::duration_ms),
         ];
         if with_local {
-            cells.insert(
-                6,
-                if local.is_empty() {
-                    "-".into()
-                } else {
-                    local.clone()
-                },
-            );
+            let local = if local.is_empty() { "-" } else { local };
+            cells.insert(6, local.to_owned());
         }
         if agents {
             let agent = match (&row.agent, row.tries) {
@@ -176,6 +201,13 @@ fn table(p: &Picture, zone: Zone) -> String {
                 (None, _) => crate::core::model::DEFAULT_AGENT,
             };
             cells.push(text::clip(agent, 20));
+        }
+        if p.graph {
+            cells.push(if row.waits_for.is_empty() {
+                "-".to_owned()
+            } else {
+                text::clip(&row.waits_for.join(", "), 30)
+            });
         }
         rows.push(cells);
     }
@@ -222,7 +254,6 @@ fn time(iso: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::live::liveness;
     use crate::core::Liveness;
     use crate::core::{Limits, Plan};
     use crate::format::validate;
@@ -267,7 +298,10 @@ mod tests {
             now(),
             Limits::default(),
             &lease,
-            &liveness(&state, &lease, None, None),
+            &crate::core::Liveness {
+                held_elsewhere: lease.is_held(),
+                ..crate::core::Liveness::default()
+            },
         );
         assert_eq!(
             render(&p, now(), &utc),
@@ -328,7 +362,7 @@ in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease
             "{text}"
         );
         assert!(
-            text.contains("note: step pull-b try 2 shows IN_PROGRESS but no runner"),
+            text.contains("note: step pull-b try 2 shows IN_PROGRESS but nothing of it runs"),
             "{text}"
         );
     }

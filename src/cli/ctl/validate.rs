@@ -169,7 +169,15 @@ pub fn warnings(state: &State) -> Vec<String> {
         }
     }
     for id in state.step_runs.keys() {
-        if !state.plan.steps.contains_key(id) {
+        // The records of a forEach step's items are the plan's own.
+        let item_of_step = crate::core::model::parse_item_id(id).is_some_and(|(parent, _)| {
+            state
+                .plan
+                .steps
+                .get(parent)
+                .is_some_and(|s| s.for_each.is_some())
+        });
+        if !state.plan.steps.contains_key(id) && !item_of_step {
             out.push(format!("stepRuns.{id}: no such step in plan.steps"));
         }
     }
