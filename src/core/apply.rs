@@ -296,11 +296,21 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
         }),
         Input::Pause | Input::Resume => {
             let pause = input == Input::Pause;
-            if plan.paused == pause {
-                return Ok(Vec::new());
+            let mut events = Vec::new();
+            if !pause && plan.changed() == Some(true) {
+                // A person resumes a plan whose steps were changed by other means: the steps
+                // as they are now are the ones to run.
+                plan.hash_recorded = Some(plan.hash_now.clone());
+                if let Some(blockers) = plan.blockers.as_mut() {
+                    blockers.retain(|line| !is_blocker_for(line, CHANGED));
+                }
+                events.push(Event::PlanAccepted);
             }
-            plan.paused = pause;
-            Ok(vec![if pause { Event::Paused } else { Event::Resumed }])
+            if plan.paused != pause {
+                plan.paused = pause;
+                events.push(if pause { Event::Paused } else { Event::Resumed });
+            }
+            Ok(events)
         }
     }
 }

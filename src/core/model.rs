@@ -985,8 +985,12 @@ impl Plan {
     /// Whether any step has started: a plan that has not is no live run to protect.
     #[must_use]
     pub fn started(&self) -> bool {
+        // A try ever started leaves its time, even after a reset (`seqctl retry`).
         self.steps.iter().any(|s| {
-            s.run.tries() > 0 || s.run.status() != StepStatus::Pending || s.run.items.is_some()
+            s.run.tries() > 0
+                || s.run.status() != StepStatus::Pending
+                || s.run.items.is_some()
+                || s.run.started_text().is_some()
         })
     }
 

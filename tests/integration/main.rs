@@ -18,3 +18,4 @@ mod runner;
 mod seqctl;
 mod stress;
 mod usability;
+mod workflow;
