@@ -135,7 +135,15 @@ pub fn stop_adopted() {
     drop(agents);
 }
 
+/// The pids of this process's children. Off Linux there is no subreaper, so the runner's only
+/// children are its agents, which their own threads reap: none to find.
+#[cfg(not(target_os = "linux"))]
+fn children() -> Vec<libc::pid_t> {
+    Vec::new()
+}
+
 /// The pids of this process's children, from /proc.
+#[cfg(target_os = "linux")]
 fn children() -> Vec<libc::pid_t> {
     let me = std::process::id().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
