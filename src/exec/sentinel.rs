@@ -169,7 +169,8 @@ mod tests {
     fn ended_within(child: &mut Child, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if child.try_wait().unwrap().is_some() {
+            // An error is a child already reaped: by another test's `waitpid(-1)`, say.
+            if !matches!(child.try_wait(), Ok(None)) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -198,6 +199,6 @@ mod tests {
         guard.stand_down();
         assert!(!ended_within(&mut child, Duration::from_millis(500)));
         process::signal_group(child.id(), libc::SIGKILL);
-        child.wait().unwrap();
+        let _ = child.wait();
     }
 }
