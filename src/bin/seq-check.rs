@@ -1,51 +1,43 @@
 //! `seq-check`: one heartbeat for a plan. See `seq-check --help`.
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use agent_step_sequencer::cli::args::CheckArgs as Args;
 use agent_step_sequencer::cli::check::{self, Checked};
 use agent_step_sequencer::cli::config::Config;
 use agent_step_sequencer::cli::exit::{self, Exit};
+use agent_step_sequencer::cli::paint::Paint;
+use agent_step_sequencer::cli::watch::{self, Watch};
 use agent_step_sequencer::report::heartbeat::BeatResult;
 use clap::Parser;
-
-/// Resume a step plan: record the heartbeat, decide what is due, and start `seq-runner` in the
-/// background if a step should run. Returns at once; safe to run many times concurrently.
-#[derive(Parser)]
-#[command(version, after_help = exit::CHECK_HELP)]
-#[allow(clippy::struct_excessive_bools)] // independent command-line flags, as clap wants them
-struct Args {
-    /// The plan's state file.
-    #[arg(default_value = "state.json")]
-    state_file: PathBuf,
-    /// Stay in the foreground, running steps and sleeping through delays, until the plan is
-    /// done, blocked or paused.
-    #[arg(long)]
-    wait: bool,
-    /// Print one JSON object instead of lines.
-    #[arg(long, conflicts_with = "quiet")]
-    json: bool,
-    /// Print nothing but errors; the exit code tells the outcome.
-    #[arg(long, short)]
-    quiet: bool,
-    /// For an OpenClaw command automation, whose output is delivered to the user: print
-    /// `NO_REPLY` (which posts nothing) unless a person should hear something (a blocker, the
-    /// plan just finished, an error), and exit 0 for a blocked plan too, so the scheduler never
-    /// backs off or disables the job for reporting one.
-    #[arg(long, conflicts_with_all = ["quiet", "json"])]
-    no_reply: bool,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let quiet = args.quiet || args.json || args.no_reply;
-    let outcome = Config::from_env().and_then(|config| {
-        check::run(&args.state_file, &config, args.wait, &mut |line| {
+    let config = Config::from_env();
+    // Lines for a person at a terminal may be coloured; JSON and NO_REPLY output never are.
+    let paint = match &config {
+        Ok(config) if !quiet => config.paint,
+        _ => Paint::default(),
+    };
+    let outcome = config.and_then(|config| {
+        let path = config.paths.state_file(args.state_file.as_deref());
+        // A sign of life while --wait runs a step: a progress line, or with -v the output.
+        let watch = (args.wait && !quiet).then(|| Watch::terminal(args.verbose));
+        let mode = check::Mode {
+            wait: args.wait,
+            watch: watch.as_ref(),
+            tells_person: args.no_reply,
+        };
+        check::run(&path, &config, mode, &mut |line| {
             if !quiet {
-                println!("{line}");
+                watch::clear();
+                print!("{}", paint.text(&format!("{line}\n")));
             }
         })
     });
+    watch::clear();
     match outcome {
         Ok(Checked {
             signal: Some(signal),
@@ -59,6 +51,11 @@ fn main() -> ExitCode {
         Ok(Checked {
             heartbeat: beat, ..
         }) => {
+            if !args.quiet {
+                for typo in &beat.typos {
+                    eprintln!("seq-check: warning: {typo}");
+                }
+            }
             if args.json {
                 println!(
                     "{}",
@@ -67,15 +64,15 @@ fn main() -> ExitCode {
             } else if args.no_reply && !beat.worth_telling() {
                 println!("NO_REPLY");
             } else if !args.quiet {
+                let mut text = String::new();
                 for change in &beat.changes {
-                    println!("{change}");
+                    let _ = writeln!(text, "{change}");
                 }
-                if let Some(line) = beat.line() {
-                    println!("{line}");
+                let _ = writeln!(text, "{}", beat.line());
+                for warning in beat.warnings.iter().chain(&beat.config_problem) {
+                    let _ = writeln!(text, "warning: {warning}");
                 }
-                for warning in &beat.warnings {
-                    println!("warning: {warning}");
-                }
+                print!("{}", paint.text(&text));
             }
             // With --no-reply a blocker is news delivered, not a failed job run.
             Exit::attention_if(beat.result == BeatResult::Blocked && !args.no_reply).into()

@@ -1,34 +1,27 @@
 //! `seq-runner`: runs a plan's due steps. Normally started by `seq-check`; see `--help`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+use agent_step_sequencer::cli::args::RunnerArgs as Args;
 use agent_step_sequencer::cli::exit::{self, Exit};
+use agent_step_sequencer::cli::watch::Watch;
 use agent_step_sequencer::cli::{config::Config, runner};
 use agent_step_sequencer::format::timefmt;
 use agent_step_sequencer::store::Store;
 use clap::Parser;
 
-/// Run the plan's due steps one after another with the agent in STEP_AGENT_CMD, sleeping
-/// through stepDelayMinutes and retrying failures, until nothing more is due. Holds the run
-/// lease, so at most one runner works on a plan.
-#[derive(Parser)]
-#[command(version, after_help = exit::RUNNER_HELP)]
-struct Args {
-    /// The plan's state file.
-    #[arg(default_value = "state.json")]
-    state_file: PathBuf,
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = (|| {
         let config = Config::from_env()?;
-        let Some(store) = Store::locate(&args.state_file)? else {
+        let path = config.paths.state_file(args.state_file.as_deref());
+        let Some(store) = Store::locate(&path)? else {
+            let absolute = std::path::absolute(&path).unwrap_or(path);
+            println!("no plan at {}", absolute.display());
             return Ok(Exit::Ok);
         };
         let agent = config.agent(store.workspace())?;
-        let summary = runner::run(&store, &config, &agent, &mut |line| {
+        let summary = runner::run(&store, &config, &agent, &Watch::default(), &mut |line| {
             println!("{} {line}", timefmt::format(chrono::Utc::now()));
         })?;
         Ok(summary.exit())

@@ -4,24 +4,45 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use agent_step_sequencer::cli::config::{Config, Paths};
 use agent_step_sequencer::cli::ctl::{self, Output};
-use agent_step_sequencer::cli::exit;
-use clap::{Args, Parser, Subcommand};
+use agent_step_sequencer::cli::paint::Paint;
+use agent_step_sequencer::cli::{args, exit};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Manage step plans run by seq-check and seq-runner: create, inspect, explain, retry, skip,
 /// pause, resume and cancel them, and read their logs and event history.
 #[derive(Parser)]
-#[command(version, after_help = exit::SEQCTL_HELP)]
+#[command(name = "seqctl", version, after_help = exit::SEQCTL_HELP)]
+// clap's own `help` takes no options (`seqctl help --help` was an error): ours is a command.
+#[command(disable_help_subcommand = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The plan's state file, as an argument or as `--state`.
+#[derive(Args)]
+struct StateArg {
+    /// The plan's state file [default: $STEP_STATE, else state.json].
+    #[arg(value_name = "STATE")]
+    state_file: Option<PathBuf>,
+    /// The plan's state file (the same as STATE).
+    #[arg(long, short, value_name = "FILE", conflicts_with = "state_file")]
+    state: Option<PathBuf>,
+}
+
+impl StateArg {
+    /// The file meant, resolved as every binary resolves it (see `Paths::state_file`).
+    fn path(&self, paths: &Paths) -> PathBuf {
+        paths.state_file(self.state_file.as_deref().or(self.state.as_deref()))
+    }
+}
+
 #[derive(Args)]
 struct Common {
-    /// The plan's state file.
-    #[arg(long, short, value_name = "FILE", default_value = "state.json")]
-    state: PathBuf,
+    #[command(flatten)]
+    at: StateArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -66,7 +87,9 @@ enum Command {
 Examples:
   seqctl init --state state.json --delay-minutes 2 \\
     --step \"Research: Research topic X and write a summary to study/summary.md\" \\
-    --step \"Write paper: Using study/summary.md, write a paper to study/paper.md\"
+    --outputs study/summary.md \\
+    --step \"Write paper: Using study/summary.md, write a paper to study/paper.md\" \\
+    --outputs study/paper.md
   seqctl init --state state.json --plan plan.json     (plan.json holds plan and stepQueue)")]
     Init {
         #[command(flatten)]
@@ -77,6 +100,10 @@ Examples:
         /// A step as "title: instruction"; repeat in order.
         #[arg(long, value_name = "TITLE: INSTRUCTION")]
         step: Vec<String>,
+        /// Files the step given just before must leave (its requiredOutputs), comma-separated,
+        /// relative to the workspace: a try that exits 0 without them fails.
+        #[arg(long, value_name = "PATHS", requires = "step")]
+        outputs: Vec<String>,
         /// Minutes to wait between steps.
         #[arg(long, value_name = "MINUTES")]
         delay_minutes: Option<f64>,
@@ -98,8 +125,6 @@ stopped by Ctrl-C (the agent is stopped too).")]
     /// Check a state or plan file as the engine does, with warnings; exit 0 valid, 2 invalid.
     #[command(after_help = "Example:\n  seqctl validate state.json")]
     Validate {
-        /// The file to check (default: --state).
-        file: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -175,19 +200,23 @@ Example:
         #[command(flatten)]
         common: Common,
     },
-    /// Print the captured output of a step's try (the latest unless --attempt).
+    /// Print the captured output of a step's try (the latest unless --attempt); without a step,
+    /// list every try's log the plan keeps.
     #[command(
-        after_help = "Example:\n  seqctl logs step-1 --state state.json --attempt 2\n  seqctl logs step-1 --follow"
+        after_help = "Examples:\n  seqctl logs                  (every try's log kept, listed)\n  seqctl logs step-1 --state state.json --attempt 2\n  seqctl logs step-1 --follow"
     )]
     Logs {
-        /// The step id.
-        step: String,
+        /// The step id [default: list every try's log the plan keeps].
+        step: Option<String>,
         /// The try number (1-based); default: the latest.
         #[arg(long, value_name = "N")]
         attempt: Option<u32>,
         /// Keep printing while the try runs.
         #[arg(long, short, conflicts_with = "json")]
         follow: bool,
+        /// A log by its name in the listing (kept logs from before a retry, helpers' logs).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["attempt", "follow"])]
+        file: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -202,9 +231,8 @@ Example:
         /// Print the JSON lines as they are.
         #[arg(long)]
         json: bool,
-        /// The plan's state file.
-        #[arg(long, short, value_name = "FILE", default_value = "state.json")]
-        state: PathBuf,
+        #[command(flatten)]
+        at: StateArg,
     },
     /// Add a step to the plan, under the lock, checked as the engine checks a file (agents: use
     /// this, not an edit of state.json, which a heartbeat may overwrite).
@@ -251,8 +279,6 @@ Example:
   seqctl doctor ~/.openclaw/workspace/state.json
 Each line is `ok`, `warning` or `problem`, with the fix below it.")]
     Doctor {
-        /// The state file to check (default: --state).
-        file: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -267,49 +293,154 @@ Each line is `ok`, `warning` or `problem`, with the fix below it.")]
         #[arg(long)]
         json: bool,
     },
+    /// Remove the plan's old logs and event logs: every file of its log folder, its event log
+    /// and runner.log (and their older generations) not written to for DAYS days. Never the log
+    /// of a try in flight, the state file or the steps' results.
+    #[command(after_help = "\
+Examples:
+  seqctl prune --dry-run              (what would go)
+  seqctl prune state.json --older-than 7")]
+    Prune {
+        /// Remove what was not written to for this many days.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        older_than: u32,
+        /// Say what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  seqctl completions bash > ~/.local/share/bash-completion/completions/seqctl
+  seqctl completions zsh seq-check > ~/.zfunc/_seq-check
+  seqctl completions fish > ~/.config/fish/completions/seqctl.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+        /// The program to complete.
+        #[arg(value_enum, default_value = "seqctl")]
+        program: Program,
+    },
+    /// Print the manual page (roff) of seqctl, seq-check or seq-runner.
+    #[command(after_help = "\
+Examples:
+  seqctl man | man -l -
+  seqctl man seq-check > ~/.local/share/man/man1/seq-check.1")]
+    Man {
+        /// The program.
+        #[arg(value_enum, default_value = "seqctl")]
+        program: Program,
+    },
+    /// Print this help, or the help of the given command.
+    #[command(after_help = "Example:\n  seqctl help retry")]
+    Help {
+        /// The command to explain.
+        command: Option<String>,
+    },
 }
 
+/// One of the three programs, for completions and manual pages.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Program {
+    Seqctl,
+    SeqCheck,
+    SeqRunner,
+}
+
+impl Program {
+    fn command(self) -> clap::Command {
+        match self {
+            Self::Seqctl => Cli::command(),
+            Self::SeqCheck => args::CheckArgs::command(),
+            Self::SeqRunner => args::RunnerArgs::command(),
+        }
+    }
+}
+
+// One arm per command, each a line or two: the table reads better whole than split.
+#[allow(clippy::too_many_lines)]
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let config = Config::or_default();
+    let (paths, paint) = (config.paths, config.paint);
     let mut stdout = io::stdout().lock();
     let (json, result) = match cli.command {
+        Command::Help { command } => return help(command.as_deref()),
+        Command::Completions { shell, program } => {
+            let mut command = program.command();
+            let name = command.get_name().to_owned();
+            clap_complete::generate(shell, &mut command, name, &mut stdout);
+            return ExitCode::SUCCESS;
+        }
+        Command::Man { program } => {
+            return match clap_mangen::Man::new(program.command()).render(&mut stdout) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => streamed(Err(e.into())),
+            };
+        }
         Command::Init {
             common,
             plan,
             step,
+            outputs,
             delay_minutes,
             force,
+        } => {
+            let init = ctl::init::Init {
+                plan,
+                outputs: match init_outputs(&matches, outputs) {
+                    Ok(outputs) => outputs,
+                    Err(e) => return exit::report_error("seqctl", &e),
+                },
+                steps: step,
+                delay_minutes,
+                force,
+            };
+            (common.json, ctl::init::run(&common.at.path(&paths), &init))
+        }
+        Command::Plan(args) => args.run(&paths),
+        Command::Validate { common } => (common.json, ctl::validate::run(&common.at.path(&paths))),
+        Command::Status { common } => (common.json, ctl::status::run(&common.at.path(&paths))),
+        Command::Explain { step, common } => {
+            // `seqctl explain state.json`: a lone argument that names a file is the state file.
+            let (step, path) = match step {
+                Some(step) if names_state_file(&step, &common.at) => {
+                    (None, paths.state_file(Some(step.as_ref())))
+                }
+                step => (step, common.at.path(&paths)),
+            };
+            (common.json, ctl::explain::run(&path, step.as_deref()))
+        }
+        Command::Prune {
+            older_than,
+            dry_run,
+            common,
         } => (
             common.json,
-            ctl::init::run(
-                &common.state,
-                &ctl::init::Init {
-                    plan,
-                    steps: step,
-                    delay_minutes,
-                    force,
+            ctl::prune::run(
+                &common.at.path(&paths),
+                ctl::prune::Prune {
+                    older_than_days: older_than,
+                    dry_run,
                 },
             ),
         ),
-        Command::Plan(args) => args.run(),
-        Command::Validate { file, common } => (
-            common.json,
-            ctl::validate::run(file.as_ref().unwrap_or(&common.state)),
-        ),
-        Command::Status { common } => (common.json, ctl::status::run(&common.state)),
-        Command::Explain { step, common } => (
-            common.json,
-            ctl::explain::run(&common.state, step.as_deref()),
-        ),
-        Command::Result { common } => (common.json, ctl::result::run(&common.state)),
+        Command::Result { common } => (common.json, ctl::result::run(&common.at.path(&paths))),
         Command::Retry { step, note, common } => (
             common.json,
-            ctl::retry::run(&common.state, &step, note.as_deref()),
+            ctl::retry::run(&common.at.path(&paths), &step, note.as_deref()),
         ),
-        Command::Skip { step, common } => (common.json, ctl::skip::run(&common.state, &step)),
-        Command::Pause { common } => (common.json, ctl::pause::run(&common.state, true)),
-        Command::Resume { common } => (common.json, ctl::pause::run(&common.state, false)),
-        Command::Cancel { common } => (common.json, ctl::cancel::run(&common.state)),
+        Command::Skip { step, common } => {
+            (common.json, ctl::skip::run(&common.at.path(&paths), &step))
+        }
+        Command::Pause { common } => (common.json, ctl::pause::run(&common.at.path(&paths), true)),
+        Command::Resume { common } => {
+            (common.json, ctl::pause::run(&common.at.path(&paths), false))
+        }
+        Command::Cancel { common } => (common.json, ctl::cancel::run(&common.at.path(&paths))),
         Command::AddStep {
             id,
             after,
@@ -317,12 +448,14 @@ fn main() -> ExitCode {
             common,
         } => (
             common.json,
-            ctl::edit::add(
-                &common.state,
-                id.as_deref(),
-                after.as_deref(),
-                &fields.into_fields(),
-            ),
+            looks_like_state(id.as_deref(), &common.at).and_then(|()| {
+                ctl::edit::add(
+                    &common.at.path(&paths),
+                    id.as_deref(),
+                    after.as_deref(),
+                    &fields.into_fields(),
+                )
+            }),
         ),
         Command::EditStep {
             step,
@@ -330,46 +463,70 @@ fn main() -> ExitCode {
             common,
         } => (
             common.json,
-            ctl::edit::edit(&common.state, &step, &fields.into_fields()),
+            ctl::edit::edit(&common.at.path(&paths), &step, &fields.into_fields()),
         ),
-        Command::RemoveStep { step, common } => {
-            (common.json, ctl::edit::remove(&common.state, &step))
-        }
-        Command::Doctor { file, common } => (
+        Command::RemoveStep { step, common } => (
             common.json,
-            ctl::doctor::run(file.as_ref().unwrap_or(&common.state)),
+            ctl::edit::remove(&common.at.path(&paths), &step),
         ),
+        Command::Doctor { common } => (common.json, ctl::doctor::run(&common.at.path(&paths))),
         Command::InstallSkill { dir, json } => (json, ctl::install_skill::run(dir.as_deref())),
         Command::Logs {
             step,
             attempt,
             follow,
+            file,
             common,
         } => {
+            // `seqctl logs state.json`: a lone argument that names a file is the state file.
+            let (step, path) = match step {
+                Some(step) if names_state_file(&step, &common.at) => {
+                    (None, paths.state_file(Some(step.as_ref())))
+                }
+                step => (step, common.at.path(&paths)),
+            };
+            if let Some(name) = file {
+                return streamed(ctl::logs::show_file(&path, &name, &mut stdout));
+            }
+            let Some(step) = step else {
+                if follow || attempt.is_some() {
+                    return exit::report_error(
+                        "seqctl",
+                        &anyhow::anyhow!("--follow and --attempt need a step"),
+                    );
+                }
+                return streamed(ctl::logs::list(&path, common.json, &mut stdout));
+            };
             let logs = ctl::logs::Logs {
                 step: &step,
                 attempt,
                 follow,
                 json: common.json,
             };
-            return streamed(ctl::logs::run(&common.state, &logs, &mut stdout));
+            return streamed(ctl::logs::run(&path, &logs, &mut stdout));
         }
-        Command::Events {
-            follow,
-            json,
-            state,
-        } => {
-            return streamed(ctl::events::run(&state, follow, json, &mut stdout));
+        Command::Events { follow, json, at } => {
+            return streamed(ctl::events::run(
+                &at.path(&paths),
+                follow,
+                json,
+                &mut stdout,
+            ));
         }
     };
-    finish(&mut stdout, json, result)
+    finish(&mut stdout, json, result, paint)
 }
 
 /// Prints a command's output (or its error) and gives its exit code.
-fn finish(stdout: &mut dyn Write, json: bool, result: anyhow::Result<Output>) -> ExitCode {
+fn finish(
+    stdout: &mut dyn Write,
+    json: bool,
+    result: anyhow::Result<Output>,
+    paint: Paint,
+) -> ExitCode {
     match result {
         Ok(output) => {
-            print(stdout, &output, json);
+            print(stdout, &output, json, paint);
             output.code.into()
         }
         Err(error) => {
@@ -382,13 +539,72 @@ fn finish(stdout: &mut dyn Write, json: bool, result: anyhow::Result<Output>) ->
     }
 }
 
-fn print(out: &mut dyn Write, output: &Output, json: bool) {
+/// Which step each `--outputs` of `init` belongs to: the `--step` given just before it (clap
+/// keeps each value's position on the command line).
+fn init_outputs(
+    matches: &clap::ArgMatches,
+    outputs: Vec<String>,
+) -> anyhow::Result<Vec<(usize, String)>> {
+    let Some(init) = matches.subcommand_matches("init") else {
+        return Ok(Vec::new());
+    };
+    let steps: Vec<usize> = init.indices_of("step").into_iter().flatten().collect();
+    let at: Vec<usize> = init.indices_of("outputs").into_iter().flatten().collect();
+    at.into_iter()
+        .zip(outputs)
+        .map(|(position, paths)| {
+            let step = steps.iter().rposition(|s| *s < position).ok_or_else(|| {
+                anyhow::anyhow!("--outputs {paths:?} comes before any --step: give it after the step it belongs to")
+            })?;
+            Ok((step, paths))
+        })
+        .collect()
+}
+
+/// Whether a lone argument before the state file is a state file: one that names a file,
+/// with no state file given otherwise.
+fn names_state_file(word: &str, at: &StateArg) -> bool {
+    at.state_file.is_none() && at.state.is_none() && std::path::Path::new(word).is_file()
+}
+
+/// `add-step [ID] [STATE]`: a lone argument is the new step's id, so `add-step state.json`
+/// would add a step called `state.json` to ./state.json. Refused when it names a file.
+fn looks_like_state(id: Option<&str>, at: &StateArg) -> anyhow::Result<()> {
+    match id {
+        Some(id) if names_state_file(id, at) => {
+            anyhow::bail!(
+                "`{id}` is a file: add-step takes the new step's id first, then the state file \
+                 (`seqctl add-step [ID] STATE`, or --state {id})"
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `seqctl help [COMMAND]`: the long help of seqctl or of one of its commands.
+fn help(command: Option<&str>) -> ExitCode {
+    let mut cli = Cli::command();
+    let shown = match command {
+        None => cli.print_long_help(),
+        Some(name) => {
+            let Some(sub) = cli.find_subcommand_mut(name) else {
+                eprintln!("seqctl: no command `{name}`; `seqctl help` lists them");
+                return exit::Exit::Invalid.into();
+            };
+            sub.print_long_help()
+        }
+    };
+    drop(shown); // a closed pipe is the reader's choice
+    ExitCode::SUCCESS
+}
+
+fn print(out: &mut dyn Write, output: &Output, json: bool, paint: Paint) {
     let written = if json {
         writeln!(out, "{}", output.json)
     } else if output.text.is_empty() || output.text.ends_with('\n') {
-        write!(out, "{}", output.text)
+        write!(out, "{}", paint.text(&output.text))
     } else {
-        writeln!(out, "{}", output.text)
+        writeln!(out, "{}", paint.text(&output.text))
     };
     // A closed pipe (`seqctl status | head -1`) is the reader's choice, not an error.
     drop(written);
@@ -437,15 +653,15 @@ struct PlanArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "write")]
     out: Option<PathBuf>,
     /// The state file --write writes (its folder is where the agent runs).
-    #[arg(long, short, value_name = "FILE", default_value = "state.json")]
-    state: PathBuf,
+    #[command(flatten)]
+    at: StateArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
 impl PlanArgs {
-    fn run(self) -> (bool, anyhow::Result<Output>) {
+    fn run(self, paths: &Paths) -> (bool, anyhow::Result<Output>) {
         let request = ctl::plan::Request {
             task: &self.task,
             agent: self.agent.as_deref(),
@@ -455,6 +671,6 @@ impl PlanArgs {
             force: self.force,
             out: self.out.as_deref(),
         };
-        (self.json, ctl::plan::run(&self.state, &request))
+        (self.json, ctl::plan::run(&self.at.path(paths), &request))
     }
 }

@@ -23,10 +23,12 @@ use super::config::Config;
 use super::live::seen_from_outside;
 use super::reads::Reads;
 use super::runner;
+use super::watch::Watch;
 use crate::core::event::Launched;
-use crate::core::{apply, settle, Context, Event, Input, Next, Plan, TryState};
+use crate::core::{apply, settle, upcoming, Context, Event, Input, Next, Plan, TryState};
 use crate::exec::command::AgentCommand;
-use crate::exec::{process, signals};
+use crate::exec::{fds, process, signals};
+use crate::format::typos::typos;
 use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
 use crate::store::events::{self, By};
 use crate::store::layout::{self, Layout};
@@ -47,50 +49,75 @@ pub struct Checked {
     pub signal: Option<i32>,
 }
 
-/// Runs one heartbeat for the state file at `path`; with `wait`, stays until the plan rests.
-/// `say` gets progress lines while waiting.
+/// How a heartbeat is run.
+#[derive(Clone, Copy, Default)]
+pub struct Mode<'a> {
+    /// Stay until the plan rests (`--wait`), running its steps in this process.
+    pub wait: bool,
+    /// Who watches the steps `--wait` runs.
+    pub watch: Option<&'a Watch>,
+    /// The report goes to a person as it is (`--no-reply`): a standing blocker is told of
+    /// once, then at most daily, and the plan records when (`blockerReportedIso`).
+    pub tells_person: bool,
+}
+
+/// Runs one heartbeat for the state file at `path`; with `mode.wait`, stays until the plan
+/// rests. `say` gets progress lines while waiting.
 pub fn run(
     path: &Path,
     config: &Config,
-    wait: bool,
+    mode: Mode<'_>,
     say: &mut dyn FnMut(String),
 ) -> Result<Checked> {
+    let unwatched = Watch::default();
+    let watch = mode.watch.unwrap_or(&unwatched);
     let done = |heartbeat, signal| Ok(Checked { heartbeat, signal });
     let Some(store) = Store::locate(path)? else {
-        return done(Heartbeat::default(), None);
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        return done(Heartbeat::no_plan(absolute.display().to_string()), None);
     };
-    if !wait {
+    if !mode.wait {
         // Found before the state lock is taken: a stat of the runner is no work to do under it.
         let runner = runner_path(config);
-        return done(beat(&store, config, Some(&runner))?.0, None);
+        return done(beat(&store, config, mode, Some(&runner))?.0, None);
     }
     signals::install();
     let mut last_busy = None;
+    // The first runner start's typos, for the report --wait ends with.
+    let mut typos: Option<Vec<String>> = None;
+    let done = |mut heartbeat: Heartbeat, signal, typos: &mut Option<Vec<String>>| {
+        heartbeat.typos = typos.take().unwrap_or_default();
+        Ok(Checked { heartbeat, signal })
+    };
     loop {
-        let (beat, agent) = beat(&store, config, None)?;
+        let (beat, agent) = beat(&store, config, mode, None)?;
+        if typos.is_none() && agent.is_some() {
+            typos = Some(beat.typos.clone());
+        }
         if let Some(agent) = agent {
             for change in &beat.changes {
                 say(change.to_string());
             }
-            let summary = runner::run(&store, config, &agent, say)?;
+            let summary = runner::run(&store, config, &agent, watch, say)?;
             if summary.signal.is_some() {
-                return done(beat, summary.signal);
+                return done(beat, summary.signal, &mut typos);
             }
             if summary.end == Next::Busy {
                 signals::sleep(Duration::from_millis(500));
             }
             continue;
         }
-        if beat.result != BeatResult::InFlight {
-            return done(beat, None);
+        // Another runner has the plan (running a try, or asleep until the next is due).
+        if beat.result != BeatResult::InFlight && !beat.held {
+            return done(beat, None, &mut typos);
         }
         if last_busy.as_ref() != Some(&beat) {
-            say(beat.line().unwrap_or_default());
+            say(beat.line());
             last_busy = Some(beat.clone());
         }
         if !signals::sleep(Duration::from_secs(1)) {
             // Another runner owns the plan: nothing of ours to stop or record.
-            return done(beat, signals::received());
+            return done(beat, signals::received(), &mut typos);
         }
     }
 }
@@ -101,6 +128,7 @@ pub fn run(
 fn beat(
     store: &Store,
     config: &Config,
+    mode: Mode<'_>,
     runner: Option<&Result<PathBuf>>,
 ) -> Result<(Heartbeat, Option<AgentCommand>)> {
     let locked = store.lock()?;
@@ -150,8 +178,29 @@ fn beat(
         },
         None => holding(&lease, &plan),
     };
-    let heartbeat = Heartbeat::of(&next, &plan, changes.clone(), holding, newly_done);
+    let mut heartbeat = report(&next, &plan, &ctx, changes.clone(), holding, newly_done);
+    if let Next::Blocked { step, .. } = &next {
+        heartbeat.blocker_news = plan.blocker_news(step.as_str(), ctx.now);
+        if heartbeat.blocker_news && mode.tells_person {
+            news.extend(apply(&mut plan, Input::BlockerReported, &ctx)?);
+        }
+    }
+    if agent.is_none() && !matches!(next, Next::Busy) {
+        // Nothing is due, but the next step of this plan (or the next plan) will need the
+        // agent: a command that will be refused is worth a line now, not at 3 a.m.
+        heartbeat.config_problem = config.agent(store.workspace()).err().map(|e| {
+            format!("{e:#} (nothing is due now; the next step will not start until it is fixed)")
+        });
+    }
     plan.put_back(&mut state);
+    // Told when a runner is started (this heartbeat's, or --wait's own): right after the plan
+    // was written, where whoever wrote it is looking, and not again on every idle heartbeat
+    // (which does not pay for looking, either).
+    let typos: Vec<String> = if agent.is_some() {
+        typos(&state).iter().map(ToString::to_string).collect()
+    } else {
+        Vec::new()
+    };
     // A finished plan is written only by the first heartbeat after it finished; later ones,
     // and plans the Python version finished, are left byte for byte.
     if !was_done || newly_done {
@@ -193,9 +242,35 @@ fn beat(
     let heartbeat = Heartbeat {
         pid: pid.or(heartbeat.pid),
         warnings,
+        typos,
         ..heartbeat
     };
     Ok((heartbeat, agent))
+}
+
+/// The heartbeat's report of `next`. A plan a live runner holds between tries (asleep through a
+/// delay) is reported as waiting for the step it waits for, with its due time, not as a try
+/// in flight.
+fn report(
+    next: &Next,
+    plan: &Plan,
+    ctx: &Context,
+    changes: Vec<Event>,
+    holding: Holding,
+    newly_done: bool,
+) -> Heartbeat {
+    let between_tries =
+        *next == Next::Busy && holding.alive && !holding.python && plan.running().next().is_none();
+    if between_tries {
+        let upcoming = upcoming(plan, ctx);
+        if matches!(upcoming, Next::Wait { .. }) {
+            let mut beat = Heartbeat::of(&upcoming, plan, changes, holding, newly_done);
+            beat.pid = holding.pid;
+            beat.held = true;
+            return beat;
+        }
+    }
+    Heartbeat::of(next, plan, changes, holding, newly_done)
 }
 
 /// Who holds the lease, from its note, and whether that runner lives.
@@ -242,8 +317,8 @@ pub fn runner_path(config: &Config) -> Result<PathBuf> {
     });
     if !executable {
         bail!(
-            "{origin} ({}) is not an executable file; install both binaries (cargo install \
-             --locked --path .) or set STEP_RUNNER",
+            "{origin} ({}) is not an executable file; install both binaries \
+             (cargo install --locked --path .) or set STEP_RUNNER",
             path.display()
         );
     }
@@ -271,22 +346,17 @@ fn spawn_detached(runner: &Path, store: &Store) -> Result<(u32, bool)> {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // SAFETY: setsid and close_range are async-signal-safe and act on the child only.
+    let limit = fds::limit();
+    // SAFETY: setsid, close_range and fcntl are async-signal-safe and act on the child only.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             // A session of its own: the heartbeat's process group and terminal can go away.
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
             // Descriptors the caller leaked to us (an exec tool's pipes) must not reach the
-            // runner, or the caller would wait for it. Marked close-on-exec rather than closed,
-            // so std can still report an exec failure through its own pipe.
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
+            // runner, or the caller would wait for it.
+            fds::cloexec_from(3, limit);
             Ok(())
         });
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
+use super::paint::Paint;
 use crate::core::{AgentRef, Limits};
 use crate::exec::agents::{self, Agents};
 use crate::exec::command::{AgentCommand, VAR};
@@ -19,6 +20,11 @@ pub const TRUST_VAR: &str = "STEP_AGENT_TRUST";
 
 /// A plan's logs may take this much disk by default (MiB); the oldest go past it.
 pub const DEFAULT_LOGS_MB: u64 = 256;
+
+/// The variable naming the state file every binary uses when none is given.
+pub const STATE_VAR: &str = "STEP_STATE";
+/// The state file when neither an argument nor `STEP_STATE` names one.
+pub const DEFAULT_STATE: &str = "state.json";
 
 /// Everything the environment says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +44,65 @@ pub struct Config {
     trust: Trust,
     /// `STEP_AGENTS_FILE`, or its default: the operator's named agents.
     agents_file: Option<PathBuf>,
+    /// Where state files and paths are found: `HOME` and `STEP_STATE`.
+    pub paths: Paths,
+    /// Whether what goes to stdout is coloured (see `paint`).
+    pub paint: Paint,
+}
+
+/// Colour on stdout: a terminal, and neither `NO_COLOR` nor `TERM=dumb` (nor `CLICOLOR=0`);
+/// or `CLICOLOR_FORCE`. The conventions anstream follows, read by the crate it reads them with.
+fn paint() -> Paint {
+    let clicolor = anstyle_query::clicolor();
+    let on = !anstyle_query::no_color()
+        && (anstyle_query::clicolor_force()
+            || (clicolor != Some(false)
+                && (anstyle_query::term_supports_color() || clicolor == Some(true))
+                && std::io::IsTerminal::is_terminal(&std::io::stdout())));
+    Paint { on }
+}
+
+/// What a path given on the command line is resolved with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Paths {
+    /// `HOME`, for a leading `~/`.
+    pub home: Option<PathBuf>,
+    /// `STEP_STATE`: the state file when none is given.
+    pub state: Option<PathBuf>,
+}
+
+impl Paths {
+    fn from_env() -> Self {
+        let set = |name| {
+            env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Self {
+            home: set("HOME"),
+            state: set(STATE_VAR),
+        }
+    }
+
+    /// The state file meant: the one given, else `STEP_STATE`, else `state.json`; a leading
+    /// `~/` is the home folder (an OpenClaw `--command-argv` reaches us with no shell to
+    /// expand it).
+    #[must_use]
+    pub fn state_file(&self, given: Option<&Path>) -> PathBuf {
+        let path = given
+            .or(self.state.as_deref())
+            .unwrap_or(Path::new(DEFAULT_STATE));
+        self.expand(path)
+    }
+
+    /// `path` with a leading `~` or `~/` made the home folder.
+    #[must_use]
+    pub fn expand(&self, path: &Path) -> PathBuf {
+        match (&self.home, path.strip_prefix("~")) {
+            (Some(home), Ok(rest)) => home.join(rest),
+            _ => path.to_path_buf(),
+        }
+    }
 }
 
 impl Config {
@@ -69,6 +134,8 @@ impl Config {
             path: env::var_os("PATH"),
             exec_marker: env::var_os(marker).is_some_and(|v| v == value),
             trust: trust(),
+            paths: Paths::from_env(),
+            paint: paint(),
             agents_file: agents_file(),
         })
     }
@@ -85,6 +152,8 @@ impl Config {
             path: env::var_os("PATH"),
             exec_marker: false,
             trust: trust(),
+            paths: Paths::from_env(),
+            paint: paint(),
             agents_file: agents_file(),
         })
     }
@@ -181,5 +250,31 @@ fn number(name: &str, default: u64, max: u64) -> Result<u64> {
     match text.trim().parse::<u64>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => bail!("{name}={text:?} is not a whole number from 1 to {max}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_path_is_given_else_step_state_else_state_json_with_home_expanded() {
+        let paths = Paths {
+            home: Some(PathBuf::from("/home/me")),
+            state: Some(PathBuf::from("~/.openclaw/workspace/state.json")),
+        };
+        assert_eq!(
+            paths.state_file(None),
+            Path::new("/home/me/.openclaw/workspace/state.json")
+        );
+        assert_eq!(
+            paths.state_file(Some(Path::new("a.json"))),
+            Path::new("a.json")
+        );
+        assert_eq!(paths.expand(Path::new("~")), Path::new("/home/me"));
+        assert_eq!(paths.expand(Path::new("~bob/x")), Path::new("~bob/x"));
+        assert_eq!(paths.expand(Path::new("x/~/y")), Path::new("x/~/y"));
+        assert_eq!(Paths::default().state_file(None), Path::new("state.json"));
+        assert_eq!(Paths::default().expand(Path::new("~/x")), Path::new("~/x"));
     }
 }

@@ -66,8 +66,9 @@ Exit codes:
      recorded as not counting; the next heartbeat resumes the plan";
 
 pub const SEQCTL_HELP: &str = "\
-Every command takes the plan's state file as --state FILE (-s), default state.json
-(`validate` also takes it as its argument), and prints JSON with --json.
+Every command takes the plan's state file as its last argument or as --state FILE (-s);
+without one, $STEP_STATE, else state.json (a leading ~/ is the home folder). Every command
+prints JSON with --json.
 
 Exit codes:
   0  done as asked (status and explain exit 0 whatever the plan's state)

@@ -24,6 +24,7 @@ use super::exit::Exit;
 use super::live::liveness;
 use super::reads::Reads;
 use super::trial::{self, shown, try_once, Crew, Tried};
+use super::watch::Watch;
 use crate::core::{
     apply, prompt, settle, Context, Event, Input, Launch, Next, Plan, StepId, TryState,
 };
@@ -85,6 +86,7 @@ pub fn run(
     store: &Store,
     config: &Config,
     agent: &AgentCommand,
+    watch: &Watch,
     say: &mut dyn FnMut(String),
 ) -> Result<RunSummary> {
     let summary = RunSummary {
@@ -105,6 +107,7 @@ pub fn run(
             store,
             config,
             agent,
+            watch,
             lease,
             me: process::me(),
             ended: Vec::new(),
@@ -155,6 +158,7 @@ struct Runner<'a> {
     store: &'a Store,
     config: &'a Config,
     agent: &'a AgentCommand,
+    watch: &'a Watch,
     lease: Lease,
     /// This process, as a try it starts records it.
     me: Option<process::ProcessId>,
@@ -318,9 +322,9 @@ impl<'a> Runner<'a> {
         self.keep_logs_bounded(&launch, say);
         self.in_flight.insert(launch.step.clone(), launch.attempt);
         let (store, config, default) = (self.store.clone(), self.config, self.agent);
-        let tx = self.tx.clone();
+        let (tx, watch) = (self.tx.clone(), self.watch);
         scope.spawn(move || {
-            let tried = run_one(&store, config, default, &launch, compress, &tx);
+            let tried = run_one(&store, config, default, watch, &launch, compress, &tx);
             let _ = tx.send(Msg::Ended {
                 launch: Box::new(launch),
                 tried,
@@ -432,6 +436,7 @@ fn run_one(
     store: &Store,
     config: &Config,
     default: &AgentCommand,
+    watch: &Watch,
     launch: &Launch,
     compress: Option<(Plan, Vec<StepId>)>,
     tx: &Sender<Msg>,
@@ -441,6 +446,7 @@ fn run_one(
         config,
         default,
         workspace: store.workspace(),
+        watch,
     };
     let lease = match TryLease::acquire(store, launch.step.as_str()) {
         Ok(Some(lease)) => lease,

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::config::Config;
+use super::watch::Watch;
 use crate::core::prompt::{self, Known};
 use crate::core::verdict::{self, Ending, Missing, StopWhy};
 use crate::core::{verify, AgentRef, Event, Launch, Plan, StepId, TryOutcome, TryState};
@@ -29,6 +30,8 @@ pub struct Crew<'a> {
     pub config: &'a Config,
     pub default: &'a AgentCommand,
     pub workspace: &'a Path,
+    /// Who watches the tries (`seq-check --wait`), if anyone.
+    pub watch: &'a Watch,
 }
 
 impl Crew<'_> {
@@ -87,11 +90,7 @@ pub fn try_once(
     let spool_name = Layout::spool_name(step, attempt);
     let (lease_fd, prompt_file) = (lease.fd(), store.layout().prompt_file(step, attempt));
     let superseded = Superseded::new(store, step, attempt);
-    let must_stop = || {
-        signals::received()
-            .map(StopWhy::Signal)
-            .or_else(|| superseded.check().then_some(StopWhy::Superseded))
-    };
+    let must_stop = || superseded.must_stop(crew.watch);
     let report = attempt::run(
         &Attempt {
             agent: &agent,
@@ -112,6 +111,7 @@ pub fn try_once(
                 spool_name.as_str(),
                 RESULT_MAX_BYTES,
             )),
+            echo: crew.watch.echo.as_ref(),
         },
         |pgid| {
             let started = Event::StepStarted {
@@ -347,6 +347,7 @@ impl Judge<'_> {
                 lease_fd: Some(self.lease_fd),
                 log_cap: (capture::HEAD_BYTES, capture::TAIL_BYTES),
                 spool: spool.map(|(name, limit)| (self.results, name, limit)),
+                echo: None,
             },
             |_| {},
             self.stop,
@@ -467,6 +468,7 @@ struct Superseded<'a> {
     attempt: u32,
     seen: Cell<Option<FileId>>,
     next: Cell<Instant>,
+    started: Instant,
 }
 
 /// What tells one version of a file from the next without reading it.
@@ -486,7 +488,18 @@ impl<'a> Superseded<'a> {
             attempt,
             seen: Cell::new(file_id(store.path())),
             next: Cell::new(Instant::now() + attempt::STOP_CHECK),
+            started: Instant::now(),
         }
+    }
+
+    /// Whether the try must stop now, and why: a signal to the runner, or a person's change
+    /// of the plan. Asked at least once a second, so it also tells `watch` how long the try
+    /// has run.
+    fn must_stop(&self, watch: &Watch) -> Option<StopWhy> {
+        watch.tick(self.step, self.attempt, self.started.elapsed());
+        signals::received()
+            .map(StopWhy::Signal)
+            .or_else(|| self.check().then_some(StopWhy::Superseded))
     }
 
     fn check(&self) -> bool {

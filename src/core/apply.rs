@@ -61,6 +61,9 @@ pub enum Auto {
 pub enum Input {
     /// A heartbeat looked at the plan.
     Beat,
+    /// A heartbeat told a person of the standing blocker (`seq-check --no-reply`), so the
+    /// next ones stay quiet about it for a day.
+    BlockerReported,
     /// The runner marks a try started (before its agent runs).
     Started {
         step: StepId,
@@ -235,6 +238,10 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
     let now = ctx.now;
     match input {
         Input::Beat => Ok(beat(plan, ctx)),
+        Input::BlockerReported => {
+            plan.blocker_reported_iso = Some(timefmt::format(now));
+            Ok(Vec::new())
+        }
         Input::Started {
             step,
             attempt,

@@ -554,6 +554,22 @@ pub fn settle(plan: &mut Plan, ctx: &Context) -> (Vec<Event>, Next) {
     (events, Next::Busy)
 }
 
+/// What comes next once nobody holds the plan: for a report about a plan whose runner holds
+/// it between tries (asleep through a delay), which `decide` calls [`Next::Busy`]. Worked out
+/// on a copy, by the same rules, so the report cannot disagree with what will happen.
+#[must_use]
+pub fn upcoming(plan: &Plan, ctx: &Context) -> Next {
+    let free = Liveness::free();
+    settle(
+        &mut plan.clone(),
+        &Context {
+            live: &free,
+            ..*ctx
+        },
+    )
+    .1
+}
+
 /// When a step is due: `delay` after `after`. A time in the future (a clock that went back, or
 /// a hand-edited file) counts as now, so a bad timestamp can delay a step by one delay at most.
 #[must_use]

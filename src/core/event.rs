@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::model::StepId;
-use crate::format::text::printable;
+use crate::format::text::{counted, printable};
 
 /// How a try ended, in the file's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,11 +201,10 @@ impl Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            Self::PlanCreated { steps, replaced } => write!(
-                f,
-                "plan {} with {steps} steps",
-                if *replaced { "replaced" } else { "created" }
-            ),
+            Self::PlanCreated { steps, replaced } => {
+                let how = if *replaced { "replaced" } else { "created" };
+                write!(f, "plan {how} with {}", counted(*steps, "step"))
+            }
             Self::Heartbeat { result, step, .. } => {
                 let step = step.as_ref().map_or(String::new(), |s| format!(" for step {s}"));
                 match result {

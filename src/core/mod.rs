@@ -21,7 +21,7 @@ pub mod verdict;
 pub mod verify;
 
 pub use apply::{apply, Auto, Input, Refusal, StepEdit};
-pub use decide::{decide, settle, Context, Decision, Launch, Limits, Liveness, Next};
+pub use decide::{decide, settle, upcoming, Context, Decision, Launch, Limits, Liveness, Next};
 pub use event::Event;
 pub use model::{AgentRef, Plan, Step, StepId, StepSpec, TryOutcome, TryState};
 

@@ -686,6 +686,8 @@ pub struct Plan {
     pub(crate) done: bool,
     pub(crate) finished_iso: Option<String>,
     pub(crate) finish_reported: bool,
+    /// `blockerReportedIso`: when a standing blocker was last told of (`--no-reply`).
+    pub(crate) blocker_reported_iso: Option<String>,
     pub(crate) blockers: Option<Vec<String>>,
     pub(crate) artifacts: Option<Vec<String>>,
     pub(crate) last_heartbeat_iso: Option<String>,
@@ -819,6 +821,7 @@ impl Plan {
             done: state.status == PlanStatus::Done,
             finished_iso: state.finished_iso.clone(),
             finish_reported: state.finish_reported,
+            blocker_reported_iso: state.blocker_reported_iso.clone(),
             blockers: state.blockers.clone(),
             artifacts: state.artifacts.clone(),
             last_heartbeat_iso: state.last_heartbeat_iso.clone(),
@@ -937,6 +940,7 @@ impl Plan {
         };
         state.finished_iso = self.finished_iso;
         state.finish_reported = self.finish_reported;
+        state.blocker_reported_iso = self.blocker_reported_iso;
         state.blockers = self.blockers;
         state.artifacts = self.artifacts;
         state.last_heartbeat_iso = self.last_heartbeat_iso;
@@ -1123,7 +1127,23 @@ impl Plan {
             (None, _) => false,
         }
     }
+
+    /// Whether the blocker of `step` is news to a person as of `now`: never told of, blocked
+    /// (again) since it was last told of, or last told of a day or more ago. A report time
+    /// in the future counts for none (a clock set back must not silence a blocker).
+    #[must_use]
+    pub fn blocker_news(&self, step: &str, now: DateTime<Utc>) -> bool {
+        let Some(reported) = parse_time(self.blocker_reported_iso.as_deref()).filter(|t| *t <= now)
+        else {
+            return true;
+        };
+        let blocked_at = self.step(step).and_then(|s| s.run.ended_at());
+        blocked_at.is_some_and(|at| at.min(now) > reported) || now - reported >= BLOCKER_REMINDER
+    }
 }
+
+/// A standing blocker is told of again after this long (`seq-check --no-reply`).
+pub const BLOCKER_REMINDER: TimeDelta = TimeDelta::days(1);
 
 /// The blocker line for a step, in the Python version's words.
 #[must_use]
@@ -1204,5 +1224,38 @@ mod tests {
             serde_json::json!([1])
         );
         assert!(state.step_runs.contains_key("zz"));
+    }
+
+    #[test]
+    fn a_blocker_is_news_once_then_daily_and_again_when_blocked_anew() {
+        let at = |t: &str| timefmt::parse(t).unwrap();
+        let plan = |reported: &str| {
+            Plan::of(
+                &validate::parse(
+                    format!(
+                        r#"{{"plan":{{"steps":{{"a":{{"instruction":"x"}}}}}},"stepQueue":["a"],
+                        "stepRuns":{{"a":{{"status":"FAILED","tries":3,"finishedIso":"2026-03-01T10:00:00Z"}}}},
+                        "blockers":["a: max retries (3) exceeded"]{reported}}}"#
+                    )
+                    .as_bytes(),
+                )
+                .unwrap(),
+            )
+        };
+        let now = at("2026-03-01T12:00:00Z");
+        assert!(plan("").blocker_news("a", now), "never told of");
+        let told = plan(r#","blockerReportedIso":"2026-03-01T11:00:00Z""#);
+        assert!(!told.blocker_news("a", now), "told an hour ago");
+        assert!(
+            told.blocker_news("a", at("2026-03-02T11:00:00Z")),
+            "a day later"
+        );
+        let before = plan(r#","blockerReportedIso":"2026-03-01T09:00:00Z""#);
+        assert!(before.blocker_news("a", now), "blocked again since");
+        let future = plan(r#","blockerReportedIso":"2030-01-01T00:00:00Z""#);
+        assert!(
+            future.blocker_news("a", now),
+            "a time in the future counts for none"
+        );
     }
 }

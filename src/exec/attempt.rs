@@ -3,8 +3,9 @@
 //! The agent runs in its own process group, with stdin from /dev/null, in the workspace, with
 //! `STEP_ID`, `STEP_ATTEMPT`, `STEP_STATE_FILE` and `STEP_WORKSPACE` set. It inherits the run
 //! lease (see `lease`), so no other agent can start for this plan while any process of this one
-//! lives; and it dies with its runner (`PR_SET_PDEATHSIG`), so a killed runner does not leave an
-//! unwatched agent behind. On timeout the whole group gets SIGTERM, then SIGKILL after a grace.
+//! lives; and it dies with its runner, so a killed runner does not leave an unwatched agent
+//! behind: on Linux by `PR_SET_PDEATHSIG`, elsewhere (macOS) by a sentinel that kills the agent's
+//! process group when the runner is gone (see `sentinel`). On timeout the whole group gets SIGTERM, then SIGKILL after a grace.
 //! When the agent exits, whatever it left running in its group is stopped the same way: the
 //! step is over, and a straggler would overlap the next step's agent.
 
@@ -17,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use super::capture::{CappedLog, Spool};
 use super::command::AgentCommand;
-use super::pipes::{self, Pipes};
+use super::pipes::{self, Echo, Pipes};
 use super::process::{signal_group, stop_adopted, stop_group, GRACE};
+#[cfg(not(target_os = "linux"))]
+use super::sentinel;
 use crate::core::verdict::{Ending, StopWhy, Stopped};
 use crate::store::safe::Dir;
 
@@ -27,7 +30,6 @@ use crate::store::safe::Dir;
 const DRAIN: Duration = Duration::from_secs(2);
 
 /// Everything one try needs.
-#[derive(Debug)]
 pub struct Attempt<'a> {
     pub agent: &'a AgentCommand,
     pub prompt: &'a str,
@@ -48,6 +50,8 @@ pub struct Attempt<'a> {
     pub log_cap: (u64, u64),
     /// Where stdout's first bytes are also kept, and how many: the folder and file name.
     pub spool: Option<(&'a Dir, &'a str, u64)>,
+    /// Who also sees the output as it comes (`seq-check --wait -v`), if anyone.
+    pub echo: Option<&'a Echo>,
 }
 
 /// What a try produced.
@@ -89,26 +93,14 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         Ok(prepared) => prepared,
         Err(reason) => return not_started(reason),
     };
-    let mut command = Command::new(a.agent.program());
-    command
-        .arg0(a.agent.program_word())
-        .args(&args)
-        .current_dir(a.workspace)
-        .env("STEP_ID", a.step)
-        .env("STEP_ATTEMPT", a.attempt.to_string())
-        .env("STEP_STATE_FILE", a.state_file)
-        .env("STEP_WORKSPACE", a.workspace)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let lease_fd = a.lease_fd;
-    let runner_pid = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
-    unsafe {
-        command.pre_exec(move || child_setup(runner_pid, lease_fd));
-    }
-    let mut child = match super::process::spawn_agent(&mut command) {
+    let mut guard = match DeathGuard::new() {
+        Ok(guard) => guard,
+        Err(e) => return not_started(format!("cannot prepare the agent's guard: {e}")),
+    };
+    let mut command = command(a, &args, &guard);
+    let spawned = super::process::spawn_agent(&mut command);
+    guard.spawned();
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             return not_started(format!(
@@ -125,10 +117,12 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
             stop_group(pgid);
             let _ = child.wait();
             super::process::agent_done(pgid);
+            guard.stand_down();
             return not_started(format!("cannot read the agent's output: {e}"));
         }
     };
     pipes.spool = spool;
+    pipes.echo = a.echo.map(|echo| (echo.clone(), a.step.to_owned()));
     let (status, cut) = watch(
         &mut child,
         &mut pipes,
@@ -140,8 +134,13 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
     super::process::agent_done(pgid);
     stop_group(pgid);
     stop_adopted();
+    guard.stand_down();
     let duration = started.elapsed();
     pipes.finish(&mut log, Instant::now() + DRAIN);
+    if let Some(echo) = a.echo {
+        echo(a.step, 0, &[]);
+        echo(a.step, 1, &[]);
+    }
     let (printed, log_error) = log.finish();
     let ending = match (cut, status) {
         (Some((Cut::TimedOut, _)), _) => Ending::TimedOut(a.timeout),
@@ -158,6 +157,30 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         log_error,
         spooled: pipes.spool.as_ref().map(Spool::finish),
     }
+}
+
+/// The agent's command: in the workspace, in its own process group, with the step's variables,
+/// and set up between fork and exec to die with the runner and to inherit the lease.
+fn command(a: &Attempt, args: &[String], guard: &DeathGuard) -> Command {
+    let mut command = Command::new(a.agent.program());
+    command
+        .arg0(a.agent.program_word())
+        .args(args)
+        .current_dir(a.workspace)
+        .env("STEP_ID", a.step)
+        .env("STEP_ATTEMPT", a.attempt.to_string())
+        .env("STEP_STATE_FILE", a.state_file)
+        .env("STEP_WORKSPACE", a.workspace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let (setup, lease_fd) = (guard.setup(), a.lease_fd);
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
+    unsafe {
+        command.pre_exec(move || child_setup(setup, lease_fd));
+    }
+    command
 }
 
 /// Everything a try needs before its agent starts: the arguments (a prompt the command cannot
@@ -248,9 +271,58 @@ fn watch(
     }
 }
 
-/// In the child, between fork and exec.
+/// How a killed runner's agent is made to die with it: by the kernel on Linux
+/// (`PR_SET_PDEATHSIG`); elsewhere by a sentinel process (see `sentinel`).
+#[cfg(target_os = "linux")]
+struct DeathGuard;
+
+#[cfg(target_os = "linux")]
+impl DeathGuard {
+    #[allow(clippy::unnecessary_wraps)] // the same signature as the sentinel's
+    fn new() -> io::Result<Self> {
+        Ok(Self)
+    }
+
+    /// What the child needs: the runner's pid, to tell that it is still the runner's child.
+    #[allow(clippy::unused_self)] // the same signature as the sentinel's
+    fn setup(&self) -> libc::pid_t {
+        std::process::id() as libc::pid_t
+    }
+
+    #[allow(clippy::unused_self)] // likewise
+    fn spawned(&mut self) {}
+
+    #[allow(clippy::unused_self)] // likewise
+    fn stand_down(self) {}
+}
+
+#[cfg(not(target_os = "linux"))]
+struct DeathGuard(sentinel::Guard);
+
+#[cfg(not(target_os = "linux"))]
+impl DeathGuard {
+    fn new() -> io::Result<Self> {
+        sentinel::Guard::new().map(Self)
+    }
+
+    /// What the child needs: the sentinel's pipe, and how far to look for descriptors to close.
+    fn setup(&self) -> (RawFd, RawFd) {
+        (self.0.read_fd(), super::fds::limit())
+    }
+
+    fn spawned(&mut self) {
+        self.0.spawned();
+    }
+
+    fn stand_down(self) {
+        self.0.stand_down();
+    }
+}
+
+/// In the child, between fork and exec (Linux): die with the runner.
+#[cfg(target_os = "linux")]
 fn child_setup(runner_pid: libc::pid_t, lease_fd: Option<RawFd>) -> io::Result<()> {
-    // SAFETY: getppid, prctl and fcntl are async-signal-safe and touch only this process.
+    // SAFETY: getppid and prctl are async-signal-safe and touch only this process.
     unsafe {
         // Die with the runner: a SIGKILLed runner must not leave an agent nobody watches.
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -260,11 +332,26 @@ fn child_setup(runner_pid: libc::pid_t, lease_fd: Option<RawFd>) -> io::Result<(
         if libc::getppid() != runner_pid {
             return Err(io::Error::other("the runner died while starting the agent"));
         }
-        // Keep the lease open across exec, so the lock lives as long as the agent does.
-        if let Some(fd) = lease_fd {
-            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+    }
+    inherit_lease(lease_fd)
+}
+
+/// In the child, between fork and exec (no parent-death signal): start the sentinel that
+/// kills this process group if the runner dies. No race with the runner's death: the
+/// sentinel's pipe reaches end of file only once the runner's write end is closed too.
+#[cfg(not(target_os = "linux"))]
+fn child_setup((read_fd, limit): (RawFd, RawFd), lease_fd: Option<RawFd>) -> io::Result<()> {
+    // SAFETY: `arm` makes only async-signal-safe calls; this child leads its own group.
+    unsafe { sentinel::arm(read_fd, limit)? };
+    inherit_lease(lease_fd)
+}
+
+/// Keeps the lease open across exec, so the lock lives as long as the agent does.
+fn inherit_lease(lease_fd: Option<RawFd>) -> io::Result<()> {
+    if let Some(fd) = lease_fd {
+        // SAFETY: fcntl is async-signal-safe and touches only this process's descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+            return Err(io::Error::last_os_error());
         }
     }
     Ok(())

@@ -87,9 +87,8 @@ impl AgentCommand {
             );
         }
         let system = System::new(path, workspace);
-        let program = find_program(first, path, workspace).ok_or_else(|| {
-            anyhow!("{label}: program `{first}` not found on PATH (or not executable)")
-        })?;
+        let program = find_program(first, path, workspace)
+            .ok_or_else(|| anyhow!("{label}: {}", not_found(first, workspace)))?;
         let judgement = policy::judge(&words, &system, trust)
             .map_err(|why| anyhow!("{label} is refused: {why}; {}", suggestion()))?;
         if under_exec_marker {
@@ -173,6 +172,36 @@ impl AgentCommand {
     }
 }
 
+/// Why `word` names no program to run, in the words that lead to the fix: a path is taken
+/// from the workspace (where the agent runs), a bare name from PATH, and no shell expands
+/// `~` or `$HOME` in the command.
+fn not_found(word: &str, workspace: &Path) -> String {
+    if word.starts_with('~') || word.contains('$') {
+        return format!(
+            "program `{word}` not found: no shell expands `~` or `$` in the agent command \
+             (it is split, never run by a shell); write the program's full path"
+        );
+    }
+    if word.contains('/') {
+        let place = if word.starts_with('/') {
+            String::new()
+        } else {
+            format!(
+                " in the workspace {} (a relative path is taken from the state file's folder, \
+                 where the agent runs)",
+                workspace.display()
+            )
+        };
+        let why = if workspace.join(word).exists() {
+            "is not an executable file (chmod +x it, or add its interpreter: python3 script.py)"
+        } else {
+            "not found"
+        };
+        return format!("program `{word}` {why}{place}");
+    }
+    format!("program `{word}` not found on PATH (or not executable)")
+}
+
 /// Finds a program as exec would: a word with a slash is a path (relative to `workspace`),
 /// otherwise the first executable file of that name on `path`. Returns the real path.
 #[must_use]
@@ -228,6 +257,34 @@ mod tests {
         );
         let e = parse("echo 'unclosed").unwrap_err().to_string();
         assert!(e.starts_with("STEP_AGENT_CMD cannot be parsed"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_path_says_where_it_was_looked_for_and_that_no_shell_expands_tildes() {
+        let ws = Path::new("/nonexistent-ws");
+        assert_eq!(
+            not_found("./myagent.sh", ws),
+            "program `./myagent.sh` not found in the workspace /nonexistent-ws (a relative path \
+             is taken from the state file's folder, where the agent runs)"
+        );
+        assert_eq!(
+            not_found("/opt/x/agent", ws),
+            "program `/opt/x/agent` not found"
+        );
+        for word in ["~/bin/agent", "$HOME/bin/agent"] {
+            assert!(
+                not_found(word, ws).contains("no shell expands `~` or `$`"),
+                "{word}"
+            );
+        }
+        let here = std::env::temp_dir();
+        let file = tempfile::NamedTempFile::new_in(&here).unwrap();
+        let name = format!("./{}", file.path().file_name().unwrap().to_string_lossy());
+        assert!(
+            not_found(&name, &here).contains("is not an executable file"),
+            "{}",
+            not_found(&name, &here)
+        );
     }
 
     #[test]

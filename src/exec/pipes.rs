@@ -17,12 +17,18 @@ use super::capture::{CappedLog, Spool, Tail};
 /// How long a poll sleeps at most when nothing but a `waitpid` can tell the agent exited.
 const EXIT_CHECK: Duration = Duration::from_millis(50);
 
+/// Where the agent's output is also shown as it comes (`seq-check --wait -v`): the step, the
+/// stream (0 stdout, 1 stderr) and the bytes; an empty chunk when the try's output has ended.
+pub type Echo = std::sync::Arc<dyn Fn(&str, usize, &[u8]) + Send + Sync>;
+
 /// The agent's stdout and stderr, until each closes.
 pub struct Pipes {
     streams: [Option<OwnedFd>; 2],
     pub tails: [Tail; 2],
     /// Where stdout is also kept, for the step's result.
     pub spool: Option<Spool>,
+    /// Who also sees the output as it comes, if anyone, and the step it is told.
+    pub echo: Option<(Echo, String)>,
     buf: Vec<u8>,
 }
 
@@ -37,6 +43,7 @@ impl Pipes {
             streams,
             tails: [Tail::default(), Tail::default()],
             spool: None,
+            echo: None,
             buf: vec![0; 64 * 1024],
         })
     }
@@ -99,6 +106,9 @@ impl Pipes {
                         }
                     }
                     self.tails[index].push(&self.buf[..n]);
+                    if let Some((echo, step)) = &self.echo {
+                        echo(step, index, &self.buf[..n]);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

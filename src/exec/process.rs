@@ -2,7 +2,10 @@
 //!
 //! The agent runs in its own process group; when it exits (or times out, or is cancelled) the
 //! group gets SIGTERM, then SIGKILL after a grace. A process that left the group (`setsid`, a
-//! daemon) is found as an orphan the runner adopted: the runner is its subreaper.
+//! daemon) is found as an orphan the runner adopted: the runner is its subreaper. That is
+//! Linux's `PR_SET_CHILD_SUBREAPER`; other systems (macOS) have no equivalent, so there such a
+//! process is reparented to init, out of the runner's reach, and outlives a finished try (it
+//! still holds the inherited run lease, so no second agent starts beside it).
 
 use std::io;
 #[cfg(target_os = "linux")]
@@ -20,6 +23,7 @@ pub const GRACE: Duration = Duration::from_secs(3);
 /// a stopped straggler would otherwise stay a zombie in the agent's process group, and the group
 /// would look alive until the grace ran out.
 pub fn adopt_orphans() {
+    #[cfg(target_os = "linux")]
     // SAFETY: prctl with an integer argument; affects only this process.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
@@ -92,7 +96,13 @@ pub fn stop_group(pgid: u32) -> Stopped {
 /// Stops what the agent left running outside its process group (a `setsid` helper, a daemon).
 /// As subreaper the runner becomes their parent once their own parents exit, so they are found
 /// among its children; it has no others once the agent is reaped. One left alive would keep the
-/// inherited run lease, and the plan "in flight", for as long as it lived.
+/// inherited run lease, and the plan "in flight", for as long as it lived. Without a subreaper
+/// (off Linux) nothing is adopted, and there is nothing to do.
+#[cfg(not(target_os = "linux"))]
+pub fn stop_adopted() {}
+
+/// See above: Linux, where the runner is its agents' subreaper.
+#[cfg(target_os = "linux")]
 pub fn stop_adopted() {
     // Held throughout: no agent may start while the runner's children are being stopped.
     let agents = agents();
@@ -125,7 +135,15 @@ pub fn stop_adopted() {
     drop(agents);
 }
 
+/// The pids of this process's children. Off Linux there is no subreaper, so the runner's only
+/// children are its agents, which their own threads reap: none to find.
+#[cfg(not(target_os = "linux"))]
+fn children() -> Vec<libc::pid_t> {
+    Vec::new()
+}
+
 /// The pids of this process's children, from /proc.
+#[cfg(target_os = "linux")]
 fn children() -> Vec<libc::pid_t> {
     let me = std::process::id().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -143,6 +161,7 @@ fn children() -> Vec<libc::pid_t> {
 }
 
 /// Whether this process has any child, alive or not yet reaped.
+#[cfg(target_os = "linux")]
 fn has_children() -> bool {
     // SAFETY: WNOHANG never blocks; it returns -1 (ECHILD) only when there are no children.
     // A child that has exited is reaped here, which is what the callers want anyway.
@@ -150,6 +169,7 @@ fn has_children() -> bool {
 }
 
 /// Sends `signal` to every child of this process (and the group it leads, if it leads one).
+#[cfg(target_os = "linux")]
 fn signal_children(signal: libc::c_int) {
     // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so `children` reads
     // after the last `)`.
@@ -235,7 +255,7 @@ fn started(pid: u32) -> Option<(u64, bool)> {
     // SAFETY: fully written, as checked above.
     let info = unsafe { info.assume_init() };
     let start = info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec;
-    Some((start, info.pbi_status == libc::SZOMB as u32))
+    Some((start, info.pbi_status == libc::SZOMB))
 }
 
 /// Elsewhere only whether the pid exists can be told; its start is taken as 0.

@@ -8,4 +8,5 @@ pub mod refs;
 pub mod schema;
 pub mod text;
 pub mod timefmt;
+pub mod typos;
 pub mod validate;

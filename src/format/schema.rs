@@ -46,6 +46,10 @@ pub struct State {
     /// whatever the clock or a hand edit did to `finishedIso` and `lastHeartbeatIso`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finish_reported: bool,
+    /// New in this project: when `seq-check --no-reply` last told of a standing blocker, so
+    /// that it tells again at most daily, not every heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocker_reported_iso: Option<String>,
     /// New in this project: the hash of the plan's steps as last validated (see
     /// `core::model::plan_hash`): an edit by any other means than `seqctl` under a live run is
     /// seen, and the run stops for a person.

@@ -40,6 +40,19 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A count with its noun in the right number: `1 step`, `3 steps`, `1 try`, `2 tries`.
+#[must_use]
+pub fn count(n: impl TryInto<u64>, one: &str, many: &str) -> String {
+    let n = n.try_into().unwrap_or(u64::MAX);
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// [`count`] for nouns that take an `s`.
+#[must_use]
+pub fn counted(n: impl TryInto<u64>, noun: &str) -> String {
+    count(n, noun, &format!("{noun}s"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +64,13 @@ mod tests {
         assert_eq!(printable("ok\r\x1b[Kfake\n"), "ok\\r\\u{1b}[Kfake\\n");
         assert_eq!(printable("a\u{202E}b"), "a\\u{202e}b");
         assert_eq!(printable("héllo, wörld"), "héllo, wörld");
+    }
+
+    #[test]
+    fn counts_take_the_right_number() {
+        assert_eq!(counted(1u32, "step"), "1 step");
+        assert_eq!(counted(0u32, "step"), "0 steps");
+        assert_eq!(count(1u32, "try", "tries"), "1 try");
+        assert_eq!(count(2u32, "try", "tries"), "2 tries");
     }
 }

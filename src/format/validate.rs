@@ -97,8 +97,15 @@ fn locate_error(bytes: &[u8]) -> Invalid {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, State>(&mut de) {
         Err(e) => {
-            let field = e.path().to_string();
-            let field = if field == "." { String::new() } else { field };
+            // A syntax error inside an object is reported at a key the parser never read,
+            // which the path shows as `?`: name the object it is in instead.
+            let path = e.path().to_string();
+            let field = path.trim_end_matches(".?");
+            let field = if field == "." || field == "?" {
+                ""
+            } else {
+                field
+            };
             invalid(field, e.into_inner().to_string())
         }
         Ok(_) => match de.end() {
@@ -175,6 +182,10 @@ pub fn check(state: &State) -> Result<(), Invalid> {
         state.last_heartbeat_iso.as_deref(),
     );
     time(&|| "finishedIso".into(), state.finished_iso.as_deref());
+    time(
+        &|| "blockerReportedIso".into(),
+        state.blocker_reported_iso.as_deref(),
+    );
     for (id, run) in &state.step_runs {
         time(
             &|| format!("stepRuns.{id}.lastRunIso"),
@@ -658,6 +669,25 @@ mod tests {
     fn syntax_errors_carry_line_and_column() {
         let e = err("{\n  \"plan\": {,\n}");
         assert!(e.contains("line 2 column"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_object_they_are_in_never_a_question_mark() {
+        for (text, field) in [
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x"}, }},"stepQueue":["a"]}"#,
+                "plan.steps",
+            ),
+            (
+                r#"{"plan":{"steps":{"a":{"instruction":"x}}},"stepQueue":["a"]}"#,
+                "plan.steps.a",
+            ),
+            (r#"{"plan": {"steps": {}}, }"#, ""),
+        ] {
+            let e = parse(text.as_bytes()).unwrap_err();
+            assert_eq!(e.field, field, "{text}: {e}");
+            assert!(!e.to_string().contains('?'), "{e}");
+        }
     }
 
     #[test]

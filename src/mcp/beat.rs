@@ -25,15 +25,11 @@ pub fn run(path: &Path, config: &Result<Config, String>) -> Result<Output> {
 
 /// One heartbeat: the lines seq-check prints (as text, and as `lines` in its `--json` object).
 pub fn once(path: &Path, config: &Config) -> Result<(String, Value)> {
-    let beat = check::run(path, config, false, &mut |_| {})?.heartbeat;
+    let beat = check::run(path, config, check::Mode::default(), &mut |_| {})?.heartbeat;
     reap(&beat);
     let mut lines: Vec<String> = beat.changes.iter().map(ToString::to_string).collect();
-    lines.extend(beat.line());
-    let text = if lines.is_empty() {
-        format!("no plan: {} does not exist", path.display())
-    } else {
-        lines.join("\n")
-    };
+    lines.push(beat.line());
+    let text = lines.join("\n");
     let mut json = serde_json::to_value(&beat)?;
     json["lines"] = lines.into();
     Ok((text, json))

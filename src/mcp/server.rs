@@ -70,7 +70,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Where the plan stands: status (running, waiting, blocked, failed, \
+        description = "Where the plan stands: status (running, waiting, blocked, \
             paused, success), every step's status and tries, what is in flight, next, or blocked.",
         annotations(read_only_hint = true)
     )]

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use serde::{Serialize, Serializer};
 
 use crate::core::{Event, Next, Plan, TryState};
-use crate::format::text::printable;
+use crate::format::schema::StepStatus;
+use crate::format::text::{count, counted, printable};
 
 /// The heartbeat's result, in the words `--json` uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -49,6 +50,7 @@ pub struct Holding {
 /// What one heartbeat found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(clippy::struct_excessive_bools)] // independent facts of one report, each its own flag
 pub struct Heartbeat {
     pub result: BeatResult,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,11 +85,37 @@ pub struct Heartbeat {
     /// With `done`: this heartbeat is the first since the plan finished (tell the user now).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub newly_done: bool,
+    /// With `no_plan`: the absolute path looked at, so a typo in it shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<String>,
     /// With `done`: optional steps that ended FAILED (the plan went on without them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gave_up: Vec<String>,
     #[serde(skip)]
     pub steps: usize,
+    /// With `done`: how many steps were skipped rather than finished.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+    /// With `waiting`: a runner holds the plan and sleeps until the step is due.
+    #[serde(skip)]
+    pub held: bool,
+    /// With `blocked`: the blocker is news (not told of yet, or not for a day); `--no-reply`
+    /// tells only news.
+    #[serde(skip)]
+    pub blocker_news: bool,
+    /// The agent command would be refused, though nothing is due now (printed as a warning;
+    /// not news for `--no-reply`: the heartbeat that would start a step fails loudly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_problem: Option<String>,
+    /// Unknown fields of the file that look like known ones ("did you mean"), found when a
+    /// runner is started; printed on stderr.
+    #[serde(skip)]
+    pub typos: Vec<String>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn as_text<S: Serializer>(events: &[Event], s: S) -> Result<S::Ok, S::Error> {
@@ -95,6 +123,15 @@ fn as_text<S: Serializer>(events: &[Event], s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Heartbeat {
+    /// The report of a heartbeat that found no state file at `path` (absolute).
+    #[must_use]
+    pub fn no_plan(path: String) -> Self {
+        Self {
+            state_file: Some(path),
+            ..Self::default()
+        }
+    }
+
     /// The report of a decision about `plan`: `changes` are the events on the way, `holding`
     /// the lease as found, `newly_done` whether this heartbeat is the first since the finish.
     #[must_use]
@@ -116,6 +153,7 @@ impl Heartbeat {
             Next::Finished => {
                 beat.newly_done = newly_done;
                 beat.artifacts = plan.artifacts().to_vec();
+                beat.skipped = plan.count(StepStatus::Skipped);
                 beat.gave_up = plan
                     .units()
                     .filter(|s| s.run.status() == crate::format::schema::StepStatus::Failed)
@@ -149,22 +187,26 @@ impl Heartbeat {
         beat
     }
 
-    /// Whether a person should hear about this heartbeat: a blocker, or a plan just finished.
+    /// Whether a person should hear about this heartbeat: a blocker not told of yet (or not
+    /// for a day), or a plan just finished.
     /// (`--no-reply` prints OpenClaw's `NO_REPLY` for everything else.)
     #[must_use]
     pub fn worth_telling(&self) -> bool {
-        self.result == BeatResult::Blocked
+        (self.result == BeatResult::Blocked && self.blocker_news)
             || (self.result == BeatResult::Done && self.newly_done)
             || !self.warnings.is_empty()
     }
 
     /// The one-line summary a person or an agent reads.
     #[must_use]
-    pub fn line(&self) -> Option<String> {
+    pub fn line(&self) -> String {
         let step = self.step.as_deref().unwrap_or("?");
         let attempt = self.attempt.unwrap_or(0);
-        Some(match self.result {
-            BeatResult::NoPlan => return None,
+        match self.result {
+            BeatResult::NoPlan => format!(
+                "no plan at {}",
+                printable(self.state_file.as_deref().unwrap_or("?"))
+            ),
             BeatResult::Started => format!(
                 "started: step {step} try {attempt} (seq-runner pid {})",
                 self.pid.unwrap_or(0)
@@ -197,28 +239,38 @@ impl Heartbeat {
                 }
             }
             BeatResult::Waiting => format!(
-                "waiting: step {step} is due at {}",
-                self.until.as_deref().unwrap_or("?")
+                "waiting: step {step} is due at {}{}",
+                self.until.as_deref().unwrap_or("?"),
+                match self.pid.filter(|_| self.held) {
+                    Some(pid) => format!(" (runner pid {pid} waits for it)"),
+                    None => String::new(),
+                }
             ),
             BeatResult::Blocked => format!(
-                "blocked: step {step} failed {attempt} tries; last error: {}",
+                "blocked: step {step} failed {}; last error: {}",
+                count(attempt, "try", "tries"),
                 printable(self.error.as_deref().unwrap_or("(none recorded)"))
             ),
             BeatResult::Paused => "paused: nothing new starts until the plan is resumed".to_owned(),
             BeatResult::Done if !self.newly_done => "nothing to do: the plan is done".to_owned(),
             BeatResult::Done => {
-                let mut line = format!("done: all {} steps finished", self.steps);
+                // Skipped steps, and optional ones that failed, are not finished ones: the
+                // agent tells the user what was done.
+                let finished = self.steps.saturating_sub(self.skipped + self.gave_up.len());
+                let mut line = match (finished == self.steps, self.steps) {
+                    (true, 1) => "done: its one step finished".to_owned(),
+                    (true, n) => format!("done: all {n} steps finished"),
+                    (false, n) => format!("done: {finished} of {} finished", counted(n, "step")),
+                };
+                if self.skipped > 0 {
+                    let _ = write!(line, ", {} skipped", self.skipped);
+                }
                 if !self.gave_up.is_empty() {
                     // The final summary says so: the plan went on without them.
                     let _ = write!(
                         line,
-                        " ({} optional {} FAILED: {})",
-                        self.gave_up.len(),
-                        if self.gave_up.len() == 1 {
-                            "step"
-                        } else {
-                            "steps"
-                        },
+                        " ({} FAILED: {})",
+                        count(self.gave_up.len(), "optional step", "optional steps"),
                         printable(&self.gave_up.join(", "))
                     );
                 }
@@ -231,6 +283,6 @@ impl Heartbeat {
                 }
                 line
             }
-        })
+        }
     }
 }

@@ -20,8 +20,8 @@ use super::text;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Picture {
-    /// `running`, `waiting`, `blocked`, `failed` (paused on a failed try, e.g. after
-    /// `seqctl cancel`), `paused` or `success`.
+    /// `running`, `waiting`, `blocked`, `paused` (with `failed_step` when paused on a failed
+    /// try, e.g. after `seqctl cancel`) or `success`.
     pub status: Status,
     pub done: usize,
     pub skipped: usize,
@@ -164,7 +164,7 @@ pub fn picture(
         Some(settle(&mut plan.clone(), &ctx).1)
     };
     let current_failed = current.is_some_and(|s| matches!(s.run.state(), TryState::Failed { .. }));
-    let status = Status::of(plan, next.as_ref(), current_failed);
+    let status = Status::of(plan, next.as_ref());
     let next = match next {
         Some(Next::Run(launch)) => Some(NextRun {
             step: launch.step.to_string(),
@@ -184,15 +184,14 @@ pub fn picture(
         }),
         _ => None,
     };
-    let failed_step = match (status, current) {
-        (Status::Blocked | Status::Failed, Some(step)) => Some(Failed {
-            step: step.id.to_string(),
-            title: step.spec.title.clone(),
-            tries: step.run.tries(),
-            error: step.run.error().map(str::to_owned),
-        }),
-        _ => None,
-    };
+    // The step in the way: blocked, or failed before the plan was paused (a cancel).
+    let in_the_way = status == Status::Blocked || (status == Status::Paused && current_failed);
+    let failed_step = current.filter(|_| in_the_way).map(|step| Failed {
+        step: step.id.to_string(),
+        title: step.spec.title.clone(),
+        tries: step.run.tries(),
+        error: step.run.error().map(str::to_owned),
+    });
     Picture {
         status,
         done: plan.count(StepStatus::Done),
@@ -263,8 +262,7 @@ pub enum Status {
     Running,
     Waiting,
     Blocked,
-    /// Paused on a failed try (after `seqctl cancel`).
-    Failed,
+    /// `seqctl pause`, or `seqctl cancel` (which pauses after the cancelled try).
     Paused,
     Success,
 }
@@ -272,13 +270,12 @@ pub enum Status {
 impl Status {
     /// The one place a decision becomes this word (`None`: a try is in flight).
     #[must_use]
-    pub fn of(plan: &Plan, next: Option<&Next>, current_failed: bool) -> Self {
+    pub fn of(plan: &Plan, next: Option<&Next>) -> Self {
         match next {
             _ if plan.is_done() => Self::Success,
             None => Self::Running,
             Some(Next::Finished) => Self::Success,
             Some(Next::Blocked { .. }) => Self::Blocked,
-            Some(Next::Paused) if current_failed => Self::Failed,
             Some(Next::Paused) => Self::Paused,
             Some(Next::Wait { .. } | Next::Run(_) | Next::Busy) => Self::Waiting,
         }
@@ -292,13 +289,20 @@ fn rows(plan: &Plan, now: DateTime<Utc>) -> Vec<Row> {
         .map(|(position, step)| {
             let run = &step.run;
             let running = matches!(run.state(), TryState::Running { .. });
+            // A PENDING step has no try to show: its record may keep the times of tries a
+            // person reset (`seqctl retry`), which are not this step's story any more.
+            let pending = run.status() == StepStatus::Pending;
             let when = if running {
                 run.started_text()
+            } else if pending {
+                None
             } else {
                 run.ended_text()
             }
             .map(str::to_owned);
-            let duration_ms = if running {
+            let duration_ms = if pending {
+                None
+            } else if running {
                 when.as_deref()
                     .and_then(timefmt::parse)
                     .map(|t| text::between(t, now))

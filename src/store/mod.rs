@@ -83,14 +83,30 @@ impl Store {
         }
     }
 
-    /// Finds the state file; `Ok(None)` when there is none (no plan is not an error).
+    /// Finds the state file; `Ok(None)` when there is none in its folder (no plan is not an
+    /// error). A folder that does not exist is: such a path cannot be right (a typo, a
+    /// relative path from another folder, a `~` no shell expanded), and a heartbeat that
+    /// quietly found "no plan" there would look healthy for ever.
     ///
     /// A symlinked state file is followed to its target, so that writes replace the real file
     /// rather than the link, and the sidecar sits beside the real file.
     pub fn locate(path: &Path) -> Result<Option<Self>> {
         let real = match fs::canonicalize(path) {
             Ok(real) => real,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let folder = folder_of(path);
+                if fs::metadata(folder).is_ok_and(|m| m.is_dir()) {
+                    return Ok(None);
+                }
+                bail!(
+                    "{}: no such folder {}{}",
+                    path.display(),
+                    std::path::absolute(folder)
+                        .unwrap_or_else(|_| folder.to_path_buf())
+                        .display(),
+                    unexpanded_hint(path)
+                );
+            }
             Err(e) => return Err(e).with_context(|| format!("{}: cannot resolve", path.display())),
         };
         let meta =
@@ -111,19 +127,28 @@ impl Store {
     /// The store for a state file that may not exist yet (`seqctl init`): an existing file is
     /// found as by [`Store::locate`]; a missing one is placed in its directory's real path, so
     /// its sidecar is where every later command will look. Create it with [`Locked::create`].
+    ///
+    /// The folder is made if it is missing (a fresh home has no `~/.openclaw/workspace`).
     pub fn at(path: &Path) -> Result<Self> {
-        if let Some(store) = Self::locate(path)? {
-            return Ok(store);
-        }
         let name = path
             .file_name()
             .with_context(|| format!("{}: not a file name", path.display()))?;
-        let parent = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
+        let parent = folder_of(path);
+        if !unexpanded_hint(path).is_empty() {
+            // `$HOME` or `~user` taken as a folder's name would make a folder called that.
+            bail!(
+                "{}: not a usable path{}",
+                path.display(),
+                unexpanded_hint(path)
+            );
+        }
+        fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create the folder", parent.display()))?;
+        if let Some(store) = Self::locate(path)? {
+            return Ok(store);
+        }
         let workspace = fs::canonicalize(parent)
-            .with_context(|| format!("{}: no such directory", parent.display()))?;
+            .with_context(|| format!("{}: cannot resolve", parent.display()))?;
         Ok(Self::new(workspace.join(name), workspace))
     }
 
@@ -235,5 +260,24 @@ impl Store {
     pub fn read_light(&self) -> Result<State> {
         let bytes = read::read_bounded(&self.path, MAX_STATE_BYTES)?;
         validate::parse(&bytes).with_context(|| format!("{}: invalid state", self.path.display()))
+    }
+}
+
+/// The folder a state file is in (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Why a path with `~` or `$` in it may not be what its writer meant: no shell expanded it
+/// (a `--command-argv` of an OpenClaw automation, a variable set in its config).
+fn unexpanded_hint(path: &Path) -> &'static str {
+    let text = path.to_string_lossy();
+    if text.starts_with(['~', '$']) || text.contains("/$") {
+        " (no shell expanded `~` or `$` in this path: write it in full, e.g. /home/you/...)"
+    } else {
+        ""
     }
 }

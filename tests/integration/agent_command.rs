@@ -67,7 +67,23 @@ fn a_program_not_on_path_is_refused_by_both_binaries() {
         &["`no-such-agent-xyz` not found on PATH"],
     );
     ws.write("not-exec", "#!/bin/sh\ntouch ran\n");
-    refused(&mut ws, Some("./not-exec"), &["not found on PATH"]);
+    // A path is looked for in the workspace, and the message says so (issue 13; this pinned
+    // "not found on PATH", which sent people searching their PATH).
+    refused(
+        &mut ws,
+        Some("./not-exec"),
+        &["`./not-exec` is not an executable file", "in the workspace"],
+    );
+    refused(
+        &mut ws,
+        Some("./nosuch.sh"),
+        &["`./nosuch.sh` not found in the workspace"],
+    );
+    refused(
+        &mut ws,
+        Some("~/bin/agent"),
+        &["no shell expands `~` or `$`"],
+    );
 }
 
 #[test]

@@ -45,10 +45,19 @@ fn a_missing_state_file_is_no_plan_and_nothing_is_created() {
     ] {
         let run = ws.check(args);
         run.expect(0);
-        if args == ["--json"] {
-            assert_eq!(run.json(), json!({"result": "no_plan"}));
+        // The path looked at is named, so a typo in it shows (issue 13).
+        let name = if args == ["other.json"] {
+            "other.json"
         } else {
+            "state.json"
+        };
+        let path = format!("{}/{name}", fs::canonicalize(ws.path()).unwrap().display());
+        if args == ["--json"] {
+            assert_eq!(run.json(), json!({"result": "no_plan", "stateFile": path}));
+        } else if args == ["--quiet"] {
             assert_eq!(run.stdout(), "", "{args:?}");
+        } else {
+            assert_eq!(run.stdout(), format!("no plan at {path}\n"), "{args:?}");
         }
         assert_eq!(run.stderr(), "", "{args:?}");
         assert_eq!(ws.listing(), "", "{args:?} created files");
@@ -129,7 +138,7 @@ fn current_step_past_the_end_finishes_the_plan_with_a_summary() {
     ws.agent("exit 0").set("STEP_RUNNER", "/bin/false");
     ws.check(&[])
         .expect(0)
-        .stdout_has("done: all 1 steps finished; artifacts: out.md");
+        .stdout_has("done: its one step finished; artifacts: out.md");
     let state = ws.state();
     assert_eq!(state["status"], "DONE");
     assert!(state["lastHeartbeatIso"].is_string(), "{state}");
@@ -693,7 +702,7 @@ fn step_max_retries_and_a_steps_max_retries_bound_the_tries() {
         .set("STEP_MAX_RETRIES", "5");
     ws.check(&["--wait"])
         .expect(1)
-        .stdout_has("blocked: step a failed 1 tries");
+        .stdout_has("blocked: step a failed 1 try");
     assert_eq!(ws.lines("tries.log"), ["try 1"]);
     assert_eq!(
         ws.state()["blockers"],
@@ -811,7 +820,7 @@ exit 0"#,
     ws.wait_idle(Duration::from_secs(10));
     ws.check(&["--wait"])
         .expect(0)
-        .stdout_has("done: all 1 steps finished");
+        .stdout_has("done: its one step finished");
     let run = &ws.state()["stepRuns"]["s1"];
     assert_eq!(run["tries"], 2, "{run}");
 }

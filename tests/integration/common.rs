@@ -99,6 +99,11 @@ impl Workspace {
             .env_remove("STEP_TIMEOUT_SECONDS")
             .env_remove("STEP_RUNNER")
             .env_remove("STEP_AGENT_TRUST")
+            .env_remove("STEP_STATE")
+            // Output is compared as text: no colour, whatever the terminal running the tests.
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR")
+            .env_remove("NO_COLOR")
             // The machine's own named agents must not leak into a test.
             .env("STEP_AGENTS_FILE", "/nonexistent/agents.toml")
             // A test run from inside an OpenClaw agent must not carry its exec marker in.

@@ -305,6 +305,38 @@ fn walk_rs(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The crate is not on crates.io: no text may tell a user to install it by name.
+#[test]
+fn no_document_installs_the_unpublished_crate_by_name() {
+    let mut files = vec![root().join("README.md")];
+    for dir in ["skill", "references", "examples", "src"] {
+        let mut found = Vec::new();
+        walk_any(&root().join(dir), &mut found);
+        files.extend(found);
+    }
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        for line in text.lines().filter(|l| l.contains("cargo install")) {
+            assert!(
+                line.contains("--path"),
+                "{}: {line:?} installs from a registry the crate is not on",
+                file.display()
+            );
+        }
+    }
+}
+
+fn walk_any(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk_any(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
 /// The ```json blocks of a Markdown file that hold a plan (`stepQueue`).
 fn plan_examples(path: &str) -> Vec<String> {
     let text = read(path);

@@ -256,7 +256,7 @@ fn a_blocker_holds_whatever_the_environment_and_never_outlives_its_step() {
     ws.agent("echo no >&2; exit 3").set("STEP_MAX_RETRIES", "1");
     ws.check(&["--wait"])
         .expect(1)
-        .stdout_has("blocked: step s1 failed 1 tries");
+        .stdout_has("blocked: step s1 failed 1 try");
     // A heartbeat from a shell without the gateway's STEP_MAX_RETRIES=1.
     ws.env.retain(|(name, _)| name != "STEP_MAX_RETRIES");
     let before = ws.state()["stepRuns"].clone();

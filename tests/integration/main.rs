@@ -17,4 +17,5 @@ mod results;
 mod runner;
 mod seqctl;
 mod stress;
+mod usability;
 mod workflow;

@@ -478,7 +478,7 @@ fn a_helper_that_left_the_agents_process_group_is_stopped_and_releases_the_lease
     let started = Instant::now();
     ws.check(&["--wait"])
         .expect(0)
-        .stdout_has("done: all 1 steps finished");
+        .stdout_has("done: its one step finished");
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "the runner waited on the helper"

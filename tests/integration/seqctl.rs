@@ -335,7 +335,7 @@ fn pause_resume_and_skip() {
     ws.check(&["--wait"]).expect(0);
     assert_eq!(ws.read("ran.txt"), "ran step-2\n");
     ws.seqctl(&["status"])
-        .stdout_has("plan success: 2/2 done (1 skipped)");
+        .stdout_has("plan success: 1/2 done, 1 skipped");
     ws.seqctl(&["skip", "step-2"]).expect(2).stderr_has("DONE");
     ws.seqctl(&["pause"]).expect(2).stderr_has("DONE");
     let names = story(&ws);
@@ -401,7 +401,13 @@ fn cancel_kills_the_agents_process_group_and_records_the_try() {
         "the runner must not overwrite the cancel: {run}"
     );
     assert_eq!(state["paused"], true);
-    assert_eq!(ws.seqctl(&["status", "--json"]).json()["status"], "failed");
+    let json = ws.seqctl(&["status", "--json"]).json();
+    assert_eq!(
+        json["status"], "paused",
+        "paused after the cancel, not a failed plan"
+    );
+    assert_eq!(json["failedStep"]["step"], "s1");
+    ws.seqctl(&["status"]).stdout_has("plan paused: 0/2 done");
     let names = story(&ws);
     assert_eq!(
         names,
@@ -581,7 +587,7 @@ fn doctor_names_each_problem_with_its_fix_and_exits_1_until_all_is_well() {
             "fix: STEP_AGENT_CMD='openclaw agent exec --timeout 0 --message-file {prompt_file}'",
         )
         .stdout_has("ok       binaries: seq-check, seq-runner and seqctl")
-        .stdout_has("is a valid plan of 2 step(s)")
+        .stdout_has("is a valid plan of 2 steps")
         .stdout_has("warning  skill: the skill is not installed where OpenClaw looks")
         .stdout_has("fix: seqctl install-skill");
     // A shell is refused as the runner would refuse it.

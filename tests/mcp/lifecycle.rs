@@ -288,8 +288,10 @@ fn cancels_and_resumes(mcp: &mut Client, ws: &Workspace) -> u64 {
     let status = mcp.ok("plan_status", &json!({}));
     assert_eq!(
         (&status["status"], &status["paused"]),
-        (&json!("failed"), &json!(true))
+        (&json!("paused"), &json!(true)),
+        "paused after the cancel, not a failed plan (issue 13)"
     );
+    assert_eq!(status["failedStep"]["step"], "slow", "{status:#}");
     let why = mcp.ok("plan_explain", &json!({}));
     assert!(
         why["explanation"]
@@ -330,7 +332,7 @@ fn cancels_and_resumes(mcp: &mut Client, ws: &Workspace) -> u64 {
     let beat = mcp.ok("heartbeat", &json!({}));
     assert_eq!(
         beat["lines"],
-        json!(["done: all 5 steps finished; artifacts: paper.md"]),
+        json!(["done: 4 of 5 steps finished, 1 skipped; artifacts: paper.md"]),
         "{beat:#}"
     );
     assert_eq!(beat["newlyDone"], true);

@@ -552,10 +552,10 @@ fn the_documented_automation_carries_a_plan(s: &mut Scene, docs: &Docs) {
     assert_eq!(plan["stepRuns"]["step-1"]["tries"], 1, "{plan:#}");
     let second = s.run_job(&id);
     assert!(
-        output(&second).starts_with("done: all 1 steps finished"),
+        output(&second).starts_with("done: its one step finished"),
         "{second:#}"
     );
-    s.wait_for_webhook("/done", "done: all 1 steps finished");
+    s.wait_for_webhook("/done", "done: its one step finished");
     s.home.openclaw(&["cron", "rm", &id]).ok();
 }
 

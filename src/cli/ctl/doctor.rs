@@ -23,6 +23,7 @@ use crate::cli::exit::Exit;
 use crate::exec::command::{self, AgentCommand};
 use crate::exec::openclaw::{self, AgentRoute};
 use crate::exec::policy::{Kind, Trust};
+use crate::format::text::counted;
 use crate::store::Store;
 
 /// How bad a finding is.
@@ -69,10 +70,17 @@ const OPENCLAW_PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn run(path: &Path) -> Result<Output> {
     let config = Config::or_default();
+    let mut state = Vec::new();
+    let workspace = state_findings(path, &mut state);
+    // Judged where the runner will run it: in the state file's folder (a `./agent.sh` is
+    // found there, not in the folder doctor happens to be run from).
     let mut findings = agent_findings(
         config.agent_text(),
         config.path_var(),
-        &std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        &workspace
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("/")),
         config.exec_marker(),
         config.trust(),
     );
@@ -82,8 +90,14 @@ pub fn run(path: &Path) -> Result<Output> {
         path_var.as_deref(),
         config.runner.as_deref(),
     ));
-    let workspace = state_findings(path, &mut findings);
-    findings.extend(skill_findings(&installed_skills(workspace.as_deref())));
+    findings.extend(state);
+    let installed = installed_skills(workspace.as_deref());
+    findings.extend(skill_findings(&installed));
+    let leftovers: Vec<(PathBuf, Vec<String>)> = installed
+        .iter()
+        .map(|(dir, _)| (dir.clone(), python_scripts(&dir.join("scripts"))))
+        .collect();
+    findings.extend(leftover_findings(&leftovers));
     if let Some(openclaw) = command::find_program("openclaw", path_var.as_deref(), Path::new("/")) {
         findings.push(openclaw_view(&ask_openclaw(&openclaw)));
     }
@@ -124,8 +138,8 @@ pub fn render(findings: &[Finding]) -> String {
         .count();
     let _ = match (problems, warnings) {
         (0, 0) => writeln!(out, "all good: the heartbeat can carry a plan"),
-        (0, w) => writeln!(out, "no problems; {w} warning(s) worth a look"),
-        (p, _) => writeln!(out, "{p} problem(s) to fix before plans can run"),
+        (0, w) => writeln!(out, "no problems; {} worth a look", counted(w, "warning")),
+        (p, _) => writeln!(out, "{} to fix before plans can run", counted(p, "problem")),
     };
     out
 }
@@ -292,7 +306,8 @@ fn binary_findings(path: Option<&std::ffi::OsStr>, runner: Option<&Path>) -> Vec
             Some(version) if version == mine => {}
             other => out.push(
                 finding(
-                    Level::Warning,
+                    // seq-check and seq-runner of two versions may disagree about the file.
+                    Level::Problem,
                     "binaries",
                     format!(
                         "{} is version {}, this seqctl is {mine}",
@@ -364,9 +379,9 @@ fn state_findings(path: &Path, out: &mut Vec<Finding>) -> Option<PathBuf> {
                         Level::Ok,
                         "state",
                         format!(
-                            "{} is a valid plan of {} step(s)",
+                            "{} is a valid plan of {}",
                             store.path().display(),
-                            state.step_queue.len()
+                            counted(state.step_queue.len(), "step")
                         ),
                     ));
                     for warning in super::validate::warnings(&state) {
@@ -404,6 +419,49 @@ fn installed_skills(workspace: Option<&Path>) -> Vec<(PathBuf, Option<String>)> 
         .collect()
 }
 
+/// The Python version's scripts (`step-sequencer-*.py`) in a folder, by name.
+fn python_scripts(folder: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.starts_with("step-sequencer")
+                && Path::new(n)
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("py"))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The Python version's scripts left in a skill folder: a heartbeat line or an old automation
+/// that still names them would run a second, lock-less runner beside seq-runner.
+#[must_use]
+pub fn leftover_findings(found: &[(PathBuf, Vec<String>)]) -> Vec<Finding> {
+    found
+        .iter()
+        .filter(|(_, scripts)| !scripts.is_empty())
+        .map(|(dir, scripts)| {
+            let folder = dir.join("scripts");
+            finding(
+                Level::Warning,
+                "skill",
+                format!(
+                    "{} still holds the Python version's {}: stop its heartbeat and runner, \
+                     and remove them so nothing runs them beside seq-runner",
+                    folder.display(),
+                    scripts.join(", ")
+                ),
+            )
+            .fix(format!("rm -r {}", folder.display()))
+        })
+        .collect()
+}
+
 /// Whether an installed SKILL.md is this version's.
 #[must_use]
 pub fn skill_findings(installed: &[(PathBuf, Option<String>)]) -> Vec<Finding> {
@@ -411,22 +469,37 @@ pub fn skill_findings(installed: &[(PathBuf, Option<String>)]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (dir, text) in installed {
         let Some(text) = text else { continue };
+        let mine = env!("CARGO_PKG_VERSION");
+        let version = skill_version(text);
         if text == ours {
             out.push(finding(
                 Level::Ok,
                 "skill",
-                format!("{} holds this version's skill", dir.display()),
+                format!("{} holds this version's skill ({mine})", dir.display()),
             ));
-        } else {
+        } else if version.as_deref() == Some(mine) {
             out.push(
                 finding(
                     Level::Warning,
                     "skill",
                     format!(
-                        "{} holds another version's skill ({}): the agent reads instructions \
-                         that do not match these binaries",
+                        "{} holds this version's skill ({mine}), edited: it differs from the \
+                         SKILL.md these binaries carry",
+                        dir.display()
+                    ),
+                )
+                .fix(format!("seqctl install-skill {}", dir.display())),
+            );
+        } else {
+            out.push(
+                finding(
+                    Level::Problem,
+                    "skill",
+                    format!(
+                        "{} holds another version's skill ({}; the binaries are {mine}): the agent \
+                         reads instructions that do not match them",
                         dir.display(),
-                        skill_version(text).unwrap_or_else(|| "version unknown".into())
+                        version.unwrap_or_else(|| "version unknown".into())
                     ),
                 )
                 .fix(format!("seqctl install-skill {}", dir.display())),
@@ -728,11 +801,49 @@ mod tests {
             (PathBuf::from("/b"), Some(old)),
         ]);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].level, Level::Warning);
-        assert!(f[0].text.contains("(1.0.3)"), "{}", f[0].text);
+        // Another version's instructions are a problem (doctor exits 1), not a remark.
+        assert_eq!(f[0].level, Level::Problem);
+        assert!(
+            f[0].text.contains("(1.0.3; the binaries are"),
+            "{}",
+            f[0].text
+        );
         assert_eq!(f[0].fix.as_deref(), Some("seqctl install-skill /b"));
+        let edited = install_skill::FILES[0]
+            .1
+            .replace("# Step sequencer", "# Mine");
+        let f = skill_findings(&[(PathBuf::from("/c"), Some(edited))]);
+        assert_eq!(f[0].level, Level::Warning);
+        assert!(f[0].text.contains("edited"), "{}", f[0].text);
         let f = skill_findings(&[(PathBuf::from("/a"), None)]);
         assert_eq!(f[0].fix.as_deref(), Some("seqctl install-skill"));
+    }
+
+    #[test]
+    fn the_python_versions_scripts_left_in_a_skill_folder_are_named() {
+        let f = leftover_findings(&[
+            (PathBuf::from("/a"), Vec::new()),
+            (
+                PathBuf::from("/b"),
+                vec![
+                    "step-sequencer-check.py".into(),
+                    "step-sequencer-runner.py".into(),
+                ],
+            ),
+        ]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].level, Level::Warning);
+        assert!(
+            f[0].text
+                .starts_with("/b/scripts still holds the Python version's step-sequencer-check.py"),
+            "{}",
+            f[0].text
+        );
+        assert_eq!(f[0].fix.as_deref(), Some("rm -r /b/scripts"));
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("step-sequencer-check.py"), "").unwrap();
+        fs::write(dir.path().join("notes.txt"), "").unwrap();
+        assert_eq!(python_scripts(dir.path()), ["step-sequencer-check.py"]);
     }
 
     #[test]

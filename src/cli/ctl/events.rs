@@ -74,10 +74,28 @@ pub fn readable(event: &Value) -> String {
     );
     for (key, value) in fields {
         if !["ts", "by", "pid", "event"].contains(&key.as_str()) && !value.is_null() {
-            let _ = write!(line, " {key}={}", text::clip(&plain(value), 300));
+            let _ = write!(line, " {key}={}", quoted(&text::clip(&plain(value), 300)));
         }
     }
     line
+}
+
+/// A value as logfmt writes it: bare if it is one plain word, else in double quotes, so
+/// `error="exit code 3: no network"` reads as one value, not four.
+fn quoted(text: &str) -> String {
+    if !text.is_empty() && !text.contains(|c: char| c.is_whitespace() || "\"=\\".contains(c)) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 fn plain(value: &Value) -> String {
@@ -100,7 +118,13 @@ mod tests {
         assert_eq!(
             readable(&event),
             "2026-03-01T10:00:00.000Z  runner[12]  step_finished step=a attempt=1 status=FAILED \
-             error=exit code 3: no network"
+             error=\"exit code 3: no network\""
+        );
+        let event = serde_json::json!({"event": "retried", "note": r#"say "hi" \ go"#, "x": ""});
+        assert!(
+            readable(&event).ends_with(r#"note="say \"hi\" \\ go" x="""#),
+            "{}",
+            readable(&event)
         );
     }
 }

@@ -1,5 +1,6 @@
 //! `seqctl explain`: why the current step is or is not running right now, in a sentence or two.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
@@ -11,6 +12,7 @@ use crate::cli::live::seen_from_outside;
 use crate::cli::reads::Reads;
 use crate::core::apply::find;
 use crate::core::{Context, Plan, TryState};
+use crate::format::text::{count, counted};
 use crate::report::picture::{Picture, Status};
 use crate::report::text;
 use crate::report::why::why;
@@ -36,7 +38,18 @@ pub fn run(path: &Path, step: Option<&str>) -> Result<Output> {
         });
         return Ok(Output::ok(sentence, json));
     }
-    let sentence = explain(&plan, &picture, now);
+    let mut sentence = explain(&plan, &picture, now);
+    // A step the heartbeat would start, with a command it would refuse: say so, rather than
+    // promise a start that will not happen.
+    if matches!(picture.status, Status::Waiting) {
+        if let Err(e) = Config::or_default().agent(store.workspace()) {
+            let _ = write!(
+                sentence,
+                " But it will not start: {e:#}. Until that is fixed every heartbeat exits 2 \
+                 and changes nothing."
+            );
+        }
+    }
     let json = serde_json::json!({
         "status": picture.status,
         "step": picture.current_step,
@@ -53,10 +66,19 @@ pub fn explain(plan: &Plan, p: &Picture, now: DateTime<Utc>) -> String {
         .step(step)
         .map_or((0, None), |s| (s.run.tries(), s.run.error()));
     match p.status {
+        Status::Success if p.skipped > 0 => format!(
+            "The plan is done: {} of {} finished, {} skipped. Nothing more will run.",
+            p.done,
+            counted(p.total, "step"),
+            p.skipped
+        ),
         Status::Success => format!(
-            "The plan is done: all {} steps finished{}. Nothing more will run.",
-            p.total,
-            if p.skipped > 0 { format!(" ({} skipped)", p.skipped) } else { String::new() }
+            "The plan is done: {} finished. Nothing more will run.",
+            if p.total == 1 {
+                "its one step".to_owned()
+            } else {
+                format!("all {} steps", p.total)
+            }
         ),
         Status::Running => {
             let Some(f) = p.in_flight.as_ref() else {
@@ -74,12 +96,12 @@ pub fn explain(plan: &Plan, p: &Picture, now: DateTime<Utc>) -> String {
             )
         }
         Status::Blocked => format!(
-            "Step {step} is blocked after {} failed tries; last error: {}. It runs again only \
+            "Step {step} is blocked after {}; last error: {}. It runs again only \
              after `seqctl retry {step}` (optionally with --note) or `seqctl skip {step}`.",
-            tries,
+            count(tries, "failed try", "failed tries"),
             text::clip(error.unwrap_or("(none recorded)"), 300)
         ),
-        Status::Failed => format!(
+        Status::Paused if p.failed_step.is_some() => format!(
             "The plan is paused after step {step} try {} failed: {}. `seqctl resume` retries \
              it; `seqctl retry {step}` starts its tries afresh; `seqctl skip {step}` passes it over.",
             tries,

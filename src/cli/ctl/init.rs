@@ -13,6 +13,7 @@ use serde_json::{json, Map, Number, Value};
 use super::Output;
 use crate::core::Event;
 use crate::format::schema::{PlanStatus, State};
+use crate::format::text::counted;
 use crate::format::validate;
 use crate::store::events::{self, By};
 use crate::store::lease::{Lease, LeaseState};
@@ -26,6 +27,8 @@ pub struct Init {
     pub plan: Option<PathBuf>,
     /// `"title: instruction"` each; ids are `step-1`..`step-n` in order.
     pub steps: Vec<String>,
+    /// Required outputs, comma-separated, of the step at each index (`--outputs` after it).
+    pub outputs: Vec<(usize, String)>,
     pub delay_minutes: Option<f64>,
     pub force: bool,
 }
@@ -54,10 +57,10 @@ pub fn write(path: &Path, state: &State, force: bool) -> Result<Output> {
     drop(locked);
     let first = state.step_queue.first().map_or("-", String::as_str);
     let text = format!(
-        "{} {}: {} steps ({}), delay {} min; the next heartbeat (seq-check) starts {first}",
+        "{} {}: {} ({}), delay {} min; the next heartbeat (seq-check) starts {first}",
         if replaced { "replaced" } else { "created" },
         path.display(),
-        state.step_queue.len(),
+        counted(state.step_queue.len(), "step"),
         state.step_queue.join(", "),
         state.delay_minutes(),
     );
@@ -75,7 +78,7 @@ pub fn build(init: &Init) -> Result<State> {
         (Some(_), false) => bail!("give a plan file or --step flags, not both"),
         (None, true) => bail!("nothing to plan: give a plan file (--plan FILE) or --step \"title: instruction\" flags"),
         (Some(file), true) => from_file(file)?,
-        (None, false) => from_steps(&init.steps)?,
+        (None, false) => from_steps(&init.steps, &init.outputs)?,
     };
     fresh(state, init.delay_minutes)
 }
@@ -121,7 +124,7 @@ fn from_file(file: &Path) -> Result<State> {
     validate::parse(&bytes).with_context(|| format!("{}: invalid plan", file.display()))
 }
 
-fn from_steps(specs: &[String]) -> Result<State> {
+fn from_steps(specs: &[String], outputs: &[(usize, String)]) -> Result<State> {
     let mut steps = Map::new();
     let mut queue = Vec::new();
     for (index, spec) in specs.iter().enumerate() {
@@ -133,10 +136,25 @@ fn from_steps(specs: &[String]) -> Result<State> {
             bail!("--step {spec:?}: both the title and the instruction must be given");
         }
         let id = format!("step-{}", index + 1);
-        steps.insert(
-            id.clone(),
-            json!({ "title": title, "instruction": instruction }),
-        );
+        let mut step = json!({ "title": title, "instruction": instruction });
+        let mut given = outputs.iter().filter(|(i, _)| *i == index);
+        if let Some((_, paths)) = given.next() {
+            if given.next().is_some() {
+                bail!(
+                    "--step {spec:?} has --outputs twice: list every path in one, comma-separated"
+                );
+            }
+            let paths: Vec<&str> = paths
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            if paths.is_empty() {
+                bail!("--outputs after --step {spec:?} names no path");
+            }
+            step["requiredOutputs"] = json!(paths);
+        }
+        steps.insert(id.clone(), step);
         queue.push(Value::String(id));
     }
     let value = json!({ "plan": { "steps": steps }, "stepQueue": queue });
@@ -198,6 +216,35 @@ mod tests {
             serde_json::to_value(&state).unwrap()["stepDelayMinutes"],
             json!(2)
         );
+    }
+
+    #[test]
+    fn outputs_belong_to_the_step_given_before_them() {
+        let state = build(&Init {
+            steps: vec!["A: write a.md".into(), "B: write b.md and c.md".into()],
+            outputs: vec![(1, "b.md, c.md".into())],
+            ..Init::default()
+        })
+        .unwrap();
+        assert_eq!(
+            state.plan.steps["step-1"].required_outputs(),
+            [] as [String; 0]
+        );
+        assert_eq!(
+            state.plan.steps["step-2"].required_outputs(),
+            ["b.md", "c.md"]
+        );
+        for outputs in [
+            vec![(0, " , ".into())],
+            vec![(0, "a".into()), (0, "b".into())],
+        ] {
+            assert!(build(&Init {
+                steps: vec!["A: a".into()],
+                outputs,
+                ..Init::default()
+            })
+            .is_err());
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod install_skill;
 pub mod logs;
 pub mod pause;
 pub mod plan;
+pub mod prune;
 pub mod result;
 pub mod retry;
 pub mod skip;
@@ -63,8 +64,10 @@ impl Output {
 pub fn existing(path: &Path) -> Result<Store> {
     Store::locate(path)?.with_context(|| {
         format!(
-            "{}: no such state file (create one with `seqctl init`)",
-            path.display()
+            "no plan at {}: no such state file (create one with `seqctl init`)",
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display()
         )
     })
 }

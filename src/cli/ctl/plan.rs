@@ -392,6 +392,7 @@ impl Asker<'_> {
                 lease_fd: None,
                 log_cap: (LOG_BYTES, LOG_BYTES),
                 spool: Some((self.dir, &reply_name, RESULT_MAX_BYTES)),
+                echo: None,
             },
             |_| {},
             &stop,

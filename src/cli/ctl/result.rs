@@ -12,18 +12,19 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::{look, Output};
-use crate::report::picture::Status;
+use crate::format::text::{count, counted};
+use crate::report::picture::{Picture, Status};
 use crate::report::text;
 use crate::store::results;
 
 /// The status word of the result: the seed's five (a plan waiting for its next step or
-/// heartbeat is still `running`).
+/// heartbeat is still `running`; one paused on a failed try, after `seqctl cancel`, `failed`).
 #[must_use]
-pub fn status_word(status: Status) -> &'static str {
-    match status {
+pub fn status_word(picture: &Picture) -> &'static str {
+    match picture.status {
         Status::Running | Status::Waiting => "running",
         Status::Blocked => "blocked",
-        Status::Failed => "failed",
+        Status::Paused if picture.failed_step.is_some() => "failed",
         Status::Paused => "paused",
         Status::Success => "success",
     }
@@ -40,11 +41,11 @@ pub fn run(path: &Path) -> Result<Output> {
         };
         completed.push((c, kept.unwrap_or_else(|| c.result.clone())));
     }
-    let word = status_word(picture.status);
+    let word = status_word(&picture);
     let mut text = format!(
-        "plan {word}: {} of {} steps done",
+        "plan {word}: {} of {} done",
         completed.len(),
-        picture.total
+        counted(picture.total, "step")
     );
     for (c, result) in &completed {
         let title = c
@@ -56,9 +57,9 @@ pub fn run(path: &Path) -> Result<Output> {
     if let Some(f) = &picture.failed_step {
         let _ = write!(
             text,
-            "\n\n{word}: {} after {} tries: {}",
+            "\n\n{word}: {} after {}: {}",
             f.step,
-            f.tries,
+            count(f.tries, "try", "tries"),
             text::clip(f.error.as_deref().unwrap_or("(no error recorded)"), 500)
         );
     }

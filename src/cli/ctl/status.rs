@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use super::{look, Output};
 use crate::format::timefmt;
@@ -16,15 +16,21 @@ pub fn run(path: &Path) -> Result<Output> {
     let (store, _, picture, now) = look(path)?;
     let mut json = serde_json::to_value(&picture)?;
     json["stateFile"] = store.path().display().to_string().into();
-    Ok(Output::ok(render(&picture, now), json))
+    Ok(Output::ok(render(&picture, now, &local_time), json))
 }
 
+/// A time in the reader's zone (see [`local_time`]).
+pub type Zone<'a> = &'a dyn Fn(DateTime<Utc>) -> DateTime<FixedOffset>;
+
 /// The text of `status`: a headline, the table, then what is in flight, next, or in the way.
+/// Times are UTC, as the file has them; where `zone` is not UTC each is also shown in it.
 #[must_use]
-pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
+pub fn render(p: &Picture, now: DateTime<Utc>, zone: Zone) -> String {
+    let local = |iso: &str| local(iso, zone);
     let mut out = String::new();
+    // Skipped steps are not done: `1/3 done, 2 skipped`, never `3/3 done`.
     let skipped = if p.skipped > 0 {
-        format!(" ({} skipped)", p.skipped)
+        format!(", {} skipped", p.skipped)
     } else {
         String::new()
     };
@@ -32,15 +38,14 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
         out,
         "plan {}: {}/{} done{skipped}",
         status_word(p.status),
-        p.done + p.skipped,
+        p.done,
         p.total
     );
-    out.push_str(&steps_table(p));
+    out.push_str(&table(p, zone));
     for f in &p.running {
-        let since = f
-            .since
-            .as_deref()
-            .map_or(String::new(), |s| format!(", started {s}"));
+        let since = f.since.as_deref().map_or(String::new(), |s| {
+            format!(", started {s}{}", paren(&local(s)))
+        });
         let elapsed = f.elapsed_ms.map_or(String::new(), |ms| {
             format!(", running for {}", text::duration_ms(ms))
         });
@@ -61,7 +66,17 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
         let when = if n.due_at <= now {
             "is due now (the next heartbeat starts it)".to_owned()
         } else {
-            format!("is due at {} ({})", n.due, text::relative(n.due_at, now))
+            let local = local(&n.due);
+            let local = if local.is_empty() {
+                String::new()
+            } else {
+                format!("{local}, ")
+            };
+            format!(
+                "is due at {} ({local}{})",
+                n.due,
+                text::relative(n.due_at, now)
+            )
         };
         let _ = writeln!(out, "next: {} try {} {when}", n.step, n.attempt);
     }
@@ -84,7 +99,7 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
     if let Some(f) = p
         .failed_step
         .as_ref()
-        .filter(|_| p.status == Status::Failed)
+        .filter(|_| p.status == Status::Paused)
     {
         let error = f
             .error
@@ -114,11 +129,34 @@ pub fn render(p: &Picture, now: DateTime<Utc>) -> String {
     out
 }
 
-/// The table of steps; named agents get a column only in plans that use them.
-fn steps_table(p: &Picture) -> String {
+/// The status as `--json` spells it.
+fn status_word(status: Status) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The steps' table: a LOCAL column when some time differs from its UTC reading, an AGENT
+/// column once a step names an agent, and WAITS FOR in plans that are more than a list.
+fn table(p: &Picture, zone: Zone) -> String {
+    let locals: Vec<String> = p
+        .steps
+        .iter()
+        .map(|row| {
+            row.when
+                .as_deref()
+                .map(|w| local(w, zone))
+                .unwrap_or_default()
+        })
+        .collect();
+    let with_local = locals.iter().any(|l| !l.is_empty());
     let mut rows = vec![["", "STEP", "TITLE", "STATUS", "TRIES", "WHEN", "TOOK"]
         .map(String::from)
         .to_vec()];
+    if with_local {
+        rows[0].insert(6, "LOCAL".into());
+    }
     let agents = p.steps.iter().any(|r| r.agent.is_some());
     if agents {
         rows[0].push("AGENT".into());
@@ -127,7 +165,7 @@ fn steps_table(p: &Picture) -> String {
     if p.graph {
         rows[0].push("WAITS FOR".into());
     }
-    for row in &p.steps {
+    for (row, local) in p.steps.iter().zip(&locals) {
         let current = p.current_step.as_deref() == Some(row.step.as_str());
         let mut cells = vec![
             if current && p.status != Status::Success {
@@ -152,6 +190,10 @@ fn steps_table(p: &Picture) -> String {
             time(row.when.as_deref()),
             row.duration_ms.map_or("-".into(), text::duration_ms),
         ];
+        if with_local {
+            let local = if local.is_empty() { "-" } else { local };
+            cells.insert(6, local.to_owned());
+        }
         if agents {
             let agent = match (&row.agent, row.tries) {
                 (_, 0) => "-",
@@ -172,12 +214,36 @@ fn steps_table(p: &Picture) -> String {
     text::table(&rows)
 }
 
-/// The status as `--json` spells it.
-fn status_word(status: Status) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// A time in the reader's zone: `chrono::Local`, which follows `TZ` and the system's zone.
+#[must_use]
+pub fn local_time(time: DateTime<Utc>) -> DateTime<FixedOffset> {
+    time.with_timezone(&chrono::Local).fixed_offset()
+}
+
+/// `13:02:00 +01:00` (with the date when it differs from the UTC date), or nothing where the
+/// reader's zone is UTC.
+fn local(iso: &str, zone: Zone) -> String {
+    let Some(utc) = timefmt::parse(iso) else {
+        return String::new();
+    };
+    let here = zone(utc);
+    if here.offset().local_minus_utc() == 0 {
+        return String::new();
+    }
+    if here.date_naive() == utc.date_naive() {
+        here.format("%H:%M:%S %:z").to_string()
+    } else {
+        here.format("%m-%d %H:%M:%S %:z").to_string()
+    }
+}
+
+/// ` (text)`, or nothing for no text.
+fn paren(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" ({text})")
+    }
 }
 
 fn time(iso: Option<&str>) -> String {
@@ -208,6 +274,10 @@ mod tests {
       "stepDelayMinutes": 2,
       "status": "IN_PROGRESS"}"#;
 
+    fn utc(t: DateTime<Utc>) -> DateTime<FixedOffset> {
+        t.fixed_offset()
+    }
+
     fn now() -> DateTime<Utc> {
         timefmt::parse("2026-02-07T12:05:12Z").unwrap()
     }
@@ -234,7 +304,7 @@ mod tests {
             },
         );
         assert_eq!(
-            render(&p, now()),
+            render(&p, now(), &utc),
             "\
 plan running: 1/3 done
    STEP    TITLE          STATUS       TRIES  WHEN                  TOOK
@@ -248,6 +318,34 @@ in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease
     }
 
     #[test]
+    fn local_times_stand_beside_utc_where_the_reader_is_not_on_utc() {
+        let state = Plan::of(&validate::parse(MID_RUN.as_bytes()).unwrap());
+        let p = picture(
+            &state,
+            now(),
+            Limits::default(),
+            &LeaseState::Free,
+            &Liveness::free(),
+        );
+        let paris = |t: DateTime<Utc>| t.with_timezone(&FixedOffset::east_opt(3600).unwrap());
+        let text = render(&p, now(), &paris);
+        assert!(
+            text.contains("WHEN                  LOCAL            TOOK"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2026-02-07 12:00:00Z  13:00:00 +01:00  1m 05s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("is due at 2026-02-07T12:07:12.000Z (13:07:12 +01:00, in 2m 00s)"),
+            "{text}"
+        );
+        let tokyo = |t: DateTime<Utc>| t.with_timezone(&FixedOffset::east_opt(13 * 3600).unwrap());
+        assert!(render(&p, now(), &tokyo).contains("02-08 01:00:00 +13:00"));
+    }
+
+    #[test]
     fn without_its_runner_the_step_is_shown_as_interrupted_and_due() {
         let state = Plan::of(&validate::parse(MID_RUN.as_bytes()).unwrap());
         let p = picture(
@@ -258,7 +356,7 @@ in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease
             &Liveness::free(),
         );
         assert_eq!(p.status, Status::Waiting);
-        let text = render(&p, now());
+        let text = render(&p, now(), &utc);
         assert!(
             text.contains("next: pull-b try 3 is due at 2026-02-07T12:07:12.000Z (in 2m 00s)"),
             "{text}"
@@ -288,7 +386,7 @@ in flight: pull-b try 2, started 2026-02-07T12:02:00Z, running for 3m 12s (lease
         );
         assert_eq!(p.status, Status::Blocked);
         assert_eq!(p.failed_step.as_ref().unwrap().tries, 3);
-        let text = render(&p, now());
+        let text = render(&p, now(), &utc);
         assert_eq!(
             text.lines()
                 .filter(|l| l.starts_with("blocked:"))

@@ -12,6 +12,8 @@ use crate::cli::exit::Exit;
 use crate::core::model::DEFAULT_AGENT;
 use crate::exec::agents::Agents;
 use crate::format::schema::State;
+use crate::format::text::counted;
+use crate::format::typos::typos;
 use crate::format::validate::{self, Invalid};
 use crate::store::read::read_bounded;
 use crate::store::MAX_STATE_BYTES;
@@ -32,7 +34,7 @@ pub fn run(path: &Path) -> Result<Output> {
                 .agents(workspace)
                 .map_err(|e| format!("{e:#}"));
             warnings.extend(unknown_agents(&state, &known));
-            let mut text = format!("valid: {} steps", state.step_queue.len());
+            let mut text = format!("valid: {}", counted(state.step_queue.len(), "step"));
             for w in &warnings {
                 text.push_str("\nwarning: ");
                 text.push_str(w);
@@ -59,7 +61,11 @@ pub fn run(path: &Path) -> Result<Output> {
                         format!("- {one}")
                     })
                     .collect();
-                format!("invalid: {} problems\n{}", problems.len(), lines.join("\n"))
+                format!(
+                    "invalid: {}\n{}",
+                    counted(problems.len(), "problem"),
+                    lines.join("\n")
+                )
             };
             Output {
                 text,
@@ -112,7 +118,8 @@ pub fn unknown_agents(state: &State, known: &Result<Agents, String>) -> Vec<Stri
 /// Valid, but probably not what was meant.
 #[must_use]
 pub fn warnings(state: &State) -> Vec<String> {
-    let mut out = Vec::new();
+    // A misspelt field is kept as the writer's own and ignored: say which one it looks like.
+    let mut out: Vec<String> = typos(state).iter().map(ToString::to_string).collect();
     for id in state.plan.steps.keys() {
         if !state.step_queue.contains(id) {
             out.push(format!(
