@@ -159,8 +159,9 @@ Example:
     },
     /// Clear a step's blocker and tries so it runs again; --note is added to its next prompt.
     #[command(after_help = "\
-Only the current step or an earlier one can be retried; retrying an earlier one moves the plan
-back to it (later DONE steps are not re-run).
+A step that has run (or a forEach item, step[N]) can be retried; retrying an earlier step moves
+the plan back to it (later DONE steps are not re-run). A step that a running try waits for
+cannot be retried under it; a forEach step's items are made afresh.
 
 Example:
   seqctl retry step-2 --state state.json --note \"CoinGecko is down; use the Binance API\"")]
@@ -193,10 +194,16 @@ Example:
         #[command(flatten)]
         common: Common,
     },
-    /// Stop the try in flight (SIGTERM to its agent's process group, SIGKILL after 3 s), record
-    /// it as cancelled, and pause the plan.
-    #[command(after_help = "Example:\n  seqctl cancel --state state.json")]
+    /// Stop the tries in flight (SIGTERM to each agent's process group, SIGKILL after 3 s),
+    /// record them as cancelled, and pause the plan; with --step, stop only that step's try and
+    /// hold that step for a person while the others go on.
+    #[command(
+        after_help = "Examples:\n  seqctl cancel --state state.json\n  seqctl cancel --step 'fetch[3]' --state state.json"
+    )]
     Cancel {
+        /// Only this step's (or forEach item's) try; it is then held as a blocker.
+        #[arg(long, value_name = "STEP")]
+        step: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -440,7 +447,10 @@ fn main() -> ExitCode {
         Command::Resume { common } => {
             (common.json, ctl::pause::run(&common.at.path(&paths), false))
         }
-        Command::Cancel { common } => (common.json, ctl::cancel::run(&common.at.path(&paths))),
+        Command::Cancel { step, common } => (
+            common.json,
+            ctl::cancel::run(&common.at.path(&paths), step.as_deref()),
+        ),
         Command::AddStep {
             id,
             after,

@@ -24,10 +24,12 @@ use super::live::seen_from_outside;
 use super::reads::Reads;
 use super::runner;
 use super::watch::Watch;
+use crate::core::decide::CHANGED;
 use crate::core::event::Launched;
 use crate::core::{apply, settle, upcoming, Context, Event, Input, Next, Plan, TryState};
 use crate::exec::command::AgentCommand;
 use crate::exec::{fds, process, signals};
+use crate::format::schema::State;
 use crate::format::typos::typos;
 use crate::report::heartbeat::{BeatResult, Heartbeat, Holding};
 use crate::store::events::{self, By};
@@ -132,19 +134,7 @@ fn beat(
     runner: Option<&Result<PathBuf>>,
 ) -> Result<(Heartbeat, Option<AgentCommand>)> {
     let locked = store.lock()?;
-    let mut state = locked.load_light()?;
-    let was_done = state.status == crate::format::schema::PlanStatus::Done;
-    // A finished plan has nobody to ask about; otherwise, is a runner holding it?
-    let lease = if was_done {
-        LeaseState::Free
-    } else {
-        Lease::probe(store)?
-    };
-    // The items' records of a forEach step are read only when this heartbeat may act on them:
-    // while a runner holds the plan it only records that it looked.
-    if !was_done && !lease.is_held() {
-        store.load_items(&mut state)?;
-    }
+    let (mut state, was_done, lease) = load(&locked)?;
     let mut plan = Plan::take(&mut state);
     let seen = seen_from_outside(store, &plan, &lease);
     let live = seen.live.clone();
@@ -179,8 +169,14 @@ fn beat(
         None => holding(&lease, &plan),
     };
     let mut heartbeat = report(&next, &plan, &ctx, changes.clone(), holding, newly_done);
-    if let Next::Blocked { step, .. } = &next {
-        heartbeat.blocker_news = plan.blocker_news(step.as_str(), ctx.now);
+    let blocked = match &next {
+        Next::Blocked { step, .. } => Some(step.as_str()),
+        // The plan stopped because its steps were changed outside seqctl.
+        Next::Paused if heartbeat.result == BeatResult::Blocked => Some(CHANGED),
+        _ => None,
+    };
+    if let Some(step) = blocked {
+        heartbeat.blocker_news = plan.blocker_news(step, ctx.now);
         if heartbeat.blocker_news && mode.tells_person {
             news.extend(apply(&mut plan, Input::BlockerReported, &ctx)?);
         }
@@ -271,6 +267,24 @@ fn report(
         }
     }
     Heartbeat::of(next, plan, changes, holding, newly_done)
+}
+
+/// The state, whether it was DONE, and the lease as probed. A finished plan has nobody to ask
+/// about. The items' records of a forEach step are read only when this heartbeat may act on
+/// them: while a runner holds the plan it only records that it looked.
+fn load(locked: &crate::store::lock::Locked<'_>) -> Result<(State, bool, LeaseState)> {
+    let store = locked.store();
+    let mut state = locked.load_light()?;
+    let was_done = state.status == crate::format::schema::PlanStatus::Done;
+    let lease = if was_done {
+        LeaseState::Free
+    } else {
+        Lease::probe(store)?
+    };
+    if !was_done && !lease.is_held() {
+        store.load_items(&mut state)?;
+    }
+    Ok((state, was_done, lease))
 }
 
 /// Who holds the lease, from its note, and whether that runner lives.

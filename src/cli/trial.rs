@@ -1,4 +1,4 @@
-//! One try of a launch: the agent run with only the run lease held, watched (a signal to the
+//! One try of a launch: the agent run with only its try's lease held, watched (a signal to the
 //! runner, or a person's cancel, stops it), and judged: its exit and required outputs, then
 //! its result kept and checked by the step's `verify` (built-in checks, then a verify agent).
 //! The compress agent's summaries of earlier results are made here too, before a try.

@@ -102,10 +102,12 @@ pub enum Input {
     Skip {
         step: StepId,
     },
-    /// A person stops the try in flight; `by` says who, `agent_pgid` what will be signalled.
+    /// A person stops the tries in flight (or only `step`'s); `by` says who, `agent_pgid`
+    /// what will be signalled.
     Cancel {
         by: String,
         agent_pgid: Option<u32>,
+        step: Option<StepId>,
     },
     Pause,
     Resume,
@@ -287,7 +289,11 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
         } => Ok(vec![stopped(plan, step, attempt, &outcome, ctx)]),
         Input::Retry { step, note } => retry(plan, step, note, ctx),
         Input::Skip { step } => skip(plan, step, ctx),
-        Input::Cancel { by, agent_pgid } => cancel(plan, &by, agent_pgid, ctx),
+        Input::Cancel {
+            by,
+            agent_pgid,
+            step,
+        } => cancel(plan, &by, agent_pgid, step.as_ref(), ctx),
         Input::AddStep { id, spec, after } => add_step(plan, id, spec, after.as_ref()),
         Input::EditStep { id, edit } => edit_step(plan, &id, edit, ctx),
         Input::RemoveStep { id } => remove_step(plan, &id, ctx),
@@ -857,9 +863,17 @@ fn cancel(
     plan: &mut Plan,
     by: &str,
     agent_pgid: Option<u32>,
+    only: Option<&StepId>,
     ctx: &Context,
 ) -> Result<Vec<Event>, Refusal> {
-    let running: Vec<StepId> = plan.running().map(|s| s.id.clone()).collect();
+    if let Some(id) = only {
+        find(plan, id.as_str())?;
+    }
+    let running: Vec<StepId> = plan
+        .running()
+        .filter(|s| only.is_none_or(|id| s.id == *id))
+        .map(|s| s.id.clone())
+        .collect();
     let Some(first) = running.first().cloned() else {
         return Err(Refusal::NothingInFlight);
     };
@@ -880,13 +894,21 @@ fn cancel(
         let attempt = step.run.tries();
         step.run
             .fail(ctx.now, format!("cancelled by {by} at {stamp}"), true);
+        if only.is_some() {
+            // One step of a plan that goes on: it waits for a person (`seqctl retry` or
+            // `skip`) as a blocker, and the other steps run meanwhile.
+            let line = format!("{id}: try {attempt} cancelled by {by}; it waits for a person");
+            plan.blockers.get_or_insert_with(Vec::new).push(line);
+        }
         events.push(Event::Cancelled {
             step: id,
             attempt,
             agent_pgid: agent_pgid.filter(|_| n == 0),
         });
     }
-    plan.paused = true;
+    if only.is_none() {
+        plan.paused = true;
+    }
     Ok(events)
 }
 
@@ -1177,6 +1199,7 @@ mod tests {
     fn cancel_fails_the_live_try_and_pauses_the_plan() {
         let held = Liveness::held();
         let cancel = || Input::Cancel {
+            step: None,
             by: "seqctl (pid 7)".into(),
             agent_pgid: Some(99),
         };

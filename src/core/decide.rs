@@ -247,10 +247,10 @@ fn repair(plan: &Plan, ctx: &Context) -> Option<Auto> {
             }
             // A recorded blocker holds until a person clears it (retry, skip), whatever limit
             // the caller's environment sets.
-            TryState::Failed { attempt, .. }
+            TryState::Failed { .. }
                 if !step.run.finished()
                     && !has_blocker(plan, &step.id)
-                    && attempt >= step.max_tries(ctx.limits.max_tries) =>
+                    && step.run.tries_this_run() >= step.max_tries(ctx.limits.max_tries) =>
             {
                 return Some(if step.spec.optional {
                     Auto::GiveUp(step.id.clone())

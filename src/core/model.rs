@@ -277,6 +277,8 @@ pub struct Run {
     round: Option<u32>,
     /// Why a `repeat` step runs again.
     why_again: Option<String>,
+    /// `tries` when the run in hand began.
+    round_start: Option<u32>,
     /// A `forEach` step's items, once expanded.
     items: Option<Vec<String>>,
     /// `startedIso` (or `lastRunIso`) and the end, parsed once (see [`Run::retime`]): the
@@ -514,6 +516,7 @@ impl Run {
         self.reason = None;
         self.round = None;
         self.why_again = None;
+        self.round_start = None;
         self.items = None;
     }
 
@@ -565,8 +568,14 @@ impl Run {
     pub(crate) fn next_round(&mut self, why: String) {
         self.round = Some(self.round() + 1);
         self.status = StepStatus::Pending;
-        self.tries = 0;
+        self.round_start = Some(self.tries);
         self.why_again = Some(why);
+    }
+
+    /// The tries of the run in hand (a `repeat` step's later runs count from their start).
+    #[must_use]
+    pub fn tries_this_run(&self) -> u32 {
+        self.tries.saturating_sub(self.round_start.unwrap_or(0))
     }
 
     /// Why a `repeat` step runs again, in a round after the first.
@@ -596,6 +605,7 @@ impl Run {
             reason: record.reason.take(),
             round: record.round.take(),
             why_again: record.why_again.take(),
+            round_start: record.round_start.take(),
             items: record.items.take(),
             since_at: None,
             ended: None,
@@ -622,6 +632,7 @@ impl Run {
         record.reason = self.reason;
         record.round = self.round;
         record.why_again = self.why_again;
+        record.round_start = self.round_start;
         record.items = self.items;
     }
 }

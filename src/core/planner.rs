@@ -45,7 +45,8 @@ const SCHEMA: &str = r#"The JSON object has this shape (only "plan", "plan.steps
     "steps": { "<step id>": <step>, ... },
     "context": "none" | "previous" | "all",  the default "context" of every step
     "contextMaxChars": <integer>,            most characters earlier results add to one step's prompt (default 20000)
-    "compressAgent": "<agent name>"          summarises results too long to fit, instead of cutting them
+    "compressAgent": "<agent name>",         summarises results too long to fit, instead of cutting them
+    "maxParallel": <integer 1..64>           how many steps may run at the same time (default 1)
   },
   "stepQueue": ["<step id>", ...],           the order the steps run in; each id once, each defined in plan.steps
   "stepDelayMinutes": <number>               minutes to wait between steps (default 0)
@@ -69,7 +70,12 @@ A step (short ids such as "research" or "step-1"):
   }
   "agent": "<agent name>"           the agent that runs the step
   "fallbackAgents": ["<agent name>"]   agents for the later tries, in order
-An instruction may contain {{steps.<id>.result}}: it is replaced by the result of step <id>, which must come earlier in stepQueue.
+  "needs": ["<step id>"]            the steps it waits for (default: the step before it); [] for none, so steps can run side by side
+  "when": {"step": "<id>", "status": "DONE" | "FAILED" | "SKIPPED", "resultContains": "<text>", "resultMatches": "<regex>"}   run only if this holds, else skipped
+  "optional": true                  out of tries, it fails without stopping the plan
+  "forEach": {"from": "steps.<id>.result" | "file:<path>", "split": "lines" | "json", "maxItems": <integer>}   run once per item, {{item}} and {{index}} in the instruction
+  "repeat": {"max": <integer>, "until": <a verify object>}   run again, with its previous result, until the check passes
+An instruction may contain {{steps.<id>.result}}: it is replaced by the result of step <id>, which must be one the step waits for (in a plain list, an earlier one).
 Paths are relative to the workspace, without "..".
 "#;
 

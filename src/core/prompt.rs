@@ -75,7 +75,8 @@ pub fn fill(
 fn assemble(step: &Step, instruction: &str, context: &str) -> String {
     let run = &step.run;
     let mut prompt = match run.error() {
-        Some(error) if run.tries() > 0 => format!(
+        // A retry (not a `repeat` step's next run, which starts afresh).
+        Some(error) if run.tries_this_run() > 0 => format!(
             "Step {} failed (tries: {}). Previous run ended with: {error}. \
              Please troubleshoot and retry: {instruction}",
             step.id,

@@ -316,6 +316,10 @@ pub struct StepRun {
     /// Why a `repeat` step runs again: the `until` check its last result failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why_again: Option<String>,
+    /// `tries` when the run in hand began: each run of a `repeat` step gets `maxRetries` tries
+    /// of its own, while `tries` keeps counting (so no log is overwritten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_start: Option<u32>,
     /// A `forEach` step's items, once expanded (their records are kept beside, see
     /// `store::items`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -81,6 +81,7 @@ const RUN: &[&str] = &[
     "reason",
     "round",
     "whyAgain",
+    "roundStart",
     "items",
 ];
 

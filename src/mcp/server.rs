@@ -136,7 +136,7 @@ impl Server {
         annotations(destructive_hint = true)
     )]
     async fn plan_cancel(&self, Parameters(args): Parameters<StateArgs>) -> CallToolResult {
-        call(move || ctl::cancel::run(&args.state)).await
+        call(move || ctl::cancel::run(&args.state, None)).await
     }
 
     #[tool(

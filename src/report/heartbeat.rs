@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::core::decide::CHANGED;
+use crate::core::model::is_blocker_for;
 use serde::{Serialize, Serializer};
 
 use crate::core::{Event, Next, Plan, TryState};
@@ -182,7 +184,15 @@ impl Heartbeat {
             }
             Next::Wait { until, .. } => beat.until = Some(crate::format::timefmt::format(*until)),
             Next::Run(launch) => beat.attempt = Some(launch.attempt),
-            Next::Paused => {}
+            Next::Paused => {
+                // Stopped because the steps were changed by other means under a live run:
+                // that is a blocker for a person, not a pause they asked for.
+                if let Some(line) = plan.blockers().iter().find(|l| is_blocker_for(l, CHANGED)) {
+                    beat.result = BeatResult::Blocked;
+                    beat.step = None;
+                    beat.error = Some(line.clone());
+                }
+            }
         }
         beat
     }
@@ -245,6 +255,11 @@ impl Heartbeat {
                     Some(pid) => format!(" (runner pid {pid} waits for it)"),
                     None => String::new(),
                 }
+            ),
+            // The plan itself is blocked (its steps were changed outside seqctl).
+            BeatResult::Blocked if self.step.is_none() => format!(
+                "blocked: {}",
+                printable(self.error.as_deref().unwrap_or("(none recorded)"))
             ),
             BeatResult::Blocked => format!(
                 "blocked: step {step} failed {}; last error: {}",

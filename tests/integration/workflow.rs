@@ -215,6 +215,16 @@ esac"#,
     );
     let status = ws.seqctl(&["status"]).expect(0).stdout();
     assert!(status.contains("DONE 3/3"), "{status}");
+    let result = ws.seqctl(&["result", "--json"]).expect(0).json();
+    assert_eq!(
+        result["completed_results"][1]["result"],
+        "[Item 1: a.md]: summary of each[1]\n[Item 2: b.md]: summary of each[2]\n[Item 3: c.md]: summary of each[3]\n"
+    );
+    // The items' records are kept beside state.json, not in it.
+    assert!(state["stepRuns"].get("each[1]").is_none(), "{state}");
+    assert!(ws
+        .read("state.json.seq/items/each.jsonl")
+        .contains(r#""n":3"#));
     // An item is explained, retried and skipped like a step.
     let why = ws.seqctl(&["explain", "each[2]"]).expect(0).stdout();
     assert!(why.contains("Step each[2] is done"), "{why}");
@@ -269,7 +279,11 @@ if [ $n -ge 2 ]; then echo "draft $n APPROVED"; else echo "draft $n"; fi"#,
     let state = ws.state();
     assert_eq!(state["stepRuns"]["draft"]["status"], "DONE", "{state}");
     assert_eq!(state["stepRuns"]["draft"]["round"], 2);
-    assert_eq!(ws.read("prompt.draft.1"), "write the draft\n\n[Previous result]: draft 1\n[Why it runs again]: verify failed: the result does not contain \"APPROVED\"");
+    // Each run keeps its own try number, so no run's log is overwritten.
+    assert_eq!(state["stepRuns"]["draft"]["tries"], 2);
+    assert!(ws.sidecar().join("logs/draft.1.log").exists());
+    assert!(ws.sidecar().join("logs/draft.2.log").exists());
+    assert_eq!(ws.read("prompt.draft.2"), "write the draft\n\n[Previous result]: draft 1\n[Why it runs again]: verify failed: the result does not contain \"APPROVED\"");
     let events: Vec<Value> = ws
         .lines("state.json.seq/events.jsonl")
         .iter()
@@ -312,8 +326,10 @@ fn a_plan_edited_by_hand_under_a_live_run_stops_for_a_person() {
     state["plan"]["steps"]["b"]["instruction"] = json!("rm -rf everything");
     ws.set_state(&state);
     ws.seqctl(&["retry", "a"]).expect(0);
-    let beat = ws.check(&[]).expect(0).stdout();
-    assert!(beat.contains("paused"), "{beat}");
+    // The heartbeat tells of it as a blocker for a person (exit 1), not as a pause.
+    ws.check(&[]).expect(1).stdout_has(
+        "blocked: plan changed: the steps were changed outside seqctl while the plan ran",
+    );
     let state = ws.state();
     assert_eq!(state["paused"], true);
     let blockers = state["blockers"].to_string();
@@ -333,4 +349,42 @@ fn a_plan_edited_by_hand_under_a_live_run_stops_for_a_person() {
         !state["blockers"].to_string().contains("plan changed"),
         "{state}"
     );
+}
+
+#[test]
+fn cancel_of_one_step_holds_it_for_a_person_while_the_other_branch_goes_on() {
+    let mut ws = Workspace::with_state(&state_of(
+        &[
+            ("slow", json!({"instruction": "slow", "needs": []})),
+            ("quick", json!({"instruction": "quick", "needs": []})),
+            (
+                "after",
+                json!({"instruction": "after quick", "needs": ["quick"]}),
+            ),
+        ],
+        &json!({"maxParallel": 2}),
+    ));
+    agent(
+        &mut ws,
+        "0",
+        r#"case "$STEP_ID" in slow) sleep 30;; quick) sleep 1;; esac; echo ok"#,
+    );
+    let runner = ws.spawn(crate::common::RUNNER, &[]);
+    ws.wait_for(std::time::Duration::from_secs(10), "slow in flight", |s| {
+        s["stepRuns"]["slow"]["status"] == "IN_PROGRESS"
+    });
+    ws.seqctl(&["cancel", "--step", "slow"])
+        .expect(0)
+        .stdout_has("cancelled step slow try 1")
+        .stdout_has("the other steps go on");
+    let state = ws.wait_for(std::time::Duration::from_secs(20), "after DONE", |s| {
+        s["stepRuns"]["after"]["status"] == "DONE"
+    });
+    assert_eq!(state["stepRuns"]["slow"]["status"], "FAILED", "{state}");
+    assert!(state["paused"].is_null(), "the plan goes on: {state}");
+    assert!(
+        state["blockers"].to_string().contains("slow: try 1 cancelled by seqctl"),
+        "{state}"
+    );
+    runner.finish(&ws).expect(1);
 }

@@ -16,14 +16,14 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{change, Output};
-use crate::core::{Event, Input, TryState};
+use crate::core::{Event, Input, StepId, TryState};
 use crate::exec::attempt;
 use crate::exec::process::{self, Stopped};
 use crate::store::events as log;
 use crate::store::lease::{Lease, LeaseState};
 use crate::store::Store;
 
-pub fn run(path: &Path) -> Result<Output> {
+pub fn run(path: &Path, only: Option<&str>) -> Result<Output> {
     let store = super::existing(path)?;
     let seen = log::read(&store).map_or(0, |events| events.len());
     let done = change(
@@ -31,62 +31,93 @@ pub fn run(path: &Path) -> Result<Output> {
         |plan, lease| {
             // The group to signal, only if the lease note names this very try: a stale note
             // must not aim the signal at a reused process id.
-            let running = plan.current().and_then(|s| match s.run.state() {
-                TryState::Running { attempt, .. } => Some((s.id.as_str(), attempt)),
-                _ => None,
-            });
-            let agent_pgid = match (running, lease) {
-                (Some((step, attempt)), LeaseState::Held(Some(h)))
-                    if h.step.as_deref() == Some(step) && h.attempt == Some(attempt) =>
-                {
-                    h.agent_pgid
-                }
+            let agent_pgid = match lease {
+                LeaseState::Held(Some(h)) => plan
+                    .running()
+                    .filter(|s| only.is_none_or(|id| s.id == *id))
+                    .find_map(|s| match s.run.state() {
+                        TryState::Running { attempt, .. }
+                            if h.step.as_deref() == Some(s.id.as_str())
+                                && h.attempt == Some(attempt) =>
+                        {
+                            h.agent_pgid
+                        }
+                        _ => None,
+                    }),
                 _ => None,
             };
             Input::Cancel {
                 by: format!("seqctl (pid {})", std::process::id()),
                 agent_pgid,
+                step: only.map(StepId::from),
             }
         },
         |_, _| {},
     )?;
-    let Some(Event::Cancelled {
-        step,
-        attempt,
-        agent_pgid,
-    }) = done.events.into_iter().next()
-    else {
-        anyhow::bail!("nothing was cancelled");
-    };
-    let step = step.to_string();
-    let stopped = wait_for_runner(&store, &step, attempt, seen);
-    let group = agent_pgid.map_or(String::new(), |g| format!(" (process group {g})"));
-    let how = match stopped {
-        Stop::Reported(Some(Stopped::Terminated)) => format!("its agent{group} stopped on SIGTERM"),
-        Stop::Reported(Some(Stopped::Killed)) => {
-            format!("its agent{group} ignored SIGTERM and was killed")
-        }
-        Stop::Reported(_) => format!("its agent{group} had already exited"),
-        Stop::RunnerGone => "its runner had stopped already; nothing was left to stop".to_owned(),
-        Stop::NotYet => format!(
-            "its runner has not stopped the agent{group} within {} s; it will once it looks \
-             (`seqctl status` shows when the try is over)",
-            PATIENCE.as_secs()
-        ),
-    };
-    let text = format!(
-        "cancelled step {step} try {attempt}: {how}\nthe plan is paused: `seqctl resume` retries \
-         it, `seqctl retry {step}` starts its tries afresh, `seqctl skip {step}` passes it over"
-    );
-    let json = json!({
-        "step": step,
-        "attempt": attempt,
-        "agentPgid": agent_pgid,
-        "stopped": match stopped {
-            Stop::Reported(how) => how.map(|s| format!("{s:?}").to_lowercase()),
+    let cancelled: Vec<(String, u32, Option<u32>)> = done
+        .events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Cancelled {
+                step,
+                attempt,
+                agent_pgid,
+            } => Some((step.to_string(), attempt, agent_pgid)),
             _ => None,
-        },
-    });
+        })
+        .collect();
+    if cancelled.is_empty() {
+        anyhow::bail!("nothing was cancelled");
+    }
+    let mut lines = Vec::new();
+    let mut tries = Vec::new();
+    for (step, attempt, agent_pgid) in &cancelled {
+        let stopped = wait_for_runner(&store, step, *attempt, seen);
+        let group = agent_pgid.map_or(String::new(), |g| format!(" (process group {g})"));
+        let how = match stopped {
+            Stop::Reported(Some(Stopped::Terminated)) => {
+                format!("its agent{group} stopped on SIGTERM")
+            }
+            Stop::Reported(Some(Stopped::Killed)) => {
+                format!("its agent{group} ignored SIGTERM and was killed")
+            }
+            Stop::Reported(_) => format!("its agent{group} had already exited"),
+            Stop::RunnerGone => {
+                "its runner had stopped already; nothing was left to stop".to_owned()
+            }
+            Stop::NotYet => format!(
+                "its runner has not stopped the agent{group} within {} s; it will once it looks \
+                 (`seqctl status` shows when the try is over)",
+                PATIENCE.as_secs()
+            ),
+        };
+        lines.push(format!("cancelled step {step} try {attempt}: {how}"));
+        tries.push(json!({
+            "step": step,
+            "attempt": attempt,
+            "agentPgid": agent_pgid,
+            "stopped": match stopped {
+                Stop::Reported(how) => how.map(|s| format!("{s:?}").to_lowercase()),
+                _ => None,
+            },
+        }));
+    }
+    let (step, attempt, agent_pgid) = cancelled[0].clone();
+    let after = if only.is_some() {
+        format!(
+            "step {step} is blocked: `seqctl retry {step}` starts its tries afresh, `seqctl skip \
+             {step}` passes it over; the other steps go on"
+        )
+    } else {
+        format!(
+            "the plan is paused: `seqctl resume` retries it, `seqctl retry {step}` starts its \
+             tries afresh, `seqctl skip {step}` passes it over"
+        )
+    };
+    let text = format!("{}\n{after}", lines.join("\n"));
+    let mut json = tries[0].clone();
+    json["tries"] = tries.into();
+    let _ = (attempt, agent_pgid);
     Ok(Output::ok(text, json))
 }
 

@@ -108,6 +108,12 @@ pub fn fresh(mut state: State, delay_minutes: Option<f64>) -> Result<State> {
         bail!("the plan has no steps in stepQueue");
     }
     validate::check(&state).context("the new plan is invalid; nothing was written")?;
+    // The steps as validated: an edit by other means under the run is seen (see `planHash`).
+    state.plan_hash = Some(crate::format::hash::plan_hash(&state));
+    state.items = crate::format::schema::ItemRuns {
+        loaded: true,
+        ..Default::default()
+    };
     Ok(state)
 }
 

@@ -194,7 +194,14 @@ fn problems(invalid: &Invalid) -> Vec<String> {
 fn plan_file(state: &State) -> Value {
     let mut value = serde_json::to_value(state).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
-        for progress in ["currentStep", "stepRuns", "blockers", "artifacts", "status"] {
+        for progress in [
+            "currentStep",
+            "stepRuns",
+            "blockers",
+            "artifacts",
+            "status",
+            "planHash",
+        ] {
             map.remove(progress);
         }
     }

@@ -31,13 +31,21 @@ pub fn status_word(picture: &Picture) -> &'static str {
 }
 
 pub fn run(path: &Path) -> Result<Output> {
-    let (store, _, picture, _) = look(path)?;
+    let (store, plan, picture, _) = look(path)?;
     let dir = store.results_if_any();
+    let read = |id: &str| match &dir {
+        Some(dir) => results::result(dir, id).ok().flatten(),
+        None => None,
+    };
     let mut completed = Vec::with_capacity(picture.completed_results.len());
     for c in &picture.completed_results {
-        let kept = match &dir {
-            Some(dir) => results::result(dir, &c.step)?,
-            None => None,
+        let kept = match plan.step(&c.step) {
+            // A forEach step's result is its items' results, as later steps get it.
+            Some(step) if step.is_expanded() => Some(crate::core::items::joined(
+                plan.items_of(&c.step),
+                &mut |item| read(item.as_str()),
+            )),
+            _ => read(&c.step),
         };
         completed.push((c, kept.unwrap_or_else(|| c.result.clone())));
     }
