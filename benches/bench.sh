@@ -107,6 +107,70 @@ replace_floor_ms() { # N: one process start plus one durable replace of an in-fl
   done | median | { read -r ns; ms "$ns"; }
 }
 
+# --- workflows ---------------------------------------------------------------------------------
+foreach_ms() { # N P: one forEach step over N items (agent `true`), P at a time, run to the end
+  local dir=$WORK/each$1x$2 t0 t1
+  mkdir -p "$dir"
+  seq 1 "$1" > "$dir/list.txt"
+  printf '{"plan":{"maxParallel":%d,"steps":{"each":{"instruction":"item {{item}}","forEach":{"from":"file:list.txt","maxItems":%d}}}},"stepQueue":["each"]}\n' "$2" "$1" > "$dir/state.json"
+  t0=$(now_ns)
+  (cd "$dir" && STEP_AGENT_CMD=true "$BIN/seq-runner" state.json > /dev/null)
+  t1=$(now_ns)
+  grep -q '"status": "DONE"' "$dir/state.json" || { echo "forEach $1x$2 did not finish" >&2; exit 1; }
+  rm -rf "$dir"
+  ms $((t1 - t0))
+}
+
+items_plan() { # N DIR: a forEach step with N items, all but the last DONE, the last in flight
+  local n=$1 dir=$2 t="2026-03-01T10:00:00.000Z"
+  mkdir -p "$dir/state.json.seq/items"
+  awk -v n="$n" -v t="$t" 'BEGIN {
+    printf "{\"plan\":{\"steps\":{\"each\":{\"instruction\":\"item {{item}}\",\"forEach\":{\"from\":\"file:list.txt\",\"maxItems\":%d}}}},\"stepQueue\":[\"each\"],\"currentStep\":0,", n
+    printf "\"stepRuns\":{\"each\":{\"status\":\"PENDING\",\"tries\":0,\"lastRunIso\":\"%s\",\"startedIso\":\"%s\",\"items\":[", t, t
+    for (i = 1; i <= n; i++) printf "%s\"file-%d.md\"", (i > 1 ? "," : ""), i
+    printf "]}},\"status\":\"IN_PROGRESS\"}\n"
+  }' > "$dir/state.json"
+  awk -v n="$n" -v t="$t" 'BEGIN {
+    printf "{\"step\":\"each\",\"expanded\":\"%s\",\"items\":%d}\n", t, n
+    for (i = 1; i < n; i++) printf "{\"n\":%d,\"run\":{\"status\":\"DONE\",\"tries\":1,\"lastRunIso\":\"%s\",\"stdout\":\"ok\",\"startedIso\":\"%s\",\"finishedIso\":\"%s\",\"durationMs\":3,\"exitCode\":0}}\n", i, t, t, t
+    printf "{\"n\":%d,\"run\":{\"status\":\"IN_PROGRESS\",\"tries\":1,\"lastRunIso\":\"%s\",\"startedIso\":\"%s\"}}\n", n, t, t
+  }' > "$dir/state.json.seq/items/each.jsonl"
+}
+
+items_heartbeat_ms() { # N MODE: a heartbeat on that plan, a runner holding it (inflight) or not (idle)
+  local dir=$WORK/ihb$1$2 t0 t1
+  items_plan "$1" "$dir"
+  if [ "$2" = inflight ]; then
+    exec 8> "$dir/state.json.seq/lease"
+    flock -n 8
+  fi
+  # Idle: the last item's try lease is held by this shell, so it is alive and nothing is due.
+  mkdir -p "$dir/state.json.seq/leases"
+  exec 9> "$dir/state.json.seq/leases/each%5B$1%5D.lease"
+  flock -n 9
+  (cd "$dir" && STEP_AGENT_CMD=true STEP_RUNNER=/bin/true "$BIN/seq-check" -q state.json) # warm
+  for ((r = 0; r < RUNS; r++)); do
+    t0=$(now_ns)
+    (cd "$dir" && STEP_AGENT_CMD=true STEP_RUNNER=/bin/true "$BIN/seq-check" -q state.json)
+    t1=$(now_ns)
+    echo $((t1 - t0))
+  done | median | { read -r ns; ms "$ns"; }
+  exec 9>&-
+  [ "$2" = inflight ] && exec 8>&-
+  return 0
+}
+
+items_floor_ms() { # N: one process start plus one durable replace of that plan's state file
+  local dir=$WORK/ifloor$1 t0 t1
+  items_plan "$1" "$dir"
+  for ((r = 0; r < RUNS; r++)); do
+    t0=$(now_ns)
+    (cd "$dir" && "$FLOOR_TOOL" state.json)
+    t1=$(now_ns)
+    echo $((t1 - t0))
+  done | median | { read -r ns; ms "$ns"; }
+}
+
 # --- memory ------------------------------------------------------------------------------------
 rss_1gib() { # the runner's peak RSS (KiB) while its agent prints 1 GiB
   local dir=$WORK/rss
@@ -161,6 +225,28 @@ printf '%-40s %10s %10s %10s\n' "  in flight against its floor" "$(ratio "${infl
 f=$(heartbeat_floor_ms)
 printf '%-40s %10s %10s %10s\n' "floor: \`true\`, measured the same way" "$f" "$f" "$f"
 echo
+
+if [ -z "${SEQ_BENCH_BIN:-}" ]; then # workflows: this version's binaries only
+  n=1000
+  one=$(for k in 1 2 3; do foreach_ms "$n" 1; echo; done | sort -n | sed -n 2p)
+  eight=$(for k in 1 2 3; do foreach_ms "$n" 8; echo; done | sort -n | sed -n 2p)
+  f=$(for k in 1 2 3; do floor_ms "$n"; echo; done | sort -n | sed -n 2p)
+  printf '%-34s %12s %12s %10s %9s\n' "forEach, $n items (agent: true)" "seq-runner" "floor" "ratio" "goal"
+  printf '%-34s %9s ms %9s ms %9sx %9s\n' "maxParallel 1" "$one" "$f" "$(awk -v a="$one" -v b="$f" 'BEGIN { printf "%.1f", a / b }')" "<= 3x"
+  printf '%-34s %9s ms %9s ms\n' "  per item" "$(awk -v a="$one" -v n="$n" 'BEGIN { printf "%.3f", a / n }')" "$(awk -v a="$f" -v n="$n" 'BEGIN { printf "%.3f", a / n }')"
+  printf '%-34s %9s ms %12s %10s %9s\n' "maxParallel 8" "$eight" "" "" "< mP 1"
+  echo
+  printf '%-40s %10s %10s %12s\n' "heartbeat on a forEach plan (ms)" "1,000" "10,000" "goal"
+  ia=$(items_heartbeat_ms 1000 inflight); ib=$(items_heartbeat_ms 10000 inflight)
+  printf '%-40s %10s %10s %12s\n' "runner holds the plan" "$ia" "$ib" "<= 3x @10k"
+  ja=$(items_heartbeat_ms 1000 idle); jb=$(items_heartbeat_ms 10000 idle)
+  printf '%-40s %10s %10s\n' "no runner (items read, one in flight)" "$ja" "$jb"
+  ga=$(items_floor_ms 1000); gb=$(items_floor_ms 10000)
+  printf '%-40s %10s %10s\n' "floor: start + durable replace of the file" "$ga" "$gb"
+  printf '%-40s %10s %10s\n' "  runner holds it, against its floor" "$(ratio "$ia" "$ga")" "$(ratio "$ib" "$gb")"
+  printf '%-40s %10s %10s\n' "  no runner, against its floor" "$(ratio "$ja" "$ga")" "$(ratio "$jb" "$gb")"
+  echo
+fi
 
 kib=$(rss_1gib)
 printf '%-34s %10s %10s\n' "runner peak RSS, agent prints 1 GiB" "$(awk -v k="$kib" 'BEGIN { printf "%.1f MiB", k / 1024 }')" "< 16 MiB"

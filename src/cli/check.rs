@@ -202,6 +202,12 @@ fn beat(
     if !was_done || newly_done {
         locked.save(&state)?;
     }
+    // A single heartbeat is over with the state: a plan of ten thousand steps is as many
+    // records, and freeing them one by one is work for nothing in a process about to exit.
+    // (`--wait` comes here again and again, so it frees them.)
+    if !mode.wait {
+        std::mem::forget(state);
+    }
     news.extend(changes);
     events::emit(store, By::Check, &news);
     // Started while the lock is held (see `spawn_detached`); the heartbeat event is written

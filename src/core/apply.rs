@@ -306,7 +306,7 @@ pub fn apply(plan: &mut Plan, input: Input, ctx: &Context) -> Result<Vec<Event>,
             if !pause && plan.changed() == Some(true) {
                 // A person resumes a plan whose steps were changed by other means: the steps
                 // as they are now are the ones to run.
-                plan.hash_recorded = Some(plan.hash_now.clone());
+                plan.hash_recorded = Some(plan.hash_now().to_owned());
                 if let Some(blockers) = plan.blockers.as_mut() {
                     blockers.retain(|line| !is_blocker_for(line, CHANGED));
                 }
@@ -393,7 +393,7 @@ pub fn automatic(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
             Vec::new()
         }
         Auto::Rehash => {
-            plan.hash_recorded = Some(plan.hash_now.clone());
+            plan.hash_recorded = Some(plan.hash_now().to_owned());
             Vec::new()
         }
         Auto::Changed => {

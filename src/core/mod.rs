@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod decide;
 pub mod event;
+pub mod fingerprint;
 pub mod items;
 pub mod model;
 pub mod planner;

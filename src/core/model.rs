@@ -281,10 +281,36 @@ pub struct Run {
     round_start: Option<u32>,
     /// A `forEach` step's items, once expanded.
     items: Option<Vec<String>>,
-    /// `startedIso` (or `lastRunIso`) and the end, parsed once (see [`Run::retime`]): the
-    /// rules look at them for every step on every decision.
-    since_at: Option<DateTime<Utc>>,
-    ended: Option<DateTime<Utc>>,
+    /// `startedIso` (or `lastRunIso`) and the end, parsed when first asked and kept (see
+    /// [`Run::retime`]): the rules look at them for every step of some decisions, and a
+    /// heartbeat on a plan that is done at none.
+    times: Memo<Times>,
+}
+
+/// When a try started, and when the last one ended.
+type Times = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// A value worked out when first needed and kept; no part of what its owner means, so two
+/// owners that differ only in it are equal.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Memo<T>(std::cell::OnceCell<T>);
+
+impl<T> PartialEq for Memo<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Memo<T> {}
+
+impl<T> Memo<T> {
+    fn get(&self, work: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(work)
+    }
+
+    fn forget(&mut self) {
+        self.0 = std::cell::OnceCell::new();
+    }
 }
 
 /// How a finished try came out, as the runner judged it.
@@ -316,7 +342,7 @@ impl Run {
             StepStatus::Pending => TryState::Pending { tries },
             StepStatus::InProgress => TryState::Running {
                 attempt: tries,
-                since: self.since_at,
+                since: self.parsed().0,
                 runner: self.runner,
             },
             StepStatus::Done => TryState::Done {
@@ -335,17 +361,26 @@ impl Run {
     /// When the last try ended: `finishedIso`, or the Python version's `lastRunIso`.
     #[must_use]
     pub fn ended_at(&self) -> Option<DateTime<Utc>> {
-        self.ended
+        self.parsed().1
     }
 
-    /// Parses the times again after they changed.
+    /// When the try in hand started, and when the last one ended, parsed once.
+    fn parsed(&self) -> Times {
+        *self.times.get(|| {
+            (
+                parse_time(self.started_iso.as_deref().or(self.last_run_iso.as_deref())),
+                parse_time(
+                    self.finished_iso
+                        .as_deref()
+                        .or(self.last_run_iso.as_deref()),
+                ),
+            )
+        })
+    }
+
+    /// Forgets the parsed times after they changed.
     fn retime(&mut self) {
-        self.since_at = parse_time(self.started_iso.as_deref().or(self.last_run_iso.as_deref()));
-        self.ended = parse_time(
-            self.finished_iso
-                .as_deref()
-                .or(self.last_run_iso.as_deref()),
-        );
+        self.times.forget();
     }
 
     #[must_use]
@@ -607,8 +642,7 @@ impl Run {
             why_again: record.why_again.take(),
             round_start: record.round_start.take(),
             items: record.items.take(),
-            since_at: None,
-            ended: None,
+            times: Memo::default(),
         };
         run.retime();
         run
@@ -719,7 +753,7 @@ pub struct Plan {
     pub(crate) index: HashMap<StepId, usize>,
     /// `planHash`, as recorded, and the hash of the steps as they are now.
     pub(crate) hash_recorded: Option<String>,
-    pub(crate) hash_now: String,
+    pub(crate) hash_now: Memo<String>,
 }
 
 /// How earlier results reach a step's prompt.
@@ -774,7 +808,6 @@ impl Plan {
     /// `state`, which must get them back with [`Plan::put_back`].
     #[must_use]
     pub fn take(state: &mut State) -> Self {
-        let hash_now = crate::format::hash::plan_hash(state);
         let mut items = HashMap::new();
         let steps: Vec<Step> = state
             .step_queue
@@ -788,7 +821,9 @@ impl Plan {
                     .map(Run::from_file)
                     .unwrap_or_default();
                 let id = StepId::from(id.as_str());
-                if let Some(texts) = run.items.as_ref().filter(|_| spec.for_each.is_some()) {
+                // Read without its items' records (a heartbeat while a runner works): no items.
+                let wanted = spec.for_each.is_some() && state.items.loaded;
+                if let Some(texts) = run.items.as_ref().filter(|_| wanted) {
                     let item_spec = spec.for_item();
                     // The items' records come from their journal (see `store::items`).
                     let mut records = state.items.by_step.get_mut(id.as_str());
@@ -853,7 +888,7 @@ impl Plan {
             items_loaded: state.items.loaded,
             index: HashMap::new(),
             hash_recorded: state.plan_hash.clone(),
-            hash_now,
+            hash_now: Memo::default(),
         };
         plan.reindex();
         plan
@@ -889,6 +924,8 @@ impl Plan {
     /// Puts the plan back into the state it was taken from: every field this model owns is
     /// written; everything else (extras, steps not queued, specs) is as it was.
     pub fn put_back(self, state: &mut State) {
+        // Changed through seqctl: the new steps are the validated ones.
+        let new_hash = self.reshaped.changed.then(|| super::fingerprint::of(&self));
         // Removed steps' records go (and the items of a `forEach` step made afresh).
         for id in &self.reshaped.removed {
             state.step_runs.shift_remove(id.as_str());
@@ -936,12 +973,7 @@ impl Plan {
                 state.step_runs.insert(step.id.0, record);
             }
         }
-        state.plan_hash = if self.reshaped.changed {
-            // Changed through seqctl: the new steps are the validated ones.
-            Some(crate::format::hash::plan_hash(state))
-        } else {
-            self.hash_recorded
-        };
+        state.plan_hash = new_hash.or(self.hash_recorded);
         state.current_step = self.cursor as u64;
         state.paused = self.paused;
         state.status = if self.done {
@@ -1039,7 +1071,13 @@ impl Plan {
     /// `Some(true)` changed, `Some(false)` the same, `None` never recorded.
     #[must_use]
     pub fn changed(&self) -> Option<bool> {
-        self.hash_recorded.as_ref().map(|h| *h != self.hash_now)
+        self.hash_recorded.as_ref().map(|h| h != self.hash_now())
+    }
+
+    /// The fingerprint of the steps as they are now (`planHash`), worked out once.
+    #[must_use]
+    pub fn hash_now(&self) -> &str {
+        self.hash_now.get(|| super::fingerprint::of(self))
     }
 
     /// Whether any step has started: a plan that has not is no live run to protect.

@@ -5,7 +5,10 @@
 /// The dependencies of each queued step, by position in `stepQueue`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Graph {
+    /// Each step's own list; empty for a chain, whose lists are slices of `positions`.
     deps: Vec<Vec<usize>>,
+    /// `0..len`: a chain's step `i` waits for `positions[i - 1..i]` (no list per step).
+    positions: Vec<usize>,
     /// No step has `needs`: the graph is the queue's chain.
     chain: bool,
 }
@@ -14,11 +17,21 @@ impl Graph {
     /// The graph of a queue of `len` steps; `needs(i)` gives step `i`'s `needs` as positions
     /// (names that are not queued were left out by the caller, who reports them).
     pub fn new(len: usize, mut needs: impl FnMut(usize) -> Option<Vec<usize>>) -> Self {
-        let mut chain = true;
-        let deps = (0..len)
-            .map(|i| match needs(i) {
+        let listed: Vec<Option<Vec<usize>>> = (0..len).map(&mut needs).collect();
+        let positions = (0..len).collect();
+        if listed.iter().all(Option::is_none) {
+            // A plain list (every plan before `needs`): no list per step on every heartbeat.
+            return Self {
+                deps: Vec::new(),
+                positions,
+                chain: true,
+            };
+        }
+        let deps = listed
+            .into_iter()
+            .enumerate()
+            .map(|(i, needs)| match needs {
                 Some(mut listed) => {
-                    chain = false;
                     listed.sort_unstable();
                     listed.dedup();
                     listed
@@ -26,12 +39,22 @@ impl Graph {
                 None => i.checked_sub(1).into_iter().collect(),
             })
             .collect();
-        Self { deps, chain }
+        Self {
+            deps,
+            positions,
+            chain: false,
+        }
     }
 
     /// The steps step `i` waits for.
     #[must_use]
     pub fn deps(&self, i: usize) -> &[usize] {
+        if self.chain {
+            return match i {
+                0 => &[],
+                i => self.positions.get(i - 1..i).unwrap_or(&[]),
+            };
+        }
         self.deps.get(i).map_or(&[], Vec::as_slice)
     }
 
@@ -49,15 +72,15 @@ impl Graph {
             return None;
         }
         // Iterative depth-first search: 0 unseen, 1 on the path, 2 done.
-        let mut mark = vec![0u8; self.deps.len()];
-        for start in 0..self.deps.len() {
+        let mut mark = vec![0u8; self.positions.len()];
+        for start in 0..self.positions.len() {
             if mark[start] != 0 {
                 continue;
             }
             let mut path: Vec<(usize, usize)> = vec![(start, 0)];
             mark[start] = 1;
             while let Some(&mut (node, ref mut next)) = path.last_mut() {
-                if let Some(&dep) = self.deps[node].get(*next) {
+                if let Some(&dep) = self.deps(node).get(*next) {
                     *next += 1;
                     match mark[dep] {
                         0 => {
@@ -87,9 +110,9 @@ impl Graph {
     #[must_use]
     pub fn ancestors(&self, i: usize) -> Vec<usize> {
         if self.chain {
-            return (0..i.min(self.deps.len())).collect();
+            return (0..i.min(self.positions.len())).collect();
         }
-        let mut seen = vec![false; self.deps.len()];
+        let mut seen = vec![false; self.positions.len()];
         let mut stack: Vec<usize> = self.deps(i).to_vec();
         while let Some(node) = stack.pop() {
             if node < seen.len() && !seen[node] {

@@ -3,7 +3,6 @@
 //! naming the field out.
 
 pub mod graph;
-pub mod hash;
 pub mod refs;
 pub mod schema;
 pub mod text;

@@ -51,7 +51,7 @@ pub struct State {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocker_reported_iso: Option<String>,
     /// New in this project: the hash of the plan's steps as last validated (see
-    /// `core::model::plan_hash`): an edit by any other means than `seqctl` under a live run is
+    /// `core::fingerprint`): an edit by any other means than `seqctl` under a live run is
     /// seen, and the run stops for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_hash: Option<String>,

@@ -73,20 +73,19 @@ pub fn parse(bytes: &[u8]) -> Result<State, Invalid> {
             "the file starts with a byte-order mark (BOM): save it as UTF-8 without one",
         ));
     }
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(invalid(
-            "",
-            format!(
-                "not UTF-8 text (invalid byte at offset {})",
-                e.valid_up_to()
-            ),
-        ));
-    }
-    // The plain parse is the hot path (every heartbeat); tracking the field path costs about
-    // half as much again, so it is only paid to name the field once the plain parse failed.
-    let state: State = match serde_json::from_slice(bytes) {
-        Ok(state) => state,
-        Err(_) => return Err(locate_error(bytes)),
+    // The plain parse is the hot path (every heartbeat), and checks the UTF-8 of what it reads;
+    // the whole file's UTF-8, and the field path, are only looked at once it failed.
+    let Ok(state) = serde_json::from_slice::<State>(bytes) else {
+        if let Err(e) = std::str::from_utf8(bytes) {
+            return Err(invalid(
+                "",
+                format!(
+                    "not UTF-8 text (invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
+            ));
+        }
+        return Err(locate_error(bytes));
     };
     check(&state)?;
     Ok(state)

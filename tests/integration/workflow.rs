@@ -383,7 +383,9 @@ fn cancel_of_one_step_holds_it_for_a_person_while_the_other_branch_goes_on() {
     assert_eq!(state["stepRuns"]["slow"]["status"], "FAILED", "{state}");
     assert!(state["paused"].is_null(), "the plan goes on: {state}");
     assert!(
-        state["blockers"].to_string().contains("slow: try 1 cancelled by seqctl"),
+        state["blockers"]
+            .to_string()
+            .contains("slow: try 1 cancelled by seqctl"),
         "{state}"
     );
     runner.finish(&ws).expect(1);

@@ -109,7 +109,7 @@ pub fn fresh(mut state: State, delay_minutes: Option<f64>) -> Result<State> {
     }
     validate::check(&state).context("the new plan is invalid; nothing was written")?;
     // The steps as validated: an edit by other means under the run is seen (see `planHash`).
-    state.plan_hash = Some(crate::format::hash::plan_hash(&state));
+    state.plan_hash = Some(crate::core::Plan::of(&state).hash_now().to_owned());
     state.items = crate::format::schema::ItemRuns {
         loaded: true,
         ..Default::default()

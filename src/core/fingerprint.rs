@@ -1,14 +1,15 @@
 //! `planHash`: a fingerprint of what the plan's steps ask for (the queue, each queued step's
-//! definition, and the plan-wide settings of how they run), so that an edit made by any other
-//! means than `seqctl` under a live run is seen. An agent's own fields are left out: notes it
-//! keeps beside the plan change nothing that runs.
+//! spec, and the plan-wide settings of how they run), so that an edit made by any other means
+//! than `seqctl` under a live run is seen. An agent's own fields are left out: notes it keeps
+//! beside the plan change nothing that runs.
 //!
 //! FNV-1a over a length-prefixed encoding: stable across Rust releases (the hash is written to
-//! the file and compared by later versions), and fast enough for every heartbeat.
+//! the file and compared by later versions). Worked out from the model, only when a rule asks
+//! (a heartbeat on a plan that is done, or held by a runner, never does).
 
 use std::fmt::Write as _;
 
-use super::schema::{State, Step};
+use super::model::{Plan, StepId, StepSpec};
 
 struct Fnv(u64);
 
@@ -35,45 +36,45 @@ impl Fnv {
     }
 }
 
-/// The hash of the plan's steps as `state` holds them, as 16 hex digits.
+/// The fingerprint of `plan`'s steps, as 16 hex digits.
 #[must_use]
-pub fn plan_hash(state: &State) -> String {
+pub fn of(plan: &Plan) -> String {
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    let plan = &state.plan;
-    h.json(plan.context.as_ref());
-    h.json(plan.context_max_chars.as_ref());
-    h.text(plan.compress_agent.as_deref());
-    h.json(plan.max_parallel.as_ref());
-    for id in &state.step_queue {
-        h.text(Some(id));
-        match plan.steps.get(id) {
-            Some(step) => step_hash(&mut h, step),
-            None => h.bytes(b"undefined"),
-        }
+    // What the settings do, not how they are spelt: a default written out changes nothing.
+    let settings = plan.result_settings();
+    h.json(Some(&settings.context));
+    h.json(Some(&settings.max_chars));
+    h.text(settings.compress_agent.as_deref());
+    h.json(Some(&plan.max_parallel()));
+    for step in plan.steps() {
+        h.text(Some(step.id.as_str()));
+        spec(&mut h, &step.spec);
     }
     let mut out = String::with_capacity(16);
     let _ = write!(out, "{:016x}", h.0);
     out
 }
 
-fn step_hash(h: &mut Fnv, step: &Step) {
-    h.text(step.title.as_deref());
-    h.text(step.instruction.as_deref());
-    for outputs in [&step.required_outputs, &step.required_outputs_alias] {
-        h.json(outputs.as_ref());
-    }
-    h.json(step.max_retries.as_ref());
-    h.json(step.timeout_seconds.as_ref());
-    h.text(step.result_file.as_deref());
-    h.json(step.context.as_ref());
-    h.json(step.verify.as_ref());
-    h.text(step.agent.as_deref());
-    h.json(step.fallback_agents.as_ref());
-    h.json(step.needs.as_ref());
-    h.json(step.when.as_ref());
-    h.json(step.optional.as_ref());
-    h.json(step.for_each.as_ref());
-    h.json(step.repeat.as_ref());
+fn spec(h: &mut Fnv, spec: &StepSpec) {
+    h.text(spec.title.as_deref());
+    h.text(Some(&spec.instruction));
+    h.json(Some(&spec.required_outputs));
+    h.json(spec.max_tries.as_ref());
+    h.json(spec.timeout.map(|t| t.as_secs()).as_ref());
+    h.text(spec.result_file.as_deref());
+    h.json(spec.context.as_ref());
+    h.json(spec.verify.as_ref());
+    h.text(spec.agent.as_deref());
+    h.json(spec.fallback_agents.as_ref());
+    let needs: Option<Vec<&str>> = spec
+        .needs
+        .as_ref()
+        .map(|n| n.iter().map(StepId::as_str).collect());
+    h.json(needs.as_ref());
+    h.json(spec.when.as_ref());
+    h.json(Some(&spec.optional));
+    h.json(spec.for_each.as_ref());
+    h.json(spec.repeat.as_ref());
 }
 
 #[cfg(test)]
@@ -82,7 +83,7 @@ mod tests {
     use crate::format::validate;
 
     fn hash(text: &str) -> String {
-        plan_hash(&validate::parse(text.as_bytes()).unwrap())
+        of(&Plan::of(&validate::parse(text.as_bytes()).unwrap()))
     }
 
     #[test]
@@ -103,6 +104,10 @@ mod tests {
             base.replace(r#""instruction":"y""#, r#""instruction":"y","myNote":1"#),
             base.replace(r#""stepQueue""#, r#""stepDelayMinutes":3,"stepQueue""#),
             base.replace("]}", r#"],"stepRuns":{"a":{"status":"DONE"}}}"#),
+            base.replace(
+                r#""instruction":"y""#,
+                r#""instruction":"y","requiredOutputs":[]"#,
+            ),
         ] {
             assert_eq!(hash(&same), h, "{same}");
         }
