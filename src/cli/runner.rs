@@ -342,19 +342,25 @@ impl<'a> Runner<'a> {
                 .min(SLEEP_SLICE)
                 + Duration::from_millis(5)
         });
-        // In short slices: a signal may reach another thread, and only the flag tells.
+        // In short slices: a signal may reach another thread, and only the flag tells. Lines
+        // and spawns are taken as they come; a try that ends ends the wait (a turn records it).
         let deadline = std::time::Instant::now() + limit;
-        let first = loop {
+        loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.rx.recv_timeout(left.min(SIGNAL_CHECK)) {
-                Ok(msg) => break msg,
+                Ok(msg) => {
+                    self.receive(msg, say);
+                    if !self.ended.is_empty() {
+                        break;
+                    }
+                }
                 Err(RecvTimeoutError::Timeout)
                     if left > SIGNAL_CHECK && signals::received().is_none() => {}
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
             }
-        };
+        }
         // Whatever else has come meanwhile is taken too: one turn records them all.
-        for msg in std::iter::once(first).chain(self.rx.try_iter().collect::<Vec<_>>()) {
+        for msg in self.rx.try_iter().collect::<Vec<_>>() {
             self.receive(msg, say);
         }
     }

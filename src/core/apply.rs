@@ -444,7 +444,7 @@ fn flow(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
                 return Vec::new();
             };
             step.run.expand(ctx.now, items.clone());
-            let item_spec = step.spec.for_item();
+            let item_spec = std::sync::Arc::new(step.spec.for_item());
             let list = items
                 .iter()
                 .enumerate()
@@ -790,7 +790,7 @@ fn add_step(
         at,
         Step {
             id: id.clone(),
-            spec,
+            spec: spec.into(),
             run: Run::default(),
             item: None,
         },
@@ -811,7 +811,7 @@ fn edit_step(
     if let Some(refusal) = in_flight(plan, id, ctx) {
         return Err(refusal);
     }
-    let spec = &mut plan.step_mut(id.as_str()).expect("found").spec;
+    let spec = std::sync::Arc::make_mut(&mut plan.step_mut(id.as_str()).expect("found").spec);
     if let Some(title) = edit.title {
         spec.title = Some(title);
     }
@@ -1005,7 +1005,10 @@ mod tests {
             }]
         ));
         assert!(
-            matches!(p.step("a").unwrap().run.state(), TryState::Done { attempt: 1, at: Some(a) } if a == t("2026-03-01T10:00:05Z"))
+            matches!(
+                p.step("a").unwrap().run.state(),
+                TryState::Done { attempt: 1 }
+            ) && p.step("a").unwrap().run.ended_at() == Some(t("2026-03-01T10:00:05Z"))
         );
         assert_eq!(p.artifacts(), ["out.md"]);
         let events = apply(&mut p, done(1), &ctx(&free)).unwrap();

@@ -12,6 +12,7 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -237,9 +238,9 @@ pub enum TryState<'a> {
         /// The runner that runs it, if the record names one (the Python version's do not).
         runner: Option<RunnerId>,
     },
+    /// (When it ended: [`Run::ended_at`].)
     Done {
         attempt: u32,
-        at: Option<DateTime<Utc>>,
     },
     Failed {
         attempt: u32,
@@ -345,10 +346,8 @@ impl Run {
                 since: self.parsed().0,
                 runner: self.runner,
             },
-            StepStatus::Done => TryState::Done {
-                attempt: tries,
-                at: self.ended_at(),
-            },
+            // No time: a plan of a thousand DONE items asks for their state on every turn.
+            StepStatus::Done => TryState::Done { attempt: tries },
             StepStatus::Failed => TryState::Failed {
                 attempt: tries,
                 at: self.ended_at(),
@@ -676,7 +675,8 @@ impl Run {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub id: StepId,
-    pub spec: StepSpec,
+    /// Shared: the items of a `forEach` step all have the same spec.
+    pub spec: Arc<StepSpec>,
     pub run: Run,
     /// For an item of a `forEach` step: which, and its text.
     pub item: Option<Item>,
@@ -824,7 +824,7 @@ impl Plan {
                 // Read without its items' records (a heartbeat while a runner works): no items.
                 let wanted = spec.for_each.is_some() && state.items.loaded;
                 if let Some(texts) = run.items.as_ref().filter(|_| wanted) {
-                    let item_spec = spec.for_item();
+                    let item_spec = Arc::new(spec.for_item());
                     // The items' records come from their journal (see `store::items`).
                     let mut records = state.items.by_step.get_mut(id.as_str());
                     let list = texts
@@ -853,7 +853,7 @@ impl Plan {
                 }
                 Step {
                     id,
-                    spec,
+                    spec: Arc::new(spec),
                     run,
                     item: None,
                 }
@@ -923,7 +923,7 @@ impl Plan {
 
     /// Puts the plan back into the state it was taken from: every field this model owns is
     /// written; everything else (extras, steps not queued, specs) is as it was.
-    pub fn put_back(self, state: &mut State) {
+    pub fn put_back(mut self, state: &mut State) {
         // Changed through seqctl: the new steps are the validated ones.
         let new_hash = self.reshaped.changed.then(|| super::fingerprint::of(&self));
         // Removed steps' records go (and the items of a `forEach` step made afresh).
@@ -937,25 +937,23 @@ impl Plan {
             state.step_queue = self.steps.iter().map(|s| s.id.0.clone()).collect();
             for step in &self.steps {
                 let def = state.plan.steps.entry(step.id.0.clone()).or_default();
-                step.spec.clone().into_file(def);
+                StepSpec::clone(&step.spec).into_file(def);
             }
         }
         if self.items_loaded {
             state.items.loaded = true;
             state.items.by_step.clear();
+            let mut items = std::mem::take(&mut self.items);
             for step in &self.steps {
-                let Some(items) = self
-                    .items
-                    .get(&step.id)
-                    .filter(|_| step.run.items.is_some())
-                else {
+                let Some(list) = items.remove(&step.id).filter(|_| step.run.items.is_some()) else {
                     continue;
                 };
-                let records = items
-                    .iter()
+                // Moved, not copied: a turn of a runner puts back a thousand items.
+                let records = list
+                    .into_iter()
                     .map(|item| {
                         let mut record = StepRun::default();
-                        item.run.clone().into_file(&mut record);
+                        item.run.into_file(&mut record);
                         record
                     })
                     .collect();
@@ -1235,13 +1233,8 @@ mod tests {
         let mut state = validate::parse(LEGACY.as_bytes()).unwrap();
         let mut plan = Plan::take(&mut state);
         let a = &plan.steps[0].run;
-        assert_eq!(
-            a.state(),
-            TryState::Done {
-                attempt: 2,
-                at: timefmt::parse("2026-02-07T12:00:00.123456")
-            }
-        );
+        assert_eq!(a.state(), TryState::Done { attempt: 2 });
+        assert_eq!(a.ended_at(), timefmt::parse("2026-02-07T12:00:00.123456"));
         assert_eq!(plan.steps[1].run.state(), TryState::Pending { tries: 0 });
         let now = timefmt::parse("2026-03-01T10:00:00Z").unwrap();
         let b = &mut plan.steps[1].run;

@@ -182,7 +182,9 @@ impl Store {
                 file.write_all(&text)
                     .and_then(|()| file.sync_data())
                     .with_context(|| format!("cannot write the journal {name}"))?;
-                known.runs = padded(runs, *count);
+                for &n in &changed {
+                    known.runs[n] = runs.get(n).cloned().unwrap_or_default();
+                }
                 known.len += text.len() as u64;
                 known.lines += changed.len();
             }
