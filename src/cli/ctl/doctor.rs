@@ -84,6 +84,7 @@ pub fn run(path: &Path) -> Result<Output> {
         config.exec_marker(),
         config.trust(),
     );
+    findings.extend(named_agent_findings(&config, workspace.as_deref()));
     findings.extend(settings_findings(Config::from_env().err()));
     let path_var = config.path_var().map(ToOwned::to_owned);
     findings.extend(binary_findings(
@@ -99,7 +100,20 @@ pub fn run(path: &Path) -> Result<Output> {
         .collect();
     findings.extend(leftover_findings(&leftovers));
     if let Some(openclaw) = command::find_program("openclaw", path_var.as_deref(), Path::new("/")) {
-        findings.push(openclaw_view(&ask_openclaw(&openclaw)));
+        let answer = ask_openclaw(&openclaw);
+        if config.agent_text().is_none() && openclaw_provides_agent(&answer) {
+            // Set in OpenClaw's config for the skill (`skills.entries.<skill>.env`), so every
+            // heartbeat and agent turn has it; only this shell lacks it.
+            for f in findings.iter_mut().filter(|f| f.topic == "agent") {
+                *f = finding(
+                    Level::Warning,
+                    "agent",
+                    "STEP_AGENT_CMD is not set in this shell, but OpenClaw gives it to the \
+                     skill (its runs have it); set it here too to run seq-check by hand",
+                );
+            }
+        }
+        findings.push(openclaw_view(&answer));
     }
     let problems = findings
         .iter()
@@ -387,6 +401,14 @@ fn state_findings(path: &Path, out: &mut Vec<Finding>) -> Option<PathBuf> {
                     for warning in super::validate::warnings(&state) {
                         out.push(finding(Level::Warning, "state", warning));
                     }
+                    // Agents the plan names that the operator never defined fail every try.
+                    let workspace = path.parent().unwrap_or(Path::new("/"));
+                    let known = Config::or_default()
+                        .agents(workspace)
+                        .map_err(|e| format!("{e:#}"));
+                    for problem in super::validate::unknown_agents(&state, &known) {
+                        out.push(finding(Level::Problem, "state", problem));
+                    }
                 }
                 Err(e) => out.push(finding(Level::Problem, "state", format!("{e:#}")).fix(
                     "seqctl validate shows the field; fix it or write the plan with seqctl init",
@@ -580,6 +602,55 @@ fn ask_openclaw(program: &Path) -> OpenclawAnswer {
     }
 }
 
+/// The operator's named agents (`STEP_AGENTS_FILE`): each judged as the runner will judge it.
+fn named_agent_findings(config: &Config, workspace: Option<&Path>) -> Vec<Finding> {
+    let workspace = workspace.map_or_else(
+        || std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        Path::to_path_buf,
+    );
+    let agents = match config.agents(&workspace) {
+        Ok(agents) => agents,
+        Err(e) => return vec![finding(Level::Problem, "agents", format!("{e:#}"))],
+    };
+    let mut out: Vec<Finding> = agents
+        .iter()
+        .map(|(name, _)| {
+            match config.agent_for(&crate::core::AgentRef::named(name), &workspace) {
+                Ok(command) => finding(
+                    Level::Ok,
+                    "agents",
+                    format!("agent `{name}` runs {}", command.program().display()),
+                ),
+                Err(e) => finding(Level::Problem, "agents", format!("{e:#}")),
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        let place = agents
+            .path()
+            .map_or("no agents file".to_owned(), |p| format!("none in {}", p.display()));
+        out.push(finding(
+            Level::Ok,
+            "agents",
+            format!("named agents: {place} (plans use STEP_AGENT_CMD only)"),
+        ));
+    }
+    out
+}
+
+/// Whether OpenClaw reports the skill's required STEP_AGENT_CMD as present (set in its config
+/// for the skill, or in the gateway's environment).
+#[must_use]
+pub fn openclaw_provides_agent(answer: &OpenclawAnswer) -> bool {
+    let OpenclawAnswer::Info(info) = answer else {
+        return false;
+    };
+    let missing = info["missing"]["env"]
+        .as_array()
+        .is_some_and(|env| env.iter().any(|v| v == "STEP_AGENT_CMD"));
+    info["name"].is_string() && info["disabled"] != json!(true) && !missing
+}
+
 /// OpenClaw's own view of the skill: ready, disabled, or missing something.
 #[must_use]
 pub fn openclaw_view(answer: &OpenclawAnswer) -> Finding {
@@ -650,6 +721,22 @@ pub fn openclaw_view(answer: &OpenclawAnswer) -> Finding {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_command_openclaw_gives_the_skill_is_not_a_problem_of_this_shell() {
+        let ready = OpenclawAnswer::Info(json!({
+            "name": "agent-step-sequencer", "eligible": true, "disabled": false,
+            "missing": {"bins": [], "env": []}
+        }));
+        assert!(openclaw_provides_agent(&ready));
+        let lacking = OpenclawAnswer::Info(json!({
+            "name": "agent-step-sequencer", "eligible": false,
+            "missing": {"bins": [], "env": ["STEP_AGENT_CMD"]}
+        }));
+        assert!(!openclaw_provides_agent(&lacking));
+        assert!(!openclaw_provides_agent(&OpenclawAnswer::Failed("no".into())));
+    }
+
     use super::*;
     use std::ffi::{OsStr, OsString};
     use std::os::unix::fs::PermissionsExt;
