@@ -614,21 +614,21 @@ fn named_agent_findings(config: &Config, workspace: Option<&Path>) -> Vec<Findin
     };
     let mut out: Vec<Finding> = agents
         .iter()
-        .map(|(name, _)| {
-            match config.agent_for(&crate::core::AgentRef::named(name), &workspace) {
+        .map(
+            |(name, _)| match config.agent_for(&crate::core::AgentRef::named(name), &workspace) {
                 Ok(command) => finding(
                     Level::Ok,
                     "agents",
                     format!("agent `{name}` runs {}", command.program().display()),
                 ),
                 Err(e) => finding(Level::Problem, "agents", format!("{e:#}")),
-            }
-        })
+            },
+        )
         .collect();
     if out.is_empty() {
-        let place = agents
-            .path()
-            .map_or("no agents file".to_owned(), |p| format!("none in {}", p.display()));
+        let place = agents.path().map_or("no agents file".to_owned(), |p| {
+            format!("none in {}", p.display())
+        });
         out.push(finding(
             Level::Ok,
             "agents",
@@ -734,7 +734,9 @@ mod tests {
             "missing": {"bins": [], "env": ["STEP_AGENT_CMD"]}
         }));
         assert!(!openclaw_provides_agent(&lacking));
-        assert!(!openclaw_provides_agent(&OpenclawAnswer::Failed("no".into())));
+        assert!(!openclaw_provides_agent(&OpenclawAnswer::Failed(
+            "no".into()
+        )));
     }
 
     use super::*;
