@@ -564,12 +564,19 @@ if [ "$STEP_ID" = s2 ] && [ "$STEP_ATTEMPT" = 1 ]; then echo $$ > agent.pid; exe
     let beat = ws.check(&["--json"]).expect(0).json();
     let runner = beat["pid"].as_u64().unwrap();
     let agent: u64 = ws.wait_file("agent.pid", LONG).trim().parse().unwrap();
-    assert_eq!(
-        ws.lease_note()["pid"],
-        runner,
-        "the lease names another runner"
-    );
-    assert_eq!(ws.lease_note()["step"], "s2");
+    // The note names the step once the runner has heard from the try's thread that its agent
+    // runs: a moment after the agent has started, not before.
+    let deadline = Instant::now() + LONG;
+    let note = loop {
+        let note: Value = serde_json::from_slice(&fs::read(ws.sidecar().join("lease")).unwrap())
+            .unwrap_or_default();
+        if note["step"] == "s2" || Instant::now() > deadline {
+            break note;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(note["pid"], runner, "the lease names another runner");
+    assert_eq!(note["step"], "s2", "{note}");
     assert!(pid_alive(agent));
 
     // SAFETY: a plain kill(2) of the runner this test started.
