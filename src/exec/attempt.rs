@@ -1,11 +1,13 @@
 //! One try of one step: start the agent, bound it in time, capture it, and clean up after it.
 //!
 //! The agent runs in its own process group, with stdin from /dev/null, in the workspace, with
-//! `STEP_ID`, `STEP_ATTEMPT`, `STEP_STATE_FILE` and `STEP_WORKSPACE` set. It inherits the run
-//! lease (see `lease`), so no other agent can start for this plan while any process of this one
-//! lives; and it dies with its runner, so a killed runner does not leave an unwatched agent
-//! behind: on Linux by `PR_SET_PDEATHSIG`, elsewhere (macOS) by a sentinel that kills the agent's
-//! process group when the runner is gone (see `sentinel`). On timeout the whole group gets SIGTERM, then SIGKILL after a grace.
+//! `STEP_ID`, `STEP_ATTEMPT`, `STEP_STATE_FILE` and `STEP_WORKSPACE` set. It inherits its try's
+//! lease (see `lease::TryLease`), at descriptor 100 or above, out of the way of the script's
+//! own files, so no other try of its step can start while any process of this one lives; and
+//! it dies with its runner, so a killed runner does not leave an unwatched agent behind: on
+//! Linux by `PR_SET_PDEATHSIG`, elsewhere (macOS) by a sentinel that kills the agent's process
+//! group when the runner is gone (see `sentinel`). On timeout the whole group gets SIGTERM,
+//! then SIGKILL after a grace.
 //! When the agent exits, whatever it left running in its group is stopped the same way: the
 //! step is over, and a straggler would overlap the next step's agent.
 
@@ -271,6 +273,13 @@ fn watch(
     }
 }
 
+/// The lowest descriptor number the agent gets its lease at. The runner's own number for it
+/// varies (with tries in parallel, anything from 5 to 30), and shell scripts open files of
+/// their own on the low ones (`exec 9>lock; flock 9` is flock(1)'s own idiom): one that
+/// happened to use the lease's number would close it, and its try would look dead to a
+/// heartbeat once its runner died, while it still ran.
+const LEASE_FD_FLOOR: libc::c_int = 100;
+
 /// How a killed runner's agent is made to die with it: by the kernel on Linux
 /// (`PR_SET_PDEATHSIG`); elsewhere by a sentinel process (see `sentinel`).
 #[cfg(target_os = "linux")]
@@ -346,11 +355,18 @@ fn child_setup((read_fd, limit): (RawFd, RawFd), lease_fd: Option<RawFd>) -> io:
     inherit_lease(lease_fd)
 }
 
-/// Keeps the lease open across exec, so the lock lives as long as the agent does.
+/// Keeps the lease open across exec, so the lock lives as long as the agent does: a copy at
+/// [`LEASE_FD_FLOOR`] or above (`F_DUPFD` clears `FD_CLOEXEC` on it; the original closes at
+/// exec), where a script's own `exec 9>file` cannot close it; the original itself where the
+/// process may not have that many descriptors.
 fn inherit_lease(lease_fd: Option<RawFd>) -> io::Result<()> {
     if let Some(fd) = lease_fd {
-        // SAFETY: fcntl is async-signal-safe and touches only this process's descriptor.
-        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+        // SAFETY: fcntl is async-signal-safe and touches only this process's descriptors.
+        let kept = unsafe {
+            libc::fcntl(fd, libc::F_DUPFD, LEASE_FD_FLOOR) >= 0
+                || libc::fcntl(fd, libc::F_SETFD, 0) == 0
+        };
+        if !kept {
             return Err(io::Error::last_os_error());
         }
     }

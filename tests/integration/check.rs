@@ -573,12 +573,19 @@ if [ "$STEP_ID" = s2 ] && [ "$STEP_ATTEMPT" = 1 ]; then echo $$ > agent.pid; exe
     let beat = ws.check(&["--json"]).expect(0).json();
     let runner = beat["pid"].as_u64().unwrap();
     let agent: u64 = ws.wait_file("agent.pid", LONG).trim().parse().unwrap();
-    assert_eq!(
-        ws.lease_note()["pid"],
-        runner,
-        "the lease names another runner"
-    );
-    assert_eq!(ws.lease_note()["step"], "s2");
+    // The note names the step once the runner has heard from the try's thread that its agent
+    // runs: a moment after the agent has started, not before.
+    let deadline = Instant::now() + LONG;
+    let note = loop {
+        let note: Value = serde_json::from_slice(&fs::read(ws.sidecar().join("lease")).unwrap())
+            .unwrap_or_default();
+        if note["step"] == "s2" || Instant::now() > deadline {
+            break note;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(note["pid"], runner, "the lease names another runner");
+    assert_eq!(note["step"], "s2", "{note}");
     assert!(pid_alive(agent));
 
     // SAFETY: a plain kill(2) of the runner this test started.
@@ -612,6 +619,48 @@ if [ "$STEP_ID" = s2 ] && [ "$STEP_ATTEMPT" = 1 ]; then echo $$ > agent.pid; exe
         ["start s1 1", "start s2 1", "start s2 2", "start s3 1"],
         "the killed step ran more than once more"
     );
+}
+
+/// An agent that opens files of its own on the descriptors shell scripts use (`exec 9>lock`
+/// is flock(1)'s own idiom) must not close the try lease it inherited: it would then look dead
+/// to a heartbeat the moment its runner died, and a second try would start beside it. Here
+/// the runner is SIGKILLed while a straggler of the agent (a subshell it left) still runs.
+#[test]
+fn an_agent_using_descriptors_3_to_9_keeps_its_try_lease_after_its_runner_dies() {
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent(
+        r#"exec 3>>own 4>>own 5>>own 6>>own 7>>own 8>>own 9>>own
+(
+echo "start $STEP_ID $STEP_ATTEMPT $(date +%s%N)" >> events.log
+sleep 1
+echo "end $STEP_ID $STEP_ATTEMPT $(date +%s%N)" >> events.log
+)"#,
+    );
+    let beat = ws.check(&["--json"]).expect(0).json();
+    let runner = beat["pid"].as_u64().unwrap();
+    ws.wait_file_has("events.log", "start s1 1", LONG);
+    // SAFETY: a plain kill(2) of the runner this test started.
+    assert_eq!(unsafe { libc::kill(runner as i32, libc::SIGKILL) }, 0);
+    ws.wait_pid(runner, LONG);
+    // The straggler still runs: the try is alive, and nothing starts beside it.
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert!(
+        !ws.read("events.log").contains("end s1 1"),
+        "the straggler ended before the heartbeat: the test proves nothing"
+    );
+    assert_eq!(beat["result"], "in_flight", "{beat}");
+    ws.wait_idle(LONG);
+    // Once it has ended, the try counts as interrupted and runs again.
+    ws.check(&["--wait"]).expect(0);
+    let events = ws.lines("events.log");
+    assert_eq!(starts(&ws), ["start s1 1", "start s1 2"], "{events:#?}");
+    assert!(
+        stamp(&events[1]) <= stamp(&events[2]),
+        "try 2 started before try 1 ended: {events:#?}"
+    );
+    let run = &ws.state()["stepRuns"]["s1"];
+    assert_eq!(run["status"], "DONE", "{run}");
+    assert_eq!(run["tries"], 2, "{run}");
 }
 
 #[test]

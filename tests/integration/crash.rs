@@ -3,20 +3,28 @@
 //! overlap, every step ends DONE, and each kill costs at most one repeated attempt of the
 //! step it interrupted.
 //!
+//! The same on a parallel plan (`proof::parallel_plan`: `needs`, a `forEach`, `maxParallel`
+//! 3): never two tries of one step at once (different steps do overlap), never more than three
+//! agents alive at once, stragglers of a killed runner included, and each kill costs at most
+//! one repeated attempt per try it cut short, of which there are at most three.
+//!
 //! Trials are seeded (the seed is in every failure message; `SEQ_SEED` changes the base);
-//! 20 trials by default, `SEQ_SOAK=1` for 200 or `SEQ_SOAK=N` for N.
+//! 20 trials by default (a few for the slower parallel ones), `SEQ_SOAK=1` for 200 or
+//! `SEQ_SOAK=N` for N.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::Duration;
 
 use agent_step_sequencer::format::validate;
 
-use crate::common::{plan, Workspace, CHECK};
+use crate::common::{pid_alive, plan, Workspace, CHECK};
 use crate::proof::{
-    detector_agent, kill9, seed, temp_files, trials, wait_no_processes, AgentLog, Rng, Watcher,
+    assert_parallel_done, at_most_in_progress, detector_agent, kill9, parallel_agent,
+    parallel_plan, parallel_units, processes_in, seed, temp_files, trials, wait_no_processes,
+    with_item_runs, AgentLog, Rng, Watcher, MAX_PARALLEL,
 };
 
 const STEPS: usize = 5;
@@ -187,4 +195,340 @@ fn check_kill_trial(trial: u64) {
 fn a_killed_check_never_corrupts_or_repeats() {
     let n = trials(10, 100);
     (0..n).for_each(check_kill_trial);
+}
+
+/// Every try the state file (with its items' journals) shows IN_PROGRESS, as (unit, attempt).
+fn all_in_progress(ws: &Workspace) -> Vec<(String, u32)> {
+    validate::parse(&ws.bytes()).expect("state parses after a kill");
+    let state = with_item_runs(ws.path(), ws.state());
+    state["stepRuns"]
+        .as_object()
+        .expect("stepRuns")
+        .iter()
+        .filter(|(_, run)| run["status"] == "IN_PROGRESS")
+        .map(|(id, run)| {
+            let tries = run["tries"].as_u64().expect("tries");
+            (id.clone(), u32::try_from(tries).expect("tries fit"))
+        })
+        .collect()
+}
+
+/// Waits (up to 10 s) until the process `pid` is gone (or a zombie).
+fn wait_dead(pid: u32, ctx: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pid_alive(pid.into()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{ctx}: process {pid} outlived SIGKILL"
+        );
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The tries kills cut short on a parallel plan, as the state shows them.
+///
+/// What a kill costs, precisely: once the killed runner is gone (and before the next heartbeat,
+/// so nothing else writes the file), every try the state shows IN_PROGRESS is one that a kill
+/// cut short: its result can never be recorded, so it will count as an interrupted try. This
+/// kill's new ones (a try already seen after an earlier kill that landed before the runner
+/// changed anything is not new) are the tries that were in flight at the kill: at most
+/// `maxParallel`, as the state never shows more.
+#[derive(Debug, Default)]
+struct Cuts {
+    /// Per unit: the attempts cut short.
+    by_unit: BTreeMap<String, BTreeSet<u32>>,
+    /// Per kill: how many tries it cut short.
+    per_kill: Vec<usize>,
+}
+
+impl Cuts {
+    /// Records what the kill that just happened cut short.
+    fn record(&mut self, ws: &Workspace, ctx: &str) {
+        let mut new = 0;
+        for (unit, attempt) in all_in_progress(ws) {
+            new += usize::from(self.by_unit.entry(unit).or_default().insert(attempt));
+        }
+        assert!(
+            new <= MAX_PARALLEL,
+            "{ctx}: one kill cut {new} tries short, more than maxParallel\n{self:?}"
+        );
+        self.per_kill.push(new);
+    }
+
+    /// Asserts what the kills cost once the plan is DONE; returns the repeated agent runs.
+    /// Per unit: `tries` is 1 + the tries cut short; its agent ran for the last attempt (the
+    /// one that finished) and otherwise only for attempts cut short, once each. So the
+    /// repeated runs are at most the tries cut short, at most `maxParallel` per kill.
+    fn assert_cost(&self, log: &AgentLog, state: &serde_json::Value, ctx: &str) -> usize {
+        let detail = || format!("{self:?}\nagent.log:\n{}", log.text);
+        let mut repeats = 0;
+        for (unit, _) in parallel_units() {
+            let cut = self.by_unit.get(&unit).cloned().unwrap_or_default();
+            let tries = state["stepRuns"][&unit]["tries"].as_u64().unwrap();
+            assert_eq!(
+                tries,
+                1 + cut.len() as u64,
+                "{ctx}: {unit}: every try cut short counts once, plus the one that finished\n{}",
+                detail()
+            );
+            let started = log.starts.get(&unit).cloned().unwrap_or_default();
+            assert_eq!(
+                started.last().map(|a| u64::from(*a)),
+                Some(tries),
+                "{ctx}: {unit}: the last try's agent must have run\n{}",
+                detail()
+            );
+            let mut once = BTreeSet::new();
+            for attempt in &started[..started.len() - 1] {
+                assert!(
+                    cut.contains(attempt) && once.insert(*attempt),
+                    "{ctx}: {unit}: its agent ran for try {attempt}, which no kill cut short \
+                     (or twice)\n{}",
+                    detail()
+                );
+            }
+            repeats += started.len() - 1;
+        }
+        let cut: usize = self.per_kill.iter().sum();
+        assert!(
+            repeats <= cut && cut <= self.per_kill.len() * MAX_PARALLEL,
+            "{ctx}: {repeats} repeated runs for {cut} tries cut short by {} kills",
+            self.per_kill.len()
+        );
+        repeats
+    }
+}
+
+/// A runner for the parallel plan: a foreground `seq-check --wait` (the runner loop in the
+/// check's own process) or the detached runner a heartbeat starts. `None` when the heartbeat
+/// started none (the plan is done, or only stragglers run: they are let end).
+fn start_runner(ws: &Workspace, foreground: bool, ctx: &str) -> Option<(u32, Option<Child>)> {
+    if foreground {
+        let child = ws
+            .command(CHECK)
+            .args(["--wait", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        return Some((child.id(), Some(child)));
+    }
+    let beat = ws.check(&["--json"]).expect(0).json();
+    match beat["result"].as_str() {
+        Some("started") => Some((u32::try_from(beat["pid"].as_u64().unwrap()).unwrap(), None)),
+        Some("done") => None,
+        // Only stragglers of a killed runner run, and nothing else can start: they end, and
+        // a later heartbeat takes their tries back.
+        Some("in_flight") => {
+            wait_no_processes(ws.path(), Duration::from_secs(10));
+            None
+        }
+        other => panic!("{ctx}: unexpected heartbeat {other:?}: {beat}"),
+    }
+}
+
+/// A parallel plan whose runner is SIGKILLed at random moments, up to three tries in flight;
+/// heartbeats then finish it. What each kill costs is checked by [`Cuts`]. The agents'
+/// stragglers (see `parallel_agent`) outlive a kill; half the time the next heartbeat comes
+/// while they still run, and must neither start a second try of their step nor go past three
+/// agents alive. Returns how many heartbeats came amid stragglers.
+fn parallel_runner_kill_trial(trial: u64) -> usize {
+    let seed = seed(3, trial);
+    let ctx = format!("parallel runner-kill trial {trial} (seed {seed:#x})");
+    let mut rng = Rng::new(seed);
+    let mut ws = Workspace::with_state(&parallel_plan().to_string());
+    ws.agent(&parallel_agent("0.1"));
+    ws.set("STEP_MAX_RETRIES", "1000");
+    let watcher = Watcher::start_with(ws.state_path(), at_most_in_progress(MAX_PARALLEL));
+    let kills = 1 + rng.below(6) as usize;
+    let mut cuts = Cuts::default();
+    let mut amid_stragglers = 0;
+    for _ in 0..40 {
+        if cuts.per_kill.len() == kills || ws.state()["status"] == "DONE" {
+            break;
+        }
+        amid_stragglers += usize::from(!processes_in(ws.path()).is_empty());
+        let foreground = rng.below(2) == 0;
+        let Some((pid, child)) = start_runner(&ws, foreground, &ctx) else {
+            continue;
+        };
+        thread::sleep(Duration::from_micros(rng.below(400_000)));
+        kill9(pid);
+        match child {
+            Some(mut child) => drop(child.wait().unwrap()),
+            None => wait_dead(pid, &ctx),
+        }
+        cuts.record(&ws, &ctx);
+        if rng.below(2) == 0 {
+            wait_no_processes(ws.path(), Duration::from_secs(10));
+        }
+    }
+    // Heartbeats resume the plan.
+    ws.check(&["--wait"]).expect(0);
+    wait_no_processes(ws.path(), Duration::from_secs(10));
+    watcher.finish(&ctx);
+    let log = AgentLog::read(ws.path());
+    log.assert_no_overlap_per_step(&ctx);
+    let peak = log.assert_at_most_at_once(MAX_PARALLEL, &ctx);
+    log.assert_needs_kept(&parallel_units(), &ctx);
+    let state = with_item_runs(ws.path(), ws.state());
+    assert_parallel_done(&state, &ctx);
+    let repeats = cuts.assert_cost(&log, &state, &ctx);
+    assert_no_stale_temps(&ws, &ctx);
+    eprintln!(
+        "{ctx}: {} kills cut {:?} tries short, {repeats} agent runs repeated, \
+         {amid_stragglers} heartbeats amid stragglers, peak {peak} agents at once",
+        cuts.per_kill.len(),
+        cuts.per_kill,
+    );
+    amid_stragglers
+}
+
+#[test]
+fn a_killed_runner_of_a_parallel_plan_costs_at_most_one_repeat_per_try_in_flight() {
+    let n = trials(4, 50);
+    let amid: usize = (0..n).map(parallel_runner_kill_trial).sum();
+    eprintln!("{amid} heartbeats came while a killed runner's stragglers still ran");
+}
+
+/// A parallel plan whose checks are SIGKILLed at random moments: killing a check never
+/// interrupts a try (the runner is in a session of its own), so every unit runs exactly
+/// once; and steps do run side by side. Returns the peak of agents at once.
+fn parallel_check_kill_trial(trial: u64) -> usize {
+    let seed = seed(4, trial);
+    let ctx = format!("parallel check-kill trial {trial} (seed {seed:#x})");
+    let mut rng = Rng::new(seed);
+    let mut ws = Workspace::with_state(&parallel_plan().to_string());
+    ws.agent(&parallel_agent("0.05"));
+    let watcher = Watcher::start_with(ws.state_path(), at_most_in_progress(MAX_PARALLEL));
+    let mut kills = 0;
+    for _ in 0..60 {
+        let mut child = ws
+            .command(CHECK)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        thread::sleep(Duration::from_micros(rng.below(4_000)));
+        kill9(child.id());
+        child.wait().unwrap();
+        kills += 1;
+        validate::parse(&fs::read(ws.state_path()).unwrap())
+            .unwrap_or_else(|e| panic!("{ctx}: the state does not parse after a kill: {e}"));
+        if ws.state()["status"] == "DONE" {
+            break;
+        }
+    }
+    ws.check(&["--wait"]).expect(0);
+    wait_no_processes(ws.path(), Duration::from_secs(10));
+    watcher.finish(&ctx);
+    let log = AgentLog::read(ws.path());
+    log.assert_no_overlap_per_step(&ctx);
+    let peak = log.assert_at_most_at_once(MAX_PARALLEL, &ctx);
+    let units = parallel_units();
+    log.assert_needs_kept(&units, &ctx);
+    let state = with_item_runs(ws.path(), ws.state());
+    assert_parallel_done(&state, &ctx);
+    for (unit, _) in &units {
+        assert_eq!(
+            log.starts.get(unit).map(Vec::as_slice),
+            Some(&[1][..]),
+            "{ctx} ({kills} kills): {unit} must run exactly once\n{}",
+            log.text
+        );
+        assert_eq!(state["stepRuns"][unit]["tries"], 1, "{ctx}: {unit}");
+    }
+    assert_no_stale_temps(&ws, &ctx);
+    peak
+}
+
+#[test]
+fn a_killed_check_never_corrupts_or_repeats_a_parallel_plan() {
+    let n = trials(3, 30);
+    let peaks: Vec<usize> = (0..n).map(parallel_check_kill_trial).collect();
+    // Nothing here kills a runner: its steps must have run side by side.
+    assert!(
+        peaks.iter().any(|p| *p >= 2),
+        "no two steps ever ran at once in {n} trials (peaks {peaks:?})"
+    );
+}
+
+/// The moments the random trials only sometimes hit, made certain: a runner SIGKILLed with
+/// three tries in flight (`list`, `a`, `b`), and a heartbeat at once, while their three
+/// stragglers still run: nothing starts. `list`'s and `a`'s stragglers end first, and their
+/// tries run again beside `b`'s, which still holds its step (no second try of `b` starts until
+/// it has ended) and its place (two more at most beside it).
+#[test]
+fn stragglers_of_a_killed_parallel_runner_keep_their_steps_and_places() {
+    let ctx = "stragglers";
+    let mut ws = Workspace::with_state(&parallel_plan().to_string());
+    // b's first try outlives the others by far.
+    ws.agent(&parallel_agent(
+        r#"$([ "$STEP_ID $STEP_ATTEMPT" = "b 1" ] && echo 2 || echo 0.3)"#,
+    ));
+    let watcher = Watcher::start_with(ws.state_path(), at_most_in_progress(MAX_PARALLEL));
+    let mut runner = ws
+        .command(CHECK)
+        .args(["--wait", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while AgentLog::read(ws.path()).starts.len() < MAX_PARALLEL {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "three agents never started"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    kill9(runner.id());
+    runner.wait().unwrap();
+    let cut = all_in_progress(&ws);
+    let first: BTreeSet<String> = ["list", "a", "b"].map(str::to_owned).into();
+    assert_eq!(
+        cut.iter().map(|(s, _)| s.clone()).collect::<BTreeSet<_>>(),
+        first,
+        "{ctx}: {cut:?}"
+    );
+    // Three stragglers hold the three places: the heartbeat starts nothing.
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert_eq!(beat["result"], "in_flight", "{ctx}: {beat}");
+    assert_eq!(
+        AgentLog::read(ws.path()).ends.len(),
+        0,
+        "{ctx}: a straggler ended before the heartbeat: the test proves nothing"
+    );
+    ws.check(&["--wait"]).expect(0);
+    wait_no_processes(ws.path(), Duration::from_secs(10));
+    watcher.finish(ctx);
+    let log = AgentLog::read(ws.path());
+    log.assert_no_overlap_per_step(ctx);
+    log.assert_at_most_at_once(MAX_PARALLEL, ctx);
+    log.assert_needs_kept(&parallel_units(), ctx);
+    let state = with_item_runs(ws.path(), ws.state());
+    assert_parallel_done(&state, ctx);
+    for (unit, _) in parallel_units() {
+        let again = first.contains(&unit);
+        assert_eq!(
+            log.starts.get(&unit).map(Vec::as_slice),
+            Some(if again { &[1, 2][..] } else { &[1][..] }),
+            "{ctx}: {unit}\nagent.log:\n{}",
+            log.text
+        );
+        assert_eq!(state["stepRuns"][&unit]["tries"], if again { 2 } else { 1 });
+    }
+    // b's straggler held its step: its second try began only once the first had ended...
+    let b = log.spans_of("b");
+    assert!(b[0].1 <= b[1].0, "{ctx}: b: {b:?}\n{}", log.text);
+    // ...but not the plan: list and a ran again beside it.
+    for step in ["list", "a"] {
+        let again = log.spans_of(step)[1];
+        assert!(
+            again.0 < b[0].1,
+            "{ctx}: {step} {again:?} waited for b's straggler {:?}\n{}",
+            b[0],
+            log.text
+        );
+    }
 }

@@ -1,6 +1,11 @@
 //! Shared tools of the proof suites (stress, crash, faults, corpus): a seeded PRNG, the soak
 //! switch, an agent that detects overlap with an flock, its log, a reader that re-parses the
 //! state file in a tight loop, and process helpers (SIGKILL, resource limits, peak RSS).
+//!
+//! For the workflow graph (issue 15) the same suites also run on [`parallel_plan`]: branches
+//! with `needs`, a `forEach`, `maxParallel` 3, and [`parallel_agent`], whose overlap detector is
+//! per step (different steps may, and should, run at once) and whose log gives the timestamps
+//! from which the parallel limit and the order of `needs` are checked.
 
 #![allow(dead_code)] // each suite uses a different part
 
@@ -15,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use agent_step_sequencer::format::schema::{State, StepStatus};
 use agent_step_sequencer::format::validate;
 
 /// How many trials to run: `default` normally; with `SEQ_SOAK=N` (N >= 2) N; with `SEQ_SOAK=1`
@@ -80,6 +86,135 @@ echo "start $STEP_ID $STEP_ATTEMPT $(date +%s%N)" >> agent.log
     )
 }
 
+/// The `maxParallel` of [`parallel_plan`].
+pub const MAX_PARALLEL: usize = 3;
+
+/// The items `list` prints for the `forEach` of [`parallel_plan`].
+pub const ITEMS: [&str; 4] = ["x1", "x2", "x3", "x4"];
+
+/// A workflow with every guarantee of a list to keep, and parallel tries to keep it under:
+/// `maxParallel` 3; `list`, `a` and `b` need nothing; `each` is a `forEach` over the four lines
+/// `list` prints (items `each[1]`..`each[4]`, run side by side); `c` needs `a`; `final` joins
+/// `each`, `b` and `c`. Unknown (`x_`) fields at every level must survive every write.
+pub fn parallel_plan() -> serde_json::Value {
+    serde_json::json!({
+        "x_top": {"nested": [1, {"a": null}], "f": 1.5},
+        "plan": {
+            "maxParallel": MAX_PARALLEL,
+            "x_plan": "kept",
+            "steps": {
+                "list": {"instruction": "list the items", "needs": [], "x_step": 1},
+                "a": {"instruction": "do a", "needs": []},
+                "b": {"instruction": "do b", "needs": []},
+                "each": {"instruction": "do {{item}}", "needs": ["list"],
+                         "forEach": {"from": "steps.list.result"}, "x_step": [2]},
+                "c": {"instruction": "do c", "needs": ["a"]},
+                "final": {"instruction": "join", "needs": ["each", "b", "c"]},
+            },
+        },
+        "stepQueue": ["list", "a", "b", "each", "c", "final"],
+        "currentStep": 0,
+        "stepRuns": {},
+        "status": "IN_PROGRESS",
+        "x_tail": [true, false],
+    })
+}
+
+/// Every unit of [`parallel_plan`] that runs an agent (its steps and `each`'s items), with the
+/// units it must wait for.
+pub fn parallel_units() -> Vec<(String, Vec<String>)> {
+    let items: Vec<String> = (1..=ITEMS.len()).map(|n| format!("each[{n}]")).collect();
+    let mut units = vec![
+        ("list".to_owned(), vec![]),
+        ("a".to_owned(), vec![]),
+        ("b".to_owned(), vec![]),
+        ("c".to_owned(), vec!["a".to_owned()]),
+    ];
+    units.extend(
+        items
+            .iter()
+            .map(|item| (item.clone(), vec!["list".to_owned()])),
+    );
+    let mut last = items;
+    last.extend(["b".to_owned(), "c".to_owned()]);
+    units.push(("final".to_owned(), last));
+    units
+}
+
+/// The body of a fake agent for [`parallel_plan`]. Like [`detector_agent`], but its flock is
+/// per step (`detector.<step>`: another try of the SAME step alive logs `OVERLAP`; other steps
+/// may run beside it), and what it logs runs in a subshell, which outlives the agent's shell
+/// when a killed runner takes that shell along (`PR_SET_PDEATHSIG` reaches only the runner's
+/// own child): a straggler that keeps the step's try lease and its flock until it has logged
+/// its `end`. So every `start` gets its `end`, and each span lies within the time the try was
+/// alive. `list` prints the four items as its result. Its detector is on descriptor 9, as in
+/// flock(1)'s own example: that must not close the try lease the agent inherited.
+pub fn parallel_agent(pause: &str) -> String {
+    format!(
+        r#"exec 9>>"detector.$STEP_ID"
+if ! flock -n 9; then echo "OVERLAP $STEP_ID $STEP_ATTEMPT" >> agent.log; fi
+(
+echo "start $STEP_ID $STEP_ATTEMPT $(date +%s%N)" >> agent.log
+sleep {pause}
+echo "end $STEP_ID $STEP_ATTEMPT $(date +%s%N)" >> agent.log
+)
+case "$STEP_ID" in
+  list) printf '{}\n';;
+  *) echo "did $STEP_ID";;
+esac"#,
+        ITEMS.join(r"\n")
+    )
+}
+
+/// Asserts that every unit of [`parallel_plan`] is DONE in `state`, and `each` with the four
+/// items' texts.
+#[track_caller]
+/// The state as a reader of both files sees it: `stepRuns` with the run record of every
+/// `forEach` item overlaid from its journal (`items/<step>.jsonl` beside state.json, where
+/// the last line of an item wins), so the suites can ask `stepRuns["each[2]"]` as of a step.
+pub fn with_item_runs(dir: &Path, mut state: serde_json::Value) -> serde_json::Value {
+    let items = dir.join("state.json.seq").join("items");
+    let Ok(entries) = fs::read_dir(&items) else {
+        return state;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let Some(step) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let text = fs::read_to_string(&path).unwrap();
+        // The first line is the journal's header; each later line is `{"n": .., "run": {..}}`.
+        for line in text.lines().skip(1) {
+            let record: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: torn line {line:?}: {e}", path.display()));
+            let n = record["n"].as_u64().expect("item number");
+            state["stepRuns"][format!("{step}[{n}]")] = record["run"].clone();
+        }
+    }
+    state
+}
+
+pub fn assert_parallel_done(state: &serde_json::Value, context: &str) {
+    assert_eq!(state["status"], "DONE", "{context}: {state:#}");
+    for (unit, _) in parallel_units() {
+        assert_eq!(
+            state["stepRuns"][&unit]["status"], "DONE",
+            "{context}: {unit}\n{state:#}"
+        );
+    }
+    assert_eq!(state["stepRuns"]["each"]["status"], "DONE", "{context}");
+    assert_eq!(
+        state["stepRuns"]["each"]["items"],
+        serde_json::json!(ITEMS),
+        "{context}"
+    );
+}
+
 /// What the detector agents logged.
 #[derive(Debug, Default)]
 pub struct AgentLog {
@@ -134,6 +269,133 @@ impl AgentLog {
         self.starts.get(step).map_or(0, Vec::len)
     }
 
+    /// The completed runs of `step`, as (start ns, end ns), in order.
+    pub fn spans_of(&self, step: &str) -> Vec<(u128, u128)> {
+        self.spans
+            .iter()
+            .filter(|s| s.2 == step)
+            .map(|s| (s.0, s.1))
+            .collect()
+    }
+
+    /// Runs that logged their `start` but not their `end`, as `step attempt`.
+    pub fn unfinished(&self) -> Vec<String> {
+        let mut open: BTreeMap<(&str, u32), usize> = BTreeMap::new();
+        for (step, attempts) in &self.starts {
+            for a in attempts {
+                *open.entry((step.as_str(), *a)).or_default() += 1;
+            }
+        }
+        for (step, attempts) in &self.ends {
+            for a in attempts {
+                if let Some(n) = open.get_mut(&(step.as_str(), *a)) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+        open.into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|((step, a), _)| format!("{step} {a}"))
+            .collect()
+    }
+
+    /// The most runs alive at one moment, by their logged times, and the runs alive then
+    /// (`step@start`). A run that ends at the very nanosecond another starts does not overlap
+    /// it. Each span lies within the time its try was alive, so this is a lower bound of the
+    /// real peak: more than the limit here is more than the limit for real.
+    pub fn peak(&self) -> (usize, Vec<String>) {
+        // (time, 0 = end / 1 = start, index): at one time, ends come first.
+        let mut edges: Vec<(u128, u8, usize)> = Vec::new();
+        for (i, (start, end, _)) in self.spans.iter().enumerate() {
+            edges.push((*start, 1, i));
+            edges.push((*end, 0, i));
+        }
+        edges.sort_unstable();
+        let mut alive: Vec<usize> = Vec::new();
+        let mut peak: (usize, Vec<usize>) = (0, Vec::new());
+        for (_, kind, i) in edges {
+            if kind == 1 {
+                alive.push(i);
+                if alive.len() > peak.0 {
+                    peak = (alive.len(), alive.clone());
+                }
+            } else {
+                alive.retain(|a| *a != i);
+            }
+        }
+        let names = peak
+            .1
+            .iter()
+            .map(|i| format!("{}@{}", self.spans[*i].2, self.spans[*i].0))
+            .collect();
+        (peak.0, names)
+    }
+
+    /// Asserts that no more than `limit` runs were ever alive at once (see [`AgentLog::peak`]);
+    /// returns the peak.
+    #[track_caller]
+    pub fn assert_at_most_at_once(&self, limit: usize, context: &str) -> usize {
+        let (peak, runs) = self.peak();
+        assert!(
+            peak <= limit,
+            "{context}: {peak} agents ran at once, more than maxParallel {limit}: {runs:?}\n\
+             agent.log:\n{}",
+            self.text
+        );
+        peak
+    }
+
+    /// Asserts that no agent saw another try of ITS step alive (the per-step detector of
+    /// [`parallel_agent`]), that no two runs of one step overlap in time, and that every run
+    /// logged its end (so the spans are complete). Runs of different steps may overlap.
+    #[track_caller]
+    pub fn assert_no_overlap_per_step(&self, context: &str) {
+        assert!(
+            self.overlaps.is_empty(),
+            "{context}: two tries of one step ran at once: {:?}\nagent.log:\n{}",
+            self.overlaps,
+            self.text
+        );
+        let unfinished = self.unfinished();
+        assert!(
+            unfinished.is_empty(),
+            "{context}: runs that never logged their end: {unfinished:?}\nagent.log:\n{}",
+            self.text
+        );
+        for step in self.starts.keys() {
+            for pair in self.spans_of(step).windows(2) {
+                assert!(
+                    pair[0].1 <= pair[1].0,
+                    "{context}: two runs of {step}, {:?} and {:?}, overlap in time\n\
+                     agent.log:\n{}",
+                    pair[0],
+                    pair[1],
+                    self.text
+                );
+            }
+        }
+    }
+
+    /// Asserts that every run of a unit started after every run of each unit it needs had
+    /// ended (`units`: each unit with the units it waits for).
+    #[track_caller]
+    pub fn assert_needs_kept(&self, units: &[(String, Vec<String>)], context: &str) {
+        for (unit, needs) in units {
+            for (start, _) in self.spans_of(unit) {
+                for need in needs {
+                    for (_, end) in self.spans_of(need) {
+                        assert!(
+                            end <= start,
+                            "{context}: {unit} started at {start}, before {need} ended at \
+                             {end}\nagent.log:\n{}",
+                            self.text
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// Asserts no agent saw another's lock and no two completed runs overlap in time.
     #[track_caller]
     pub fn assert_no_overlap(&self, context: &str) {
@@ -156,7 +418,7 @@ impl AgentLog {
 }
 
 /// Re-reads and fully validates the state file in a tight loop on its own thread, counting
-/// every read that does not parse.
+/// every read that does not parse (or breaks the watcher's [`Rule`]).
 pub struct Watcher {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<WatchReport>>,
@@ -169,8 +431,39 @@ pub struct WatchReport {
     pub first_failure: Option<String>,
 }
 
+/// A rule every read of the state must keep, besides parsing: `Err` says how it was broken.
+pub type Rule = Box<dyn Fn(&State) -> Result<(), String> + Send>;
+
+/// The rule of a plan with `maxParallel` `limit`: never more tries IN_PROGRESS at once. It sees
+/// the steps in state.json; items keep their records in journals appended apart from the
+/// state's replacement, so for them the agents' own times ([`AgentLog::assert_at_most_at_once`])
+/// are the proof.
+pub fn at_most_in_progress(limit: usize) -> Rule {
+    Box::new(move |state: &State| {
+        let running: Vec<&String> = state
+            .step_runs
+            .iter()
+            .filter(|(_, run)| run.status == StepStatus::InProgress)
+            .map(|(id, _)| id)
+            .collect();
+        if running.len() <= limit {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} tries IN_PROGRESS, more than maxParallel {limit}: {running:?}",
+                running.len()
+            ))
+        }
+    })
+}
+
 impl Watcher {
     pub fn start(path: PathBuf) -> Self {
+        Self::start_with(path, Box::new(|_: &State| Ok(())))
+    }
+
+    /// A watcher that also asserts `rule` on every read that parses.
+    pub fn start_with(path: PathBuf, rule: Rule) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = thread::spawn(move || {
@@ -178,7 +471,11 @@ impl Watcher {
             while !flag.load(Ordering::Relaxed) {
                 report.reads += 1;
                 let problem = match fs::read(&path) {
-                    Ok(bytes) => validate::parse(&bytes).err().map(|e| {
+                    Ok(bytes) => match validate::parse(&bytes) {
+                        Ok(state) => rule(&state).err(),
+                        Err(e) => Some(e.to_string()),
+                    }
+                    .map(|e| {
                         format!(
                             "{e}\n{}",
                             String::from_utf8_lossy(&bytes[..bytes.len().min(2000)])
@@ -208,7 +505,7 @@ impl Watcher {
         assert_eq!(
             report.failures,
             0,
-            "{context}: {} of {} reads of the state did not parse; first: {}",
+            "{context}: {} of {} reads of the state did not parse or broke a rule; first: {}",
             report.failures,
             report.reads,
             report.first_failure.as_deref().unwrap_or("")
