@@ -25,6 +25,7 @@ use super::live::liveness;
 use super::reads::Reads;
 use super::trial::{self, shown, try_once, Crew, Tried};
 use super::watch::Watch;
+use crate::core::model::Derived;
 use crate::core::{
     apply, prompt, settle, Context, Event, Input, Launch, Next, Plan, StepId, TryState,
 };
@@ -113,6 +114,7 @@ pub fn run(
             ended: Vec::new(),
             in_flight: HashMap::new(),
             known: None,
+            derived: None,
             announced_wait: None,
             summary,
             logs_total: None,
@@ -168,6 +170,8 @@ struct Runner<'a> {
     in_flight: HashMap<StepId, u32>,
     /// The file as this runner last wrote it: unchanged, it needs no parsing (see `Snapshot`).
     known: Option<Snapshot>,
+    /// What the plan worked out from that save (its specs, its fingerprint), kept with it.
+    derived: Option<Derived>,
     announced_wait: Option<(StepId, DateTime<Utc>)>,
     summary: RunSummary,
     /// What the plan's logs take on disk, as far as this runner knows (None: not measured).
@@ -197,8 +201,11 @@ impl<'a> Runner<'a> {
                 return Ok(Some(self.summary.clone()));
             }
         }
-        let (mut state, read) = locked.reload(self.known.take())?.into_parts();
-        let mut plan = Plan::take(&mut state);
+        let snapshot = locked.reload(self.known.take())?;
+        // The file is still this runner's last save: what it worked out from it still holds.
+        let derived = std::mem::take(&mut self.derived).filter(|_| snapshot.reused());
+        let (mut state, read) = snapshot.into_parts();
+        let mut plan = Plan::take_reusing(&mut state, derived.unwrap_or_default());
         let lost = self.lease.lost().cloned();
         let mine: Vec<StepId> = self.in_flight.keys().cloned().collect();
         let mut live = liveness(
@@ -259,7 +266,7 @@ impl<'a> Runner<'a> {
                 matches!(s.run.state(), TryState::Running { attempt, .. } if attempt == l.attempt)
             })
         });
-        plan.put_back(&mut state);
+        self.derived = Some(plan.put_back_keeping(&mut state));
         self.known = Some(if launches.is_empty() {
             locked.save_if_changed(state, read)?
         } else {

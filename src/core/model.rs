@@ -312,6 +312,14 @@ impl<T> Memo<T> {
     fn forget(&mut self) {
         self.0 = std::cell::OnceCell::new();
     }
+
+    fn known(value: T) -> Self {
+        Self(std::cell::OnceCell::from(value))
+    }
+
+    fn peek(&self) -> Option<&T> {
+        self.0.get()
+    }
 }
 
 /// How a finished try came out, as the runner judged it.
@@ -795,6 +803,15 @@ fn spec_of(def: &schema::Step) -> StepSpec {
     }
 }
 
+/// What a plan worked out from its state's definitions (the steps' specs, in queue order, and
+/// the fingerprint if it was asked for), handed from [`Plan::put_back_keeping`] to the next
+/// [`Plan::take_reusing`] of the same, unchanged state.
+#[derive(Debug, Default)]
+pub struct Derived {
+    specs: Vec<Arc<StepSpec>>,
+    hash: Option<String>,
+}
+
 /// Whether the plan's steps changed (so the specs and the queue are written back too), and
 /// which were removed (their definitions and records go from the file).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -808,13 +825,26 @@ impl Plan {
     /// `state`, which must get them back with [`Plan::put_back`].
     #[must_use]
     pub fn take(state: &mut State) -> Self {
+        Self::take_reusing(state, Derived::default())
+    }
+
+    /// [`Plan::take`] of a state that [`Plan::put_back_keeping`] gave `derived` for, and that
+    /// nothing changed since: its specs and fingerprint are not worked out again. (A runner
+    /// whose own save is still the file's content takes the same state turn after turn; on a
+    /// plan of a thousand steps, building the specs and hashing them was a fifth of a turn.)
+    #[must_use]
+    pub fn take_reusing(state: &mut State, derived: Derived) -> Self {
+        let reuse = derived.specs.len() == state.step_queue.len();
+        let mut known = derived.specs.into_iter();
         let mut items = HashMap::new();
         let steps: Vec<Step> = state
             .step_queue
             .iter()
             .map(|id| {
-                let def = state.plan.steps.get(id.as_str());
-                let spec = def.map_or_else(|| StepSpec::new(None, String::new()), spec_of);
+                let spec = known.next().filter(|_| reuse).unwrap_or_else(|| {
+                    let def = state.plan.steps.get(id.as_str());
+                    Arc::new(def.map_or_else(|| StepSpec::new(None, String::new()), spec_of))
+                });
                 let run = state
                     .step_runs
                     .get_mut(id.as_str())
@@ -853,7 +883,7 @@ impl Plan {
                 }
                 Step {
                     id,
-                    spec: Arc::new(spec),
+                    spec,
                     run,
                     item: None,
                 }
@@ -888,7 +918,10 @@ impl Plan {
             items_loaded: state.items.loaded,
             index: HashMap::new(),
             hash_recorded: state.plan_hash.clone(),
-            hash_now: Memo::default(),
+            hash_now: derived
+                .hash
+                .filter(|_| reuse)
+                .map_or_else(Memo::default, Memo::known),
         };
         plan.reindex();
         plan
@@ -923,9 +956,24 @@ impl Plan {
 
     /// Puts the plan back into the state it was taken from: every field this model owns is
     /// written; everything else (extras, steps not queued, specs) is as it was.
-    pub fn put_back(mut self, state: &mut State) {
+    pub fn put_back(self, state: &mut State) {
+        drop(self.put_back_keeping(state));
+    }
+
+    /// [`Plan::put_back`], keeping what [`Plan::take_reusing`] needs to take the same state
+    /// again without working it out afresh: valid for as long as nothing else changes the
+    /// state (a runner checks that the file is still its own save).
+    pub fn put_back_keeping(mut self, state: &mut State) -> Derived {
         // Changed through seqctl: the new steps are the validated ones.
         let new_hash = self.reshaped.changed.then(|| super::fingerprint::of(&self));
+        // The specs are now the state's, in queue order (written back if they changed).
+        let derived = Derived {
+            specs: self.steps.iter().map(|s| Arc::clone(&s.spec)).collect(),
+            hash: match &new_hash {
+                Some(hash) => Some(hash.clone()),
+                None => self.hash_now.peek().cloned(),
+            },
+        };
         // Removed steps' records go (and the items of a `forEach` step made afresh).
         for id in &self.reshaped.removed {
             state.step_runs.shift_remove(id.as_str());
@@ -985,6 +1033,7 @@ impl Plan {
         state.blockers = self.blockers;
         state.artifacts = self.artifacts;
         state.last_heartbeat_iso = self.last_heartbeat_iso;
+        derived
     }
 
     #[must_use]
@@ -1226,6 +1275,35 @@ mod tests {
         assert_eq!(plan.delay, TimeDelta::seconds(30));
         plan.put_back(&mut state);
         assert_eq!(state, original);
+    }
+
+    #[test]
+    fn a_plan_taken_again_with_what_it_kept_is_the_plan_taken_afresh() {
+        let mut state = validate::parse(LEGACY.as_bytes()).unwrap();
+        state.plan_hash = Some("0123456789abcdef".into());
+        let plan = Plan::take(&mut state);
+        let afresh_hash = plan.hash_now().to_owned();
+        let derived = plan.put_back_keeping(&mut state);
+        assert_eq!(derived.specs.len(), 2);
+        assert_eq!(derived.hash.as_deref(), Some(afresh_hash.as_str()));
+        let again = Plan::take_reusing(&mut state.clone(), derived);
+        assert_eq!(again, Plan::take(&mut state.clone()));
+        assert_eq!(again.hash_now.peek(), Some(&afresh_hash));
+        assert_eq!(again.changed(), Some(true));
+    }
+
+    #[test]
+    fn what_a_plan_kept_is_not_used_for_a_queue_it_does_not_fit() {
+        let mut state = validate::parse(LEGACY.as_bytes()).unwrap();
+        let plan = Plan::take(&mut state);
+        let _ = plan.hash_now();
+        let derived = plan.put_back_keeping(&mut state);
+        // Someone queued the third step since: nothing kept may stand for it.
+        state.step_queue.push("c".into());
+        let again = Plan::take_reusing(&mut state.clone(), derived);
+        assert_eq!(again, Plan::take(&mut state.clone()));
+        assert_eq!(again.steps[2].spec.instruction, "never queued");
+        assert_eq!(again.hash_now.peek(), None, "the old fingerprint was kept");
     }
 
     #[test]

@@ -97,9 +97,26 @@ impl Store {
 pub struct Snapshot {
     bytes: Vec<u8>,
     state: State,
+    /// Given back by [`Locked::reload`] as it was: the file is still this snapshot's save.
+    reused: bool,
 }
 
 impl Snapshot {
+    fn new(bytes: Vec<u8>, state: State) -> Self {
+        Self {
+            bytes,
+            state,
+            reused: false,
+        }
+    }
+
+    /// Whether [`Locked::reload`] found the file unchanged since this snapshot was saved, and
+    /// gave back its state as it was (so what was worked out from it still holds).
+    #[must_use]
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
     /// The state, and the bytes it was read from, to give back to [`Locked::save_if_changed`].
     #[must_use]
     pub fn into_parts(self) -> (State, Vec<u8>) {
@@ -166,12 +183,13 @@ impl Locked<'_> {
             if self.store.items_changed(&known.state) {
                 self.store.load_items(&mut known.state)?;
             }
+            known.reused = true;
             return Ok(known);
         }
         let mut state = validate::parse(&bytes)
             .with_context(|| format!("{}: invalid state", path.display()))?;
         self.store.load_items(&mut state)?;
-        Ok(Snapshot { bytes, state })
+        Ok(Snapshot::new(bytes, state))
     }
 
     /// Saves `state` (a try was just marked started), and returns the snapshot of the file as
@@ -181,10 +199,10 @@ impl Locked<'_> {
         self.store.save_items(&state)?;
         let bytes = serialise(&state)?;
         if fs::read(&self.store.path).is_ok_and(|now| now == bytes) {
-            return Ok(Snapshot { bytes, state });
+            return Ok(Snapshot::new(bytes, state));
         }
         self.write_bytes(&bytes, false)?;
-        Ok(Snapshot { bytes, state })
+        Ok(Snapshot::new(bytes, state))
     }
 
     /// Saves `state` only if its content differs from `read`, the bytes loaded under this
@@ -199,11 +217,11 @@ impl Locked<'_> {
                 }
         });
         if unchanged {
-            return Ok(Snapshot { bytes: read, state });
+            return Ok(Snapshot::new(read, state));
         }
         let bytes = serialise(&state)?;
         self.write_bytes(&bytes, false)?;
-        Ok(Snapshot { bytes, state })
+        Ok(Snapshot::new(bytes, state))
     }
 
     /// Replaces the state file atomically and durably (see `write`), the items' records first.
