@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The heartbeat with a step in flight against its floor, measured in alternation (one heartbeat,
+# then one durable replace of the same file, 101 times) so that both see the same moment of a
+# noisy machine; prints both medians and their ratio.
+#
+#   bash benches/heartbeat_pairs.sh [STEPS]              # default 1000
+#   SEQ_BENCH_BIN=/old/release bash benches/heartbeat_pairs.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bins --example durable_replace
+BIN=${SEQ_BENCH_BIN:-$PWD/target/release}
+FLOOR_TOOL=$PWD/target/release/examples/durable_replace
+N=${1:-1000}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/seq-pairs.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+eval "$(sed -n '/^plan() {/,/^}/p' benches/bench.sh)"
+mkdir -p "$WORK/hb/state.json.seq" "$WORK/floor"
+plan "$N" inflight > "$WORK/hb/state.json"
+plan "$N" inflight > "$WORK/floor/state.json"
+# Hold the run lease, as a live runner would.
+exec 8> "$WORK/hb/state.json.seq/lease"
+flock -n 8
+
+for ((r = 0; r < 101; r++)); do
+  t0=$(date +%s%N)
+  (cd "$WORK/hb" && STEP_AGENT_CMD=true STEP_RUNNER=/bin/true "$BIN/seq-check" -q state.json)
+  t1=$(date +%s%N)
+  echo $((t1 - t0)) >> "$WORK/hb.ns"
+  t0=$(date +%s%N)
+  (cd "$WORK/floor" && "$FLOOR_TOOL" state.json)
+  t1=$(date +%s%N)
+  echo $((t1 - t0)) >> "$WORK/floor.ns"
+done
+median() { sort -n "$1" | awk '{ a[NR] = $1 } END { printf "%.2f", a[int((NR + 1) / 2)] / 1e6 }'; }
+hb=$(median "$WORK/hb.ns")
+fl=$(median "$WORK/floor.ns")
+echo "$N steps, a step in flight: heartbeat $hb ms, floor $fl ms, $(awk -v a="$hb" -v b="$fl" 'BEGIN { printf "%.2fx", a / b }')"
