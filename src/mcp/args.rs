@@ -22,6 +22,18 @@ pub struct StateArgs {
     pub state: PathBuf,
 }
 
+/// A tool that acts on the plan, or on one step of it when `step` is given.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaybeStepArgs {
+    /// The plan's state file; a relative path is taken from the server's working directory.
+    #[serde(default = "default_state")]
+    pub state: PathBuf,
+    /// One step's id (or a forEach item's, `<id>[<n>]`); without it, the plan as a whole.
+    #[serde(default)]
+    pub step: Option<String>,
+}
+
 /// A tool that acts on one step.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -17,7 +17,7 @@ use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabiliti
 use rmcp::{tool, tool_handler, tool_router, ServerHandler, ServiceExt as _};
 use serde_json::json;
 
-use super::args::{EventsArgs, LogsArgs, PlanArgs, RetryArgs, StateArgs, StepArgs};
+use super::args::{EventsArgs, LogsArgs, MaybeStepArgs, PlanArgs, RetryArgs, StateArgs, StepArgs};
 use super::{beat, plan, read};
 use crate::cli::config::Config;
 use crate::cli::ctl::{self, Output};
@@ -79,16 +79,18 @@ impl Server {
     }
 
     #[tool(
-        description = "Why the current step is or is not running right now, in a sentence or two.",
+        description = "Why the plan, or the step named by `step`, is or is not running right \
+            now, in a sentence or two (what it waits for, when it is due).",
         annotations(read_only_hint = true)
     )]
-    async fn plan_explain(&self, Parameters(args): Parameters<StateArgs>) -> CallToolResult {
-        call(move || ctl::explain::run(&args.state, None)).await
+    async fn plan_explain(&self, Parameters(args): Parameters<MaybeStepArgs>) -> CallToolResult {
+        call(move || ctl::explain::run(&args.state, args.step.as_deref())).await
     }
 
     #[tool(
-        description = "What the plan produced: its status, each finished step's result (the \
-            tail of its output) and the failed step with its error, if any.",
+        description = "What the plan produced: its status, each finished step's result (as \
+            later steps see it: its output, or its resultFile) and the failed step with its \
+            error, if any.",
         annotations(read_only_hint = true)
     )]
     async fn plan_result(&self, Parameters(args): Parameters<StateArgs>) -> CallToolResult {
@@ -131,12 +133,13 @@ impl Server {
     }
 
     #[tool(
-        description = "Stop the try in flight (SIGTERM to its agent, SIGKILL after 3 s), record \
-            it as cancelled, and pause the plan.",
+        description = "Stop the tries in flight (SIGTERM to each agent, SIGKILL after 3 s), \
+            record them as cancelled, and pause the plan. With `step`, stop only that step's \
+            (or item's) try and hold it as a blocker while the plan's other branches go on.",
         annotations(destructive_hint = true)
     )]
-    async fn plan_cancel(&self, Parameters(args): Parameters<StateArgs>) -> CallToolResult {
-        call(move || ctl::cancel::run(&args.state, None)).await
+    async fn plan_cancel(&self, Parameters(args): Parameters<MaybeStepArgs>) -> CallToolResult {
+        call(move || ctl::cancel::run(&args.state, args.step.as_deref())).await
     }
 
     #[tool(

@@ -94,7 +94,7 @@ fn errors_are_tool_results_with_the_cli_message_and_change_nothing() {
     let before = ws.bytes();
     let mut mcp = Client::start(&ws);
 
-    let cases: [(&str, Value, &[&str]); 6] = [
+    let cases: [(&str, Value, &[&str]); 8] = [
         (
             "plan_status",
             json!({ "state": "missing.json" }),
@@ -113,6 +113,12 @@ fn errors_are_tool_results_with_the_cli_message_and_change_nothing() {
         ("step_skip", json!({ "step": "zz" }), &["skip", "zz"]),
         ("step_logs", json!({ "step": "s1" }), &["logs", "s1"]),
         ("plan_cancel", json!({}), &["cancel"]),
+        (
+            "plan_cancel",
+            json!({ "step": "zz" }),
+            &["cancel", "--step", "zz"],
+        ),
+        ("plan_explain", json!({ "step": "zz" }), &["explain", "zz"]),
     ];
     for (tool, args, cli) in cases {
         let message = mcp.err(tool, &args);

@@ -196,6 +196,15 @@ fn blocks(mcp: &mut Client, ws: &Workspace) {
             .starts_with("Step flaky is blocked after 2 failed tries"),
         "{why:#}"
     );
+    // One step, by name: the one before the blocker is done.
+    let fetch = mcp.ok("plan_explain", &json!({ "step": "fetch" }));
+    assert!(
+        fetch["explanation"]
+            .as_str()
+            .unwrap()
+            .starts_with("Step fetch is done"),
+        "{fetch:#}"
+    );
     let result = mcp.ok("plan_result", &json!({}));
     assert_eq!(result["status"], "blocked");
     assert_eq!(
