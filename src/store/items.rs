@@ -7,8 +7,11 @@
 //! step's `startedIso` then), so a journal left from an earlier expansion is never taken for
 //! this one. Each later line is one item's whole run record after a change:
 //! `{"n": <item, from 1>, "run": {...}}`; the last line of an item wins. A save appends the
-//! records that changed, made durable (`fdatasync`) before state.json is replaced, under the
-//! state lock like every write. A journal is rewritten whole (temp file, fsync, rename) when
+//! records that changed, made durable (`fdatasync`), under the state lock like every write:
+//! the records of tries that ended (or were reset) before state.json is replaced, since it may
+//! build on them (a step done once its items are); those of tries that start after it, so a
+//! kill between the two never shows a try started in a turn whose state.json was not written
+//! (that try never ran, and the plan would show more in flight than `maxParallel`). A journal is rewritten whole (temp file, fsync, rename) when
 //! it is new, stale, torn by a crash mid-append, or grown past twice its items; a journal of
 //! a step whose items are gone (reset, removed, a new plan) is removed.
 
@@ -21,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::{self, Layout};
 use super::safe::Dir;
 use super::Store;
-use crate::format::schema::{ItemRuns, State, StepRun};
+use crate::format::schema::{ItemRuns, State, StepRun, StepStatus};
 
 /// The most bytes a journal may have: far more than `MAX_ITEMS` records need.
 const MAX_JOURNAL_BYTES: u64 = 256 << 20;
@@ -53,6 +56,15 @@ pub(crate) struct Known {
 
 /// The journals as this process last read or wrote them, by step id.
 pub(crate) type Cache = HashMap<String, Known>;
+
+/// Which part of a save's item records to write: see the module's documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Before state.json is replaced: every change but a try's start.
+    Before,
+    /// After it: the starts (and the journals of items that are gone).
+    After,
+}
 
 /// The steps whose items are made (`stepRuns.<id>.items`), with their expansion stamp.
 fn expanded(state: &State) -> Vec<(String, String, usize)> {
@@ -132,8 +144,9 @@ impl Store {
         })
     }
 
-    /// Writes what changed in `state.items` to the journals, durably (before state.json).
-    pub(crate) fn save_items(&self, state: &State) -> Result<()> {
+    /// Writes what changed in `state.items` to the journals, durably: in `phase`, the part of
+    /// it that goes there (see the module's documentation).
+    pub(crate) fn save_items(&self, state: &State, phase: Phase) -> Result<()> {
         if !state.items.loaded {
             return Ok(()); // read without them (a heartbeat while a runner works): untouched
         }
@@ -154,16 +167,37 @@ impl Store {
             if known.expanded != *stamp || known.runs.len() != *count {
                 known.rewrite = true;
             }
+            let before = |n: usize| {
+                if known.rewrite {
+                    None
+                } else {
+                    known.runs.get(n)
+                }
+            };
+            // Before state.json, a try's start waits: the item keeps what the journal had.
+            let waits = |n: usize| {
+                phase == Phase::Before
+                    && runs
+                        .get(n)
+                        .is_some_and(|r| r.status == StepStatus::InProgress && Some(r) != before(n))
+            };
             let changed: Vec<usize> = (0..*count)
-                .filter(|&n| runs.get(n) != known.runs.get(n))
+                .filter(|&n| runs.get(n) != known.runs.get(n) && !waits(n))
                 .collect();
             if known.rewrite || known.lines + changed.len() > 2 * count + 64 {
-                write_whole(&dir, &name, id, stamp, runs)?;
+                let whole: Vec<StepRun> = (0..*count)
+                    .map(|n| {
+                        if waits(n) { before(n) } else { runs.get(n) }
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                write_whole(&dir, &name, id, stamp, &whole)?;
                 *known = Known {
                     expanded: stamp.clone(),
-                    runs: padded(runs, *count),
+                    lines: whole.iter().filter(|r| **r != StepRun::default()).count(),
+                    runs: whole,
                     len: journal_len(&dir, &name),
-                    lines: runs.iter().filter(|r| **r != StepRun::default()).count(),
                     rewrite: false,
                 };
             } else if !changed.is_empty() {
@@ -189,7 +223,10 @@ impl Store {
                 known.lines += changed.len();
             }
         }
-        // Journals of steps whose items are gone.
+        if phase == Phase::Before {
+            return Ok(());
+        }
+        // Journals of steps whose items are gone: once state.json no longer names them.
         let gone: Vec<String> = cache
             .keys()
             .filter(|id| !steps.iter().any(|(s, _, _)| s == *id))
@@ -201,12 +238,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-fn padded(runs: &[StepRun], count: usize) -> Vec<StepRun> {
-    let mut out = runs.to_vec();
-    out.resize_with(count, StepRun::default);
-    out
 }
 
 fn journal_len(dir: &Dir, name: &str) -> u64 {
@@ -291,4 +322,70 @@ fn write_whole(dir: &Dir, name: &str, id: &str, stamp: &str, runs: &[StepRun]) -
     dir.rename(&temp, name)?;
     dir.sync()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::validate;
+
+    const PLAN: &str = r#"{"plan":{"steps":{"each":{"instruction":"do {{item}}",
+        "forEach":{"from":"file:list.txt"}}}},"stepQueue":["each"],
+        "stepRuns":{"each":{"status":"IN_PROGRESS","tries":0,
+        "startedIso":"2026-01-01T00:00:00.000Z","items":["a","b"]}}}"#;
+
+    fn run(status: StepStatus, tries: u32) -> StepRun {
+        StepRun {
+            status,
+            tries,
+            ..StepRun::default()
+        }
+    }
+
+    /// The last record of each item in the journal on disk.
+    fn on_disk(store: &Store, state: &State) -> Vec<(StepStatus, u32)> {
+        let mut fresh = state.clone();
+        store.items_cache.borrow_mut().clear();
+        store.load_items(&mut fresh).unwrap();
+        fresh.items.by_step["each"]
+            .iter()
+            .map(|r| (r.status, r.tries))
+            .collect()
+    }
+
+    #[test]
+    fn a_try_that_starts_reaches_the_journal_only_after_state_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, PLAN).unwrap();
+        let store = Store::locate(&path).unwrap().unwrap();
+        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
+        store.load_items(&mut state).unwrap();
+        let pending = (StepStatus::Pending, 0);
+
+        // A new journal, written whole: item 1 ended, item 2 starts.
+        state.items.by_step["each"] =
+            vec![run(StepStatus::Done, 1), run(StepStatus::InProgress, 1)];
+        store.save_items(&state, Phase::Before).unwrap();
+        assert_eq!(on_disk(&store, &state), [(StepStatus::Done, 1), pending]);
+        store.save_items(&state, Phase::After).unwrap();
+        assert_eq!(
+            on_disk(&store, &state),
+            [(StepStatus::Done, 1), (StepStatus::InProgress, 1)]
+        );
+
+        // Appended: item 2 ended, item 1 starts again.
+        state.items.by_step["each"] =
+            vec![run(StepStatus::InProgress, 2), run(StepStatus::Done, 1)];
+        store.save_items(&state, Phase::Before).unwrap();
+        assert_eq!(
+            on_disk(&store, &state),
+            [(StepStatus::Done, 1), (StepStatus::Done, 1)]
+        );
+        store.save_items(&state, Phase::After).unwrap();
+        assert_eq!(
+            on_disk(&store, &state),
+            [(StepStatus::InProgress, 2), (StepStatus::Done, 1)]
+        );
+    }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use super::items::Phase;
 use super::layout::{self, TEMP_PREFIX, TEMP_SUFFIX};
 use super::read::{read_bounded, MAX_STATE_BYTES};
 use super::write::{self, Replace};
@@ -196,46 +197,56 @@ impl Locked<'_> {
     /// it now is. The items' records go to their journals; state.json is replaced only if its
     /// bytes change (a turn that only moved an item writes one journal line).
     pub fn save_snapshot(&self, state: State) -> Result<Snapshot> {
-        self.store.save_items(&state)?;
-        let bytes = serialise(&state)?;
-        if fs::read(&self.store.path).is_ok_and(|now| now == bytes) {
-            return Ok(Snapshot::new(bytes, state));
-        }
-        self.write_bytes(&bytes, false)?;
+        let bytes = self.with_items(&state, || {
+            let bytes = serialise(&state)?;
+            if !fs::read(&self.store.path).is_ok_and(|now| now == bytes) {
+                self.write_bytes(&bytes, false)?;
+            }
+            Ok(bytes)
+        })?;
         Ok(Snapshot::new(bytes, state))
     }
 
     /// Saves `state` only if its content differs from `read`, the bytes loaded under this
     /// lock (compared as states, so a file laid out differently is not rewritten for nothing).
     pub fn save_if_changed(&self, state: State, read: Vec<u8>) -> Result<Snapshot> {
-        self.store.save_items(&state)?;
-        let unchanged = validate::parse(&read).is_ok_and(|original| {
-            original
-                == State {
-                    items: original.items.clone(),
-                    ..state.clone()
-                }
-        });
-        if unchanged {
-            return Ok(Snapshot::new(read, state));
-        }
-        let bytes = serialise(&state)?;
-        self.write_bytes(&bytes, false)?;
+        let bytes = self.with_items(&state, || {
+            let unchanged = validate::parse(&read).is_ok_and(|original| {
+                original
+                    == State {
+                        items: original.items.clone(),
+                        ..state.clone()
+                    }
+            });
+            if unchanged {
+                return Ok(read);
+            }
+            let bytes = serialise(&state)?;
+            self.write_bytes(&bytes, false)?;
+            Ok(bytes)
+        })?;
         Ok(Snapshot::new(bytes, state))
     }
 
     /// Replaces the state file atomically and durably (see `write`), the items' records first.
     /// The file keeps its permission bits.
     pub fn save(&self, state: &State) -> Result<()> {
-        self.store.save_items(state)?;
-        self.write_bytes(&serialise(state)?, false)
+        self.with_items(state, || self.write_bytes(&serialise(state)?, false))
     }
 
     /// Writes a state file that does not exist yet, the same atomic way, but refusing to
     /// replace one that appeared meanwhile (an agent writing it by hand takes no lock).
     pub fn create(&self, state: &State) -> Result<()> {
-        self.store.save_items(state)?;
-        self.write_bytes(&serialise(state)?, true)
+        self.with_items(state, || self.write_bytes(&serialise(state)?, true))
+    }
+
+    /// Replaces state.json by `replace`, with the items' records around it: a try's end
+    /// before (state.json may build on it), a try's start after (see `items`).
+    fn with_items<T>(&self, state: &State, replace: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.store.save_items(state, Phase::Before)?;
+        let done = replace()?;
+        self.store.save_items(state, Phase::After)?;
+        Ok(done)
     }
 
     /// Whether the state file exists (even as a dangling symlink): for `create` or `save`.

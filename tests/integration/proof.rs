@@ -169,31 +169,48 @@ esac"#,
 /// Asserts that every unit of [`parallel_plan`] is DONE in `state`, and `each` with the four
 /// items' texts.
 #[track_caller]
-/// The state as a reader of both files sees it: `stepRuns` with the run record of every
-/// `forEach` item overlaid from its journal (`items/<step>.jsonl` beside state.json, where
-/// the last line of an item wins), so the suites can ask `stepRuns["each[2]"]` as of a step.
+/// The state as the store reads both files: `stepRuns` with the run record of every `forEach`
+/// item overlaid from its journal (`items/<step>.jsonl` beside state.json), so the suites can
+/// ask `stepRuns["each[2]"]` as of a step. As the store does, a journal counts only if its
+/// header names the expansion state.json records (a kill between the journal's write and
+/// state.json's leaves one that does not), the last line of an item wins, and a line a kill
+/// cut short is no record.
 pub fn with_item_runs(dir: &Path, mut state: serde_json::Value) -> serde_json::Value {
-    let items = dir.join("state.json.seq").join("items");
-    let Ok(entries) = fs::read_dir(&items) else {
-        return state;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        let Some(step) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".jsonl"))
-            .map(str::to_owned)
-        else {
+    let journals = dir.join("state.json.seq").join("items");
+    let expanded: Vec<(String, String, usize)> = state["stepRuns"]
+        .as_object()
+        .map(|runs| {
+            runs.iter()
+                .filter_map(|(id, run)| {
+                    let count = run["items"].as_array()?.len();
+                    let stamp = run["startedIso"].as_str().unwrap_or_default().to_owned();
+                    Some((id.clone(), stamp, count))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for (step, stamp, count) in expanded {
+        let Ok(text) = fs::read_to_string(journals.join(format!("{step}.jsonl"))) else {
             continue;
         };
-        let text = fs::read_to_string(&path).unwrap();
-        // The first line is the journal's header; each later line is `{"n": .., "run": {..}}`.
-        for line in text.lines().skip(1) {
-            let record: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("{}: torn line {line:?}: {e}", path.display()));
-            let n = record["n"].as_u64().expect("item number");
-            state["stepRuns"][format!("{step}[{n}]")] = record["run"].clone();
+        let mut lines = text.lines();
+        let header: serde_json::Value = lines
+            .next()
+            .and_then(|line| serde_json::from_str(line).ok())
+            .unwrap_or_default();
+        if header["expanded"] != stamp.as_str() || header["items"] != count {
+            continue;
+        }
+        for line in lines {
+            let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            match record["n"].as_u64() {
+                Some(n) if (1..=count as u64).contains(&n) => {
+                    state["stepRuns"][format!("{step}[{n}]")] = record["run"].clone();
+                }
+                _ => {}
+            }
         }
     }
     state
