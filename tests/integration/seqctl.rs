@@ -149,7 +149,7 @@ fn validate_checks_like_the_engine_and_warns() {
     ws.write("bad.json", r#"{"plan":{"steps":{}},"stepQueue":["x"]}"#);
     ws.seqctl(&["validate", "bad.json"])
         .expect(2)
-        .stdout_has("invalid: stepQueue[0]: step `x` is not defined in plan.steps");
+        .stdout_has("bad.json: invalid: stepQueue[0]: step `x` is not defined in plan.steps");
     let json = ws
         .seqctl(&["validate", "--json", "bad.json"])
         .expect(2)

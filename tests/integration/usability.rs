@@ -315,6 +315,24 @@ fn a_misspelt_field_is_named_with_the_one_it_looks_like() {
     }
     ws.seqctl(&["doctor"])
         .stdout_has("warning  state: plan.steps.a.requiredOutput: not a field");
+    // init, which SKILL.md has agents prefer, says it where the plan is written.
+    ws.write("plan.json", &ws.read("state.json"));
+    let init = ws.seqctl(&["init", "--plan", "plan.json", "--state", "other.json"]);
+    init.expect(0)
+        .stdout_has("warning: plan.steps.a.requiredOutput: not a field this version knows")
+        .stdout_has("did you mean `requiredOutputs`?");
+    let json = ws
+        .seqctl(&[
+            "init",
+            "--plan",
+            "plan.json",
+            "--state",
+            "third.json",
+            "--json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(json["warnings"].as_array().unwrap().len(), 4, "{json}");
     // The heartbeat that starts the plan says so on stderr; later ones stay quiet about it.
     ws.check(&["--wait"])
         .expect(0)

@@ -56,7 +56,7 @@ pub fn write(path: &Path, state: &State, force: bool) -> Result<Output> {
     events::emit(&store, By::Seqctl, [&created]);
     drop(locked);
     let first = state.step_queue.first().map_or("-", String::as_str);
-    let text = format!(
+    let mut text = format!(
         "{} {}: {} ({}), delay {} min; the next heartbeat (seq-check) starts {first}",
         if replaced { "replaced" } else { "created" },
         path.display(),
@@ -64,10 +64,18 @@ pub fn write(path: &Path, state: &State, force: bool) -> Result<Output> {
         state.step_queue.join(", "),
         state.delay_minutes(),
     );
+    // What `seqctl validate` would warn about, said where the plan was written: a misspelt
+    // `requiredOutput` silently drops the only check that the work was done.
+    let warnings = super::validate::all_warnings(state, store.path());
+    for warning in &warnings {
+        text.push_str("\nwarning: ");
+        text.push_str(warning);
+    }
     let json = json!({
         "stateFile": store.path().display().to_string(),
         "replaced": replaced,
         "steps": state.step_queue,
+        "warnings": warnings,
     });
     Ok(Output::ok(text, json))
 }

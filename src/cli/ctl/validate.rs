@@ -22,18 +22,7 @@ pub fn run(path: &Path) -> Result<Output> {
     let bytes = read_bounded(path, MAX_STATE_BYTES)?;
     Ok(match validate::parse(&bytes) {
         Ok(state) => {
-            let mut warnings = warnings(&state);
-            // The agents the plan names, as the runner will look them up.
-            let workspace = path.parent().unwrap_or(Path::new("."));
-            let workspace = if workspace.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                workspace
-            };
-            let known = Config::or_default()
-                .agents(workspace)
-                .map_err(|e| format!("{e:#}"));
-            warnings.extend(unknown_agents(&state, &known));
+            let warnings = all_warnings(&state, path);
             let mut text = format!("valid: {}", counted(state.step_queue.len(), "step"));
             for w in &warnings {
                 text.push_str("\nwarning: ");
@@ -49,7 +38,7 @@ pub fn run(path: &Path) -> Result<Output> {
                 .map(|p| json!({ "field": p.field, "error": p.problem }))
                 .collect();
             let text = if invalid.others.is_empty() {
-                format!("invalid: {invalid}")
+                format!("{}: invalid: {invalid}", path.display())
             } else {
                 let lines: Vec<String> = invalid
                     .all()
@@ -62,7 +51,8 @@ pub fn run(path: &Path) -> Result<Output> {
                     })
                     .collect();
                 format!(
-                    "invalid: {}\n{}",
+                    "{}: invalid: {}\n{}",
+                    path.display(),
                     counted(problems.len(), "problem"),
                     lines.join("\n")
                 )
@@ -79,6 +69,23 @@ pub fn run(path: &Path) -> Result<Output> {
             }
         }
     })
+}
+
+/// Every warning about a plan in the state file at `path`: misspelt fields and instructions
+/// an agent would misread ([`warnings`]), and agents the operator never defined, looked up as
+/// the runner will (beside the state file).
+#[must_use]
+pub fn all_warnings(state: &State, path: &Path) -> Vec<String> {
+    let mut warnings = warnings(state);
+    let workspace = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    let known = Config::or_default()
+        .agents(workspace)
+        .map_err(|e| format!("{e:#}"));
+    warnings.extend(unknown_agents(state, &known));
+    warnings
 }
 
 /// Warnings for agents the plan names that the operator has not defined: validation cannot
