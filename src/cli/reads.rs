@@ -30,7 +30,7 @@ impl Io for Reads<'_> {
                 why => why.to_owned(),
             })?;
         let mut text = String::new();
-        std::fs::File::open(&real)
+        crate::store::read::open_regular(&real)
             .and_then(|f| f.take(RESULT_MAX_BYTES + 1).read_to_string(&mut text))
             .map_err(|e| e.to_string())?;
         if text.len() as u64 > RESULT_MAX_BYTES {

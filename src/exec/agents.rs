@@ -55,7 +55,7 @@ impl Agents {
             return Ok(Self::default());
         };
         let shown = path.display();
-        let mut file = match fs::File::open(path) {
+        let mut file = match crate::store::read::open_regular(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Self {

@@ -95,7 +95,7 @@ impl Lookup for System<'_> {
 fn same_bytes(a: &Path, b: &Path) -> bool {
     let read = |p: &Path| -> Option<Vec<u8>> {
         let mut bytes = Vec::new();
-        fs::File::open(p)
+        crate::store::read::open_regular(p)
             .ok()?
             .take(MAX_COMPARE)
             .read_to_end(&mut bytes)

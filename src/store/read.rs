@@ -12,6 +12,24 @@ use anyhow::{bail, Context, Result};
 /// The largest state file read: ten thousand steps take about 3 MiB; anything near this is hostile.
 pub const MAX_STATE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// Opens a file to read that must be a regular file: a fifo planted in its place neither
+/// blocks the open (which would wait for a writer for ever, maybe under the state lock) nor
+/// is read.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))
+    }
+}
+
 /// Reads a regular file of at most `max` bytes.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
     let file = OpenOptions::new()

@@ -9,7 +9,6 @@
 //! again) is never taken for a new one. Files are opened as `safe` opens every sidecar file:
 //! never through a link the agent planted.
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -100,13 +99,7 @@ pub fn keep_summary(dir: &Dir, step: &str, text: &str) -> io::Result<()> {
 /// Makes a try's candidate from the file the step names (`resultFile`), copied at most
 /// [`RESULT_MAX_BYTES`]: the agent may change the file later, the result must not change.
 pub fn copy_result_file(dir: &Dir, step: &str, attempt: u32, source: &Path) -> io::Result<()> {
-    let mut from = File::open(source)?;
-    if !from.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
+    let mut from = super::read::open_regular(source)?;
     let mut to = dir.create_new(&Layout::spool_name(step, attempt), false)?;
     let copied = io::copy(&mut Read::by_ref(&mut from).take(RESULT_MAX_BYTES), &mut to)?;
     if copied == RESULT_MAX_BYTES {

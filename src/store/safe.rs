@@ -144,15 +144,23 @@ impl Dir {
     /// regular file, or has another name elsewhere (a hard link) is removed and made anew.
     pub fn open_kept(&self, name: &str, access: Access) -> io::Result<File> {
         let c = c_name(name)?;
-        let flags = match access {
-            Access::ReadWrite => libc::O_RDWR,
-            Access::Append => libc::O_WRONLY | libc::O_APPEND,
-        };
+        // Non-blocking: opening a fifo planted in its place to write would wait for a reader
+        // for ever (under the state lock). On a regular file the flag changes nothing.
+        let flags = libc::O_NONBLOCK
+            | match access {
+                Access::ReadWrite => libc::O_RDWR,
+                Access::Append => libc::O_WRONLY | libc::O_APPEND,
+            };
         match self.openat(&c, flags | libc::O_CREAT, 0o600) {
             Ok(file) if ours(&file) => return Ok(file),
             Ok(_) => {}
-            // O_NOFOLLOW on a link: ELOOP (EMLINK on some systems).
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::EMLINK)) => {}
+            // O_NOFOLLOW on a link: ELOOP (EMLINK on some systems); a fifo with no reader,
+            // opened to write without blocking: ENXIO.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ELOOP | libc::EMLINK | libc::ENXIO)
+                ) => {}
             Err(e) => return Err(e),
         }
         self.create_new(name, access == Access::ReadWrite)

@@ -578,3 +578,72 @@ fn the_python_runner_still_at_work_is_left_to_finish_and_a_foreign_runner_is_nam
         .expect(0)
         .stdout_has("warning: the runner started (/bin/true");
 }
+
+/// Makes a fifo at `path` (in place of whatever was there).
+fn mkfifo(path: &std::path::Path) {
+    let _ = fs::remove_file(path);
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// Runs `seq-check --wait` and fails the test if it has not returned in 20 s (a blocked open
+/// of a fifo waits for ever).
+fn check_wait_returns(ws: &Workspace) -> i32 {
+    let mut child = ws
+        .command(crate::common::CHECK)
+        .arg("--wait")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("seq-check --wait hung (a fifo opened as a file?)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_fifo_planted_where_a_file_is_read_or_written_never_hangs_the_plan() {
+    // A forEach source: read under the state lock.
+    let mut ws = Workspace::with_state(
+        r#"{"plan":{"steps":{"each":{"instruction":"do {{item}}","maxRetries":1,
+            "forEach":{"from":"file:src.txt"}}}},"stepQueue":["each"]}"#,
+    );
+    ws.agent("echo ok");
+    mkfifo(&ws.path().join("src.txt"));
+    assert_eq!(check_wait_returns(&ws), 1, "blocked on the source");
+    let error = ws.state()["stepRuns"]["each"]["error"].to_string();
+    assert!(error.contains("not a regular file"), "{error}");
+
+    // The event log and the runner's log, replaced by the agent: kept files, made anew.
+    let mut ws = Workspace::with_state(&plan(2, ""));
+    ws.agent(
+        "rm -f state.json.seq/events.jsonl state.json.seq/runner.log\n\
+         mkfifo state.json.seq/events.jsonl state.json.seq/runner.log\necho ok",
+    );
+    assert_eq!(check_wait_returns(&ws), 0);
+    assert_eq!(ws.state()["status"], "DONE");
+    assert!(fs::metadata(ws.sidecar().join("events.jsonl"))
+        .unwrap()
+        .is_file());
+
+    // A resultFile: read after the agent exits.
+    let mut ws = Workspace::with_state(
+        r#"{"plan":{"steps":{"a":{"instruction":"write out.txt","maxRetries":1,
+            "resultFile":"out.txt"}}},"stepQueue":["a"]}"#,
+    );
+    ws.agent("rm -f out.txt; mkfifo out.txt; echo ok");
+    assert_eq!(check_wait_returns(&ws), 1, "blocked on the result file");
+    let error = ws.state()["stepRuns"]["a"]["error"].to_string();
+    assert!(error.contains("not a regular file"), "{error}");
+}
