@@ -110,16 +110,31 @@ impl Store {
         for (id, stamp, count) in steps {
             let name = Layout::journal_name(&id);
             let len = journal_len(&dir, &name);
-            let fresh = match cache.get(&id) {
-                Some(known) if known.len == len && known.expanded == stamp && len > 0 => {
-                    known.clone()
+            let known = cache
+                .get(&id)
+                .filter(|known| known.expanded == stamp && known.runs.len() == count);
+            let fresh = match known {
+                Some(known) if known.len == len && len > 0 => known.clone(),
+                _ => {
+                    let read = read_journal(&dir, &name, &stamp, count).with_context(|| {
+                        format!(
+                            "{}: cannot read",
+                            self.layout().items().join(&name).display()
+                        )
+                    })?;
+                    match known {
+                        // Gone, emptied, or replaced by something not this expansion's: not
+                        // a change anyone made through the lock (that appends), so what this
+                        // process knew stands, and is written whole again at the next save.
+                        // Read as no records, an item's try deleting its own journal would
+                        // start that item again, untried, for ever.
+                        Some(known) if read.len == 0 => Known {
+                            rewrite: true,
+                            ..known.clone()
+                        },
+                        _ => read,
+                    }
                 }
-                _ => read_journal(&dir, &name, &stamp, count).with_context(|| {
-                    format!(
-                        "{}: cannot read",
-                        self.layout().items().join(&name).display()
-                    )
-                })?,
             };
             runs.by_step.insert(id.clone(), fresh.runs.clone());
             cache.insert(id, fresh);
@@ -257,7 +272,16 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
     };
     let file = match dir.read_own(name) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(empty),
+        // Missing, or a link or fifo planted in its place (never read): no journal, which the
+        // next save writes whole over whatever is there.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            return Ok(empty)
+        }
         Err(e) => return Err(e.into()),
     };
     let mut bytes = Vec::new();

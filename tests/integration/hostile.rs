@@ -590,7 +590,7 @@ fn mkfifo(path: &std::path::Path) {
 }
 
 /// Runs `seq-check --wait` and fails the test if it has not returned in 20 s (a blocked open
-/// of a fifo waits for ever).
+/// of a fifo, or a plan that never ends, waits for ever).
 fn check_wait_returns(ws: &Workspace) -> i32 {
     let mut child = ws
         .command(crate::common::CHECK)
@@ -606,7 +606,7 @@ fn check_wait_returns(ws: &Workspace) -> i32 {
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("seq-check --wait hung (a fifo opened as a file?)");
+            panic!("seq-check --wait did not return in 20 s");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -646,4 +646,35 @@ fn a_fifo_planted_where_a_file_is_read_or_written_never_hangs_the_plan() {
     assert_eq!(check_wait_returns(&ws), 1, "blocked on the result file");
     let error = ws.state()["stepRuns"]["a"]["error"].to_string();
     assert!(error.contains("not a regular file"), "{error}");
+}
+
+#[test]
+fn an_item_that_deletes_or_replaces_its_journal_runs_once_and_the_plan_goes_on() {
+    for tidy in [
+        "rm -rf state.json.seq/items",
+        "rm -rf state.json.seq",
+        ": > state.json.seq/items/each.jsonl",
+        "rm -f state.json.seq/items/each.jsonl; ln -s ../../list.txt state.json.seq/items/each.jsonl",
+        "rm -f state.json.seq/items/each.jsonl; mkfifo state.json.seq/items/each.jsonl",
+    ] {
+        let mut ws = Workspace::with_state(
+            r#"{"plan":{"steps":{"each":{"instruction":"do {{item}}","maxRetries":2,
+                "forEach":{"from":"file:list.txt"}}}},"stepQueue":["each"]}"#,
+        );
+        ws.write("list.txt", "a\nb\nc\n");
+        // An agent tidying its workspace, as `rm -rf` or `git clean -fdx` would.
+        ws.agent(&format!(
+            "echo \"$STEP_ID $STEP_ATTEMPT\" >> trace.log\n{tidy}\necho done"
+        ));
+        assert_eq!(check_wait_returns(&ws), 0, "{tidy}");
+        let trace = ws.read("trace.log");
+        assert_eq!(
+            trace,
+            "each[1] 1\neach[2] 1\neach[3] 1\n",
+            "{tidy}: each item exactly once"
+        );
+        assert_eq!(ws.state()["status"], "DONE", "{tidy}");
+        let status = ws.seqctl(&["status"]).expect(0).stdout();
+        assert!(status.contains("DONE 3/3"), "{tidy}: {status}");
+    }
 }
