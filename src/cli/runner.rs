@@ -115,6 +115,7 @@ pub fn run(
             in_flight: HashMap::new(),
             known: None,
             derived: None,
+            plan_hash: None,
             announced_wait: None,
             summary,
             logs_total: None,
@@ -172,6 +173,8 @@ struct Runner<'a> {
     known: Option<Snapshot>,
     /// What the plan worked out from that save (its specs, its fingerprint), kept with it.
     derived: Option<Derived>,
+    /// The `planHash` of this runner's last save: see [`Runner::turn`].
+    plan_hash: Option<String>,
     announced_wait: Option<(StepId, DateTime<Utc>)>,
     summary: RunSummary,
     /// What the plan's logs take on disk, as far as this runner knows (None: not measured).
@@ -205,6 +208,12 @@ impl<'a> Runner<'a> {
         // The file is still this runner's last save: what it worked out from it still holds.
         let derived = std::mem::take(&mut self.derived).filter(|_| snapshot.reused());
         let (mut state, read) = snapshot.into_parts();
+        // A file rewritten under this runner without `planHash` (by a tool that keeps only
+        // the fields it knows, or a hand edit) is still checked against the hash the runner
+        // saw last: dropping the field must not let an edit of the steps through.
+        if state.plan_hash.is_none() {
+            state.plan_hash.clone_from(&self.plan_hash);
+        }
         let mut plan = Plan::take_reusing(&mut state, derived.unwrap_or_default());
         let lost = self.lease.lost().cloned();
         let mine: Vec<StepId> = self.in_flight.keys().cloned().collect();
@@ -267,6 +276,7 @@ impl<'a> Runner<'a> {
             })
         });
         self.derived = Some(plan.put_back_keeping(&mut state));
+        self.plan_hash.clone_from(&state.plan_hash);
         self.known = Some(if launches.is_empty() {
             locked.save_if_changed(state, read)?
         } else {

@@ -2,6 +2,8 @@
 //! timestamps), when, optional, forEach, repeat, and a plan changed under a live run, each end
 //! to end with fake agents.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use crate::common::{stamp, Workspace};
@@ -349,6 +351,39 @@ fn a_plan_edited_by_hand_under_a_live_run_stops_for_a_person() {
         !state["blockers"].to_string().contains("plan changed"),
         "{state}"
     );
+}
+
+#[test]
+fn a_hand_edit_that_drops_plan_hash_under_a_running_step_stops_the_plan_too() {
+    let mut ws = Workspace::with_state(&state_of(
+        &[
+            ("a", json!({"instruction": "first"})),
+            ("b", json!({"instruction": "second"})),
+        ],
+        &json!({}),
+    ));
+    ws.agent(
+        r#"echo "$STEP_ID" >> trace.log
+[ "$STEP_ID" = a ] && { echo x > a.started; while [ ! -f go ]; do sleep 0.05; done; }
+echo ok"#,
+    );
+    ws.check(&[]).expect(0).stdout_has("started: step a try 1");
+    ws.wait_file("a.started", Duration::from_secs(20));
+    // A tool that keeps only the fields it knows rewrites the file: b changed, planHash gone.
+    let mut state = ws.state();
+    assert!(state["planHash"].is_string(), "{state}");
+    state["plan"]["steps"]["b"]["instruction"] = json!("rm -rf everything");
+    state.as_object_mut().unwrap().remove("planHash");
+    ws.set_state(&state);
+    ws.write("go", "");
+    ws.wait_idle(Duration::from_secs(20));
+    let state = ws.state();
+    assert_eq!(state["paused"], true, "{state}");
+    assert!(
+        state["blockers"].to_string().contains("plan changed"),
+        "{state}"
+    );
+    assert_eq!(ws.read("trace.log"), "a\n", "b must not run as edited");
 }
 
 #[test]
