@@ -287,7 +287,9 @@ fn load(locked: &crate::store::lock::Locked<'_>) -> Result<(State, bool, LeaseSt
     } else {
         Lease::probe(store)?
     };
-    if !was_done && !lease.is_held() {
+    // The items' records: for the rules, unless a runner holds the plan; for the report of a
+    // finish not told yet, which names the items that failed.
+    if (!was_done && !lease.is_held()) || (was_done && !state.finish_reported) {
         store.load_items(&mut state)?;
     }
     Ok((state, was_done, lease))

@@ -97,6 +97,11 @@ pub trait Io: std::fmt::Debug {
     fn result(&self, step: &StepId) -> Option<String>;
     /// The text of a file the plan names (`file:<path>`), relative to the workspace.
     fn file(&self, path: &str) -> Result<String, String>;
+    /// Whether this reads at all: a view that only predicts does not, and a `forEach` source
+    /// it cannot read is then no failure, only not known here.
+    fn reads(&self) -> bool {
+        true
+    }
 }
 
 /// Knows nothing: for views that only predict.
@@ -110,6 +115,10 @@ impl Io for NoIo {
 
     fn file(&self, _: &str) -> Result<String, String> {
         Err("not read here".into())
+    }
+
+    fn reads(&self) -> bool {
+        false
     }
 }
 
@@ -283,7 +292,9 @@ fn own_change(plan: &Plan, position: usize, step: &Step, ctx: &Context) -> Optio
         // Only a step about to start for the first time is judged or expanded; a failed
         // forEach expansion is retried below like a try.
         return match (&step.spec.for_each, step.run.state()) {
-            (Some(_), TryState::Failed { at, .. }) if !waiting && !has_blocker(plan, &step.id) => {
+            (Some(_), TryState::Failed { at, .. })
+                if !waiting && !has_blocker(plan, &step.id) && ctx.io.reads() =>
+            {
                 (due_time(at, plan.delay(), ctx.now) <= ctx.now)
                     .then(|| Auto::Expand(step.id.clone(), expand(plan, step, ctx)))
             }
@@ -298,9 +309,12 @@ fn own_change(plan: &Plan, position: usize, step: &Step, ctx: &Context) -> Optio
             None => return None,
         }
     }
+    // A view that only predicts cannot read the source: the step is due, as a `when` it
+    // cannot judge is.
     step.spec
         .for_each
         .as_ref()
+        .filter(|_| ctx.io.reads())
         .map(|_| Auto::Expand(step.id.clone(), expand(plan, step, ctx)))
 }
 

@@ -90,9 +90,13 @@ pub struct Heartbeat {
     /// With `no_plan`: the absolute path looked at, so a typo in it shows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_file: Option<String>,
-    /// With `done`: optional steps that ended FAILED (the plan went on without them).
+    /// With `done`: optional steps, and items of `forEach` steps, that ended FAILED (the plan
+    /// went on without them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gave_up: Vec<String>,
+    /// How many of `gave_up` are items (a step with a failed item is still a finished step).
+    #[serde(skip)]
+    pub gave_up_items: usize,
     #[serde(skip)]
     pub steps: usize,
     /// With `done`: how many steps were skipped rather than finished.
@@ -156,11 +160,12 @@ impl Heartbeat {
                 beat.newly_done = newly_done;
                 beat.artifacts = plan.artifacts().to_vec();
                 beat.skipped = plan.count(StepStatus::Skipped);
-                beat.gave_up = plan
+                let failed: Vec<_> = plan
                     .units()
                     .filter(|s| s.run.status() == crate::format::schema::StepStatus::Failed)
-                    .map(|s| s.id.to_string())
                     .collect();
+                beat.gave_up_items = failed.iter().filter(|s| s.item.is_some()).count();
+                beat.gave_up = failed.iter().map(|s| s.id.to_string()).collect();
             }
             Next::Busy => {
                 let current = plan.current();
@@ -271,7 +276,8 @@ impl Heartbeat {
             BeatResult::Done => {
                 // Skipped steps, and optional ones that failed, are not finished ones: the
                 // agent tells the user what was done.
-                let finished = self.steps.saturating_sub(self.skipped + self.gave_up.len());
+                let failed_steps = self.gave_up.len() - self.gave_up_items;
+                let finished = self.steps.saturating_sub(self.skipped + failed_steps);
                 let mut line = match (finished == self.steps, self.steps) {
                     (true, 1) => "done: its one step finished".to_owned(),
                     (true, n) => format!("done: all {n} steps finished"),
@@ -282,10 +288,18 @@ impl Heartbeat {
                 }
                 if !self.gave_up.is_empty() {
                     // The final summary says so: the plan went on without them.
+                    let what = match (failed_steps, self.gave_up_items) {
+                        (_, 0) => count(failed_steps, "optional step", "optional steps"),
+                        (0, n) => count(n, "item", "items"),
+                        (_, n) => format!(
+                            "{} and {}",
+                            count(failed_steps, "optional step", "optional steps"),
+                            count(n, "item", "items")
+                        ),
+                    };
                     let _ = write!(
                         line,
-                        " ({} FAILED: {})",
-                        count(self.gave_up.len(), "optional step", "optional steps"),
+                        " ({what} FAILED: {})",
                         printable(&self.gave_up.join(", "))
                     );
                 }

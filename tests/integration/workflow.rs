@@ -425,3 +425,40 @@ fn cancel_of_one_step_holds_it_for_a_person_while_the_other_branch_goes_on() {
     );
     runner.finish(&ws).expect(1);
 }
+
+#[test]
+fn a_for_each_step_not_expanded_yet_is_no_blocker_to_the_views() {
+    let mut ws = Workspace::with_state(
+        r#"{"plan":{"steps":{"e":{"instruction":"{{item}}","forEach":{"from":"file:l.txt"}}}},
+            "stepQueue":["e"]}"#,
+    );
+    ws.write("l.txt", "a\n");
+    ws.agent("echo ok");
+    let result = ws.seqctl(&["result", "--json"]).expect(0).json();
+    assert_eq!(result["status"], "running", "{result}");
+    assert!(result["failed_step"].is_null(), "{result}");
+    let status = ws.seqctl(&["status"]).expect(0).stdout();
+    assert!(!status.contains("blocked"), "{status}");
+    let why = ws.seqctl(&["explain"]).expect(0).stdout();
+    assert!(!why.contains("blocked"), "{why}");
+    ws.check(&["--wait"]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
+}
+
+#[test]
+fn failed_items_of_an_optional_for_each_are_told_not_counted_as_done() {
+    let mut ws = Workspace::with_state(
+        r#"{"plan":{"steps":{"e":{"instruction":"do {{item}}","optional":true,"maxRetries":1,
+            "forEach":{"from":"file:l.txt"}},"z":{"instruction":"last"}}},"stepQueue":["e","z"]}"#,
+    );
+    ws.write("l.txt", "ok1\nbad\nok2\n");
+    ws.agent("for last; do :; done\ncase \"$last\" in *bad*) exit 3;; esac\necho fine");
+    ws.check(&["--wait"])
+        .expect(0)
+        .stdout_has("done: all 2 steps finished (1 item FAILED: e[2])");
+    ws.seqctl(&["status"])
+        .expect(0)
+        .stdout_has("DONE 3/3, 1 failed");
+    let json = ws.seqctl(&["status", "--json"]).expect(0).json();
+    assert_eq!(json["steps"][0]["items"]["failed"], 1, "{json}");
+}

@@ -178,6 +178,13 @@ fn table(p: &Picture, zone: Zone) -> String {
             text::clip(row.title.as_deref().unwrap_or("-"), 36),
             match &row.items {
                 // A forEach step: how many of its items are over.
+                Some(items) if items.failed > 0 => format!(
+                    "{} {}/{}, {} failed",
+                    row.status.as_str(),
+                    items.done + items.failed + items.skipped,
+                    items.total,
+                    items.failed
+                ),
                 Some(items) => format!(
                     "{} {}/{}",
                     row.status.as_str(),
