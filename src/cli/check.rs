@@ -365,6 +365,12 @@ fn spawn_detached(runner: &Path, store: &Store) -> Result<(u32, bool)> {
     command
         .arg(store.path())
         .current_dir(store.workspace())
+        // A check run by a step's agent must not pass its try's variables on: by them a
+        // process counts as that try's (see `process::try_process_alive`).
+        .env_remove("STEP_ID")
+        .env_remove("STEP_ATTEMPT")
+        .env_remove("STEP_STATE_FILE")
+        .env_remove("STEP_WORKSPACE")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

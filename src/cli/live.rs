@@ -27,14 +27,20 @@ pub fn liveness(
             if mine.contains(&step.id) {
                 return true;
             }
-            let runner_alive = match step.run.state() {
+            let (runner_alive, attempt) = match step.run.state() {
                 TryState::Running {
-                    runner: Some(runner),
-                    ..
-                } => Some(runner) != me && process::is_alive(&runner),
-                _ => false,
+                    runner, attempt, ..
+                } => (
+                    runner.is_some_and(|r| Some(r) != me && process::is_alive(&r)),
+                    attempt,
+                ),
+                _ => (false, 0),
             };
-            runner_alive || TryLease::held(store, step.id.as_str())
+            // Last, and only for a try that looks dead: a process it left may live on
+            // although someone deleted its lease file.
+            runner_alive
+                || TryLease::held(store, step.id.as_str())
+                || process::try_process_alive(store.path(), step.id.as_str(), attempt)
         })
         .map(|step| step.id.clone())
         .collect();

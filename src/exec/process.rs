@@ -304,6 +304,49 @@ pub fn python_runner_for(state: &std::path::Path) -> Option<u32> {
     }
 }
 
+/// Whether a process of try `attempt` of `step` of the plan in `state` still lives, by the
+/// variables every agent of a try is given (`STEP_STATE_FILE`, `STEP_ID`, `STEP_ATTEMPT`),
+/// which the processes it leaves behind inherit. The last word on a try whose runner is gone
+/// and whose lease file someone deleted: the leftovers still hold the deleted file's lock,
+/// which no one can look at any more. Linux only (it reads `/proc`); elsewhere `false`.
+#[must_use]
+pub fn try_process_alive(state: &std::path::Path, step: &str, attempt: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let wanted: [Vec<u8>; 3] = [
+            [b"STEP_STATE_FILE=".as_slice(), state.as_os_str().as_bytes()].concat(),
+            format!("STEP_ID={step}").into_bytes(),
+            format!("STEP_ATTEMPT={attempt}").into_bytes(),
+        ];
+        let me = std::process::id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        entries.flatten().any(|entry| {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                return false;
+            };
+            if pid == me {
+                return false;
+            }
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+                return false;
+            };
+            let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+            wanted.iter().all(|w| vars.contains(&w.as_slice()))
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (state, step, attempt);
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -678,3 +678,50 @@ fn an_item_that_deletes_or_replaces_its_journal_runs_once_and_the_plan_goes_on()
         assert!(status.contains("DONE 3/3"), "{tidy}: {status}");
     }
 }
+
+#[test]
+#[cfg(target_os = "linux")] // the last word on such a try reads /proc
+fn a_straggler_of_a_killed_runner_holds_its_step_even_with_its_lease_file_deleted() {
+    for victim in ["state.json.seq/leases", "state.json.seq"] {
+        let mut ws = Workspace::with_state(&plan(1, ""));
+        // Try 1 leaves a process behind, deletes its lease file, and its runner is killed.
+        ws.agent(&format!(
+            r#"echo "start $STEP_ATTEMPT $(date +%s%N)" >> trace.log
+if [ "$STEP_ATTEMPT" = 1 ]; then
+  ( sleep 3; echo "straggler-end 1 $(date +%s%N)" >> trace.log ) &
+  rm -rf {victim}
+  echo x > started
+  wait
+fi
+exit 0"#
+        ));
+        let beat = ws.check(&["--json"]).expect(0).json();
+        let runner = beat["pid"].as_u64().unwrap();
+        ws.wait_file("started", LONG);
+        // SAFETY: kill of the runner this test started.
+        assert_eq!(unsafe { libc::kill(runner as i32, libc::SIGKILL) }, 0);
+        ws.wait_pid(runner, LONG);
+        // The straggler lives: no second try, however many heartbeats come.
+        for _ in 0..3 {
+            let beat = ws.check(&["--json"]).expect(0).json();
+            assert_eq!(beat["result"], "in_flight", "{victim}: {beat}");
+        }
+        assert_eq!(ws.state()["stepRuns"]["s1"]["tries"], 1, "{victim}");
+        ws.wait_file_has("trace.log", "straggler-end", LONG);
+        ws.check(&["--wait"]).expect(0);
+        let trace = ws.read("trace.log");
+        let stamp = |what: &str| -> u128 {
+            trace
+                .lines()
+                .find(|l| l.starts_with(what))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{victim}: no {what} in\n{trace}"))
+        };
+        assert!(
+            stamp("straggler-end 1") <= stamp("start 2"),
+            "{victim}: try 2 began while try 1's process lived:\n{trace}"
+        );
+        assert_eq!(ws.state()["stepRuns"]["s1"]["tries"], 2, "{victim}");
+    }
+}
