@@ -571,10 +571,17 @@ fn init_outputs(
         .collect()
 }
 
-/// Whether a lone argument before the state file is a state file: one that names a file,
-/// with no state file given otherwise.
+/// Whether a lone argument before the state file is a state file, with no state file given
+/// otherwise: one that names a file, or looks like a path (`~/…`, `./…`, `/…`, `….json`), so
+/// that a mistyped path is reported as the path it is, not looked up as a step.
 fn names_state_file(word: &str, at: &StateArg) -> bool {
-    at.state_file.is_none() && at.state.is_none() && std::path::Path::new(word).is_file()
+    let looks_like_path = ["~/", "./", "../", "/"].iter().any(|p| word.starts_with(p))
+        || std::path::Path::new(word)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    at.state_file.is_none()
+        && at.state.is_none()
+        && (looks_like_path || std::path::Path::new(word).is_file())
 }
 
 /// `add-step [ID] [STATE]`: a lone argument is the new step's id, so `add-step state.json`

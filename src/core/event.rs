@@ -236,17 +236,7 @@ impl fmt::Display for Event {
                 "step {step}: try {attempt} DONE in {}",
                 human_ms(*duration_ms)
             ),
-            Self::StepFinished {
-                step,
-                attempt,
-                error,
-                recorded: true,
-                ..
-            } => write!(
-                f,
-                "step {step}: try {attempt} FAILED: {}",
-                printable(error.as_deref().unwrap_or_default())
-            ),
+            // Before FAILED: a try stopped by a signal is recorded, but is no failure.
             Self::StepFinished {
                 step,
                 attempt,
@@ -257,6 +247,17 @@ impl fmt::Display for Event {
                 f,
                 "step {step}: try {attempt} {}; it does not count as a try",
                 printable(error.as_deref().unwrap_or("stopped"))
+            ),
+            Self::StepFinished {
+                step,
+                attempt,
+                error,
+                recorded: true,
+                ..
+            } => write!(
+                f,
+                "step {step}: try {attempt} FAILED: {}",
+                printable(error.as_deref().unwrap_or_default())
             ),
             Self::StepFinished {
                 step,
@@ -394,6 +395,25 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Event::Paused).unwrap(),
             r#"{"event":"paused"}"#
+        );
+    }
+
+    #[test]
+    fn a_try_stopped_by_a_signal_reads_as_no_failure() {
+        let event = Event::StepFinished {
+            step: "a".into(),
+            attempt: 1,
+            status: Ended::Stopped,
+            exit_code: None,
+            signal: Some(2),
+            duration_ms: 10,
+            error: Some("stopped: the runner was sent signal 2".into()),
+            recorded: true,
+            stopped: None,
+        };
+        assert_eq!(
+            event.to_string(),
+            "step a: try 1 stopped: the runner was sent signal 2; it does not count as a try"
         );
     }
 

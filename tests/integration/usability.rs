@@ -5,7 +5,7 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use crate::common::{Workspace, CHECK, RUNNER, SEQCTL};
+use crate::common::{plan, Workspace, CHECK, RUNNER, SEQCTL};
 
 #[test]
 fn each_binary_names_itself_in_its_version_line() {
@@ -579,4 +579,22 @@ fn prune_removes_old_logs_and_events_and_never_a_try_in_flight() {
     );
     assert_eq!(ws.bytes(), before, "the state file is not touched");
     ws.seqctl(&["prune", "--older-than", "0"]).expect(2);
+}
+
+#[test]
+fn a_lone_argument_that_looks_like_a_path_is_the_state_file_not_a_step() {
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent("exit 0");
+    for command in ["explain", "logs"] {
+        ws.seqctl(&[command, "other/state.json"])
+            .expect(2)
+            .stderr_has("other/state.json");
+        ws.seqctl(&[command, "missing.json"])
+            .expect(2)
+            .stderr_has("missing.json");
+    }
+    // A step id is still a step id.
+    ws.seqctl(&["explain", "s1"])
+        .expect(0)
+        .stdout_has("Step s1");
 }
