@@ -257,6 +257,17 @@ impl Locked<'_> {
 
     fn write_bytes(&self, bytes: &[u8], new: bool) -> Result<()> {
         let store = self.store;
+        // Written out (pretty, one array element per line) a file can outgrow the bound every
+        // reader holds it to; written anyway, it could never be read again.
+        if bytes.len() as u64 > MAX_STATE_BYTES {
+            anyhow::bail!(
+                "{}: the state would be {} bytes written out, over the {} MiB a state file may \
+                 have; nothing was written (make the plan smaller: its long lists, or its notes)",
+                store.path.display(),
+                bytes.len(),
+                MAX_STATE_BYTES >> 20
+            );
+        }
         if super::faults::injected_at("save", store.saves.get() + 1) {
             store.saves.set(store.saves.get() + 1);
             anyhow::bail!(

@@ -725,3 +725,20 @@ exit 0"#
         assert_eq!(ws.state()["stepRuns"]["s1"]["tries"], 2, "{victim}");
     }
 }
+
+#[test]
+fn a_plan_that_would_outgrow_the_size_bound_when_written_out_is_refused_unchanged() {
+    // 8 MB as written (compact), over 32 MiB pretty-printed: one line per array element.
+    let notes = format!("{}0", "0,".repeat(3_999_999));
+    let text = format!(
+        r#"{{"plan":{{"steps":{{"a":{{"instruction":"x"}}}},"notes":[{notes}]}},"stepQueue":["a"]}}"#
+    );
+    let mut ws = Workspace::with_state(&text);
+    ws.agent("exit 0");
+    let before = ws.bytes();
+    ws.check(&[])
+        .expect(2)
+        .stderr_has("over the 32 MiB a state file may have; nothing was written");
+    ws.assert_untouched(&before, "a plan too large written out");
+    ws.seqctl(&["status"]).expect(0);
+}
