@@ -188,11 +188,26 @@ impl fmt::Display for Refusal {
         match self {
             Self::NoSuchStep { step, steps } => {
                 let steps: Vec<&str> = steps.iter().map(StepId::as_str).collect();
-                write!(
-                    f,
-                    "no step `{step}` in stepQueue (steps: {})",
-                    steps.join(", ")
-                )
+                // `each[3]` of a queued step: an item not made (yet), not a misspelt step.
+                let parent = step
+                    .as_str()
+                    .strip_suffix(']')
+                    .and_then(|s| s.rsplit_once('['))
+                    .filter(|(_, n)| n.parse::<usize>().is_ok())
+                    .map(|(parent, _)| parent)
+                    .filter(|parent| steps.contains(parent));
+                match parent {
+                    Some(parent) => write!(
+                        f,
+                        "no item `{step}`: step {parent} has not made its items yet, or has \
+                         fewer (they are made when it starts; `seqctl status` counts them)"
+                    ),
+                    None => write!(
+                        f,
+                        "no step `{step}` in stepQueue (steps: {})",
+                        steps.join(", ")
+                    ),
+                }
             }
             Self::NotReached { step, at } => write!(
                 f,
@@ -1138,6 +1153,14 @@ mod tests {
         assert_eq!(
             refusal.to_string(),
             "no step `zz` in stepQueue (steps: a, b)"
+        );
+        // An item of a queued step that has none (yet) is told as such.
+        let refusal = apply(&mut p, retry("a[3]", None), &ctx(&free)).unwrap_err();
+        assert!(
+            refusal
+                .to_string()
+                .starts_with("no item `a[3]`: step a has not made its items yet"),
+            "{refusal}"
         );
         assert_eq!(p, before);
         // An interrupted try nobody is alive for can be retried.

@@ -589,7 +589,9 @@ fn doctor_names_each_problem_with_its_fix_and_exits_1_until_all_is_well() {
         .stdout_has("ok       binaries: seq-check, seq-runner and seqctl")
         .stdout_has("is a valid plan of 2 steps")
         .stdout_has("warning  skill: the skill is not installed where OpenClaw looks")
-        .stdout_has("fix: seqctl install-skill");
+        .stdout_has("fix: seqctl install-skill")
+        // No openclaw on this PATH: said, not silently left out.
+        .stdout_has("warning  openclaw: `openclaw` is not on PATH");
     // A shell is refused as the runner would refuse it.
     ws.set("STEP_AGENT_CMD", "bash -c");
     ws.seqctl(&["doctor"])

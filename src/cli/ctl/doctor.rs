@@ -114,6 +114,14 @@ pub fn run(path: &Path) -> Result<Output> {
             }
         }
         findings.push(openclaw_view(&answer));
+    } else {
+        // Said, not left out: a user who expects OpenClaw's view must see it was not asked.
+        findings.push(finding(
+            Level::Warning,
+            "openclaw",
+            "`openclaw` is not on PATH, so OpenClaw's view of the skill was not checked (on the \
+             machine the gateway runs on, run seqctl doctor where `openclaw` is found)",
+        ));
     }
     let problems = findings
         .iter()
