@@ -11,9 +11,15 @@
 //! the records of tries that ended (or were reset) before state.json is replaced, since it may
 //! build on them (a step done once its items are); those of tries that start after it, so a
 //! kill between the two never shows a try started in a turn whose state.json was not written
-//! (that try never ran, and the plan would show more in flight than `maxParallel`). A journal is rewritten whole (temp file, fsync, rename) when
-//! it is new, stale, torn by a crash mid-append, or grown past twice its items; a journal of
-//! a step whose items are gone (reset, removed, a new plan) is removed.
+//! (that try never ran, and the plan would show more in flight than `maxParallel`). A journal
+//! is rewritten whole (temp file, fsync, rename) when it is new, stale, torn by a crash
+//! mid-append, or grown past twice its items; a journal of a step whose items are gone (reset,
+//! removed, a new plan) is removed once state.json no longer names them.
+//!
+//! A journal that is gone, empty, or not this expansion's while this process knows the
+//! expansion (a runner, turn after turn) was not changed through the lock (such changes
+//! append, or replace it with a valid one): what the process knew stands, and is written whole
+//! at the next save. A link or fifo in its place is never read.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
