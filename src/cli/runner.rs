@@ -341,7 +341,14 @@ impl<'a> Runner<'a> {
         let (store, config, default) = (self.store.clone(), self.config, self.agent);
         let (tx, watch) = (self.tx.clone(), self.watch);
         scope.spawn(move || {
-            let tried = run_one(&store, config, default, watch, &launch, compress, &tx);
+            // A try's thread that panicked must still report its end: the runner waits for
+            // it, and would wait for ever (holding the plan) on a message never sent.
+            let tried = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_one(&store, config, default, watch, &launch, compress, &tx)
+            }))
+            .unwrap_or_else(|_| {
+                trial::not_started("the runner failed while running this try (a bug)", false)
+            });
             let _ = tx.send(Msg::Ended {
                 launch: Box::new(launch),
                 tried,

@@ -27,6 +27,9 @@ use super::sentinel;
 use crate::core::verdict::{Ending, StopWhy, Stopped};
 use crate::store::safe::Dir;
 
+/// The deadline of a try whose limit the clock cannot count: a century.
+const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// How long to wait for output pipes to close after the agent's group is gone (a process that
 /// left the group may hold them open; we stop listening rather than wait on it).
 const DRAIN: Duration = Duration::from_secs(2);
@@ -130,7 +133,8 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         &mut pipes,
         &mut log,
         pgid,
-        started + a.timeout,
+        // A limit past what the clock can count (`timeoutSeconds` near 2^64) is no limit.
+        started.checked_add(a.timeout).unwrap_or(started + NO_LIMIT),
         stop,
     );
     super::process::agent_done(pgid);

@@ -742,3 +742,19 @@ fn a_plan_that_would_outgrow_the_size_bound_when_written_out_is_refused_unchange
     ws.assert_untouched(&before, "a plan too large written out");
     ws.seqctl(&["status"]).expect(0);
 }
+
+#[test]
+fn a_time_limit_past_what_the_clock_can_count_is_no_limit_and_no_hang() {
+    let mut ws = Workspace::with_state(
+        r#"{"plan":{"steps":{"a":{"instruction":"hi","timeoutSeconds":18446744073709551615}}},
+            "stepQueue":["a"]}"#,
+    );
+    ws.agent("echo ok");
+    assert_eq!(check_wait_returns(&ws), 0);
+    assert_eq!(ws.state()["stepRuns"]["a"]["status"], "DONE");
+    // The variable is bounded where it is read.
+    ws.set("STEP_TIMEOUT_SECONDS", "18446744073709551615");
+    ws.check(&[])
+        .expect(2)
+        .stderr_has("STEP_TIMEOUT_SECONDS=\"18446744073709551615\" is not a whole number");
+}
