@@ -181,8 +181,28 @@ pub fn judge(words: &[String], lookup: &dyn Lookup, trust: &Trust) -> Result<Jud
     let judgement = judge::judge(&all, appended, lookup, trust)?;
     if judgement.kind == Kind::Program {
         refuse_dash_c_e(&judgement.template)?;
+        refuse_response_file(&judgement.template)?;
     }
     Ok(judgement)
+}
+
+/// `@{prompt_file}` (or `@{prompt}`): a response file, which compilers, `java` and many other
+/// programs read as more of their own options (gcc's `-wrapper` runs a command): the prompt
+/// would be options, not data.
+fn refuse_response_file(words: &[String]) -> Result<(), Rejection> {
+    match words
+        .iter()
+        .find(|w| w.contains("@{prompt}") || w.contains("@{prompt_file}"))
+    {
+        Some(word) => Err(rejection(
+            &words[0],
+            format!(
+                "is given `{word}`: many programs read `@file` as more of their own options \
+                 (gcc's `-wrapper` runs a command), so the prompt would not be data"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The legacy rule, kept for programs the policy does not know: a bare `-c` or `-e` makes

@@ -188,7 +188,9 @@ impl Interpreter {
 pub(super) const INTERPRETERS: &[Interpreter] = &[
     interp(&["python", "pypy", "ipython", "micropython", "jython", "graalpy"],
         opts("WXQ", &["check-hash-based-pycs"]).code("c", &[]).file("m", &[])),
-    interp(&["perl"], opts("IMm", &[]).code("eE", &[])),
+    // `-n`/`-p` read the operands through the two-argument `open`, which runs one ending in
+    // `|` as a shell command: a prompt among them would be code.
+    interp(&["perl"], opts("IMm", &[]).code("eEnp", &[])),
     interp(&["raku"], opts("IM", &[]).code("e", &[])),
     interp(&["ruby", "jruby"], opts("IrCE", &[]).code("e", &[])),
     // `--run` runs a package.json script through a shell.
@@ -294,6 +296,8 @@ pub(super) const CODE_TOOLS: &[CodeTool] = &[
         bundled_first: true,
     },
     with(&["zip"], opts("bn", &["temp-path", "suffixes"]).code("", &["TT", "unzip-command"])),
+    // Unsafe mode lets a document run shell commands (`.sy`, `.pso`, `.pi`).
+    with(&["groff", "troff", "nroff"], opts("dfFIKmMnoPrTwWx", &[]).code("U", &["unsafe"])),
     // `-o` passes an ssh option (ProxyCommand, LocalCommand, KnownHostsCommand run commands);
     // `-S` and `-D` name a program to run; sftp's `-b` reads commands, `!` among them.
     with(&["scp"], opts("cFiJlPX", &[]).code("oSD", &[])),

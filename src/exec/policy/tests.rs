@@ -146,6 +146,14 @@ const CASES: &[(&str, bool)] = &[
     ("less", false), ("nix-shell --run", false), ("make -f {prompt_file}", false),
     ("tar -cf out.tar", true), ("zip -r out.zip", true), ("find . -name", true),
     ("rsync -av src", true), ("scp -P 22 a", true),
+    // Found by a later hostile trial: perl's -n/-p open their operands with the two-argument
+    // open (`cmd|` runs), a response file is read as options, groff's unsafe mode runs `.sy`.
+    ("perl -p /dev/null", false), ("perl -n /dev/null", false), ("perl -ni /dev/null", false),
+    ("perl -lne x", false), ("perl -p0 /dev/null {prompt_file}", false),
+    ("xargs -a /dev/null perl -p /dev/null", false), ("mylauncher perl -p", false),
+    ("gcc @{prompt_file}", false), ("java @{prompt}", false), ("clang -x c @{prompt_file}", false),
+    ("groff -U {prompt_file}", false), ("troff --unsafe {prompt_file}", false),
+    ("groff -Tutf8 {prompt_file}", true), ("perl -w agent.pl", true),
     // Known agents: trusted with any of their own flags (issue 12; `-c`/`-e` were refused
     // before as a blanket rule), also behind wrappers.
     ("codex exec -c model_reasoning_effort=high", true), ("claude -c -p", true),
