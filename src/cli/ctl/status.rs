@@ -178,19 +178,14 @@ fn table(p: &Picture, zone: Zone) -> String {
             text::clip(row.title.as_deref().unwrap_or("-"), 36),
             match &row.items {
                 // A forEach step: how many of its items are over.
-                Some(items) if items.failed > 0 => format!(
-                    "{} {}/{}, {} failed",
-                    row.status.as_str(),
-                    items.done + items.failed + items.skipped,
-                    items.total,
-                    items.failed
-                ),
-                Some(items) => format!(
-                    "{} {}/{}",
-                    row.status.as_str(),
-                    items.done + items.failed + items.skipped,
-                    items.total
-                ),
+                Some(items) => {
+                    let over = items.done + items.failed + items.skipped;
+                    let mut cell = format!("{} {over}/{}", row.status.as_str(), items.total);
+                    if items.failed > 0 {
+                        let _ = write!(cell, ", {} failed", items.failed);
+                    }
+                    cell
+                }
                 None => row.status.as_str().to_owned(),
             },
             row.tries.to_string(),
