@@ -166,13 +166,17 @@ impl Locked<'_> {
     }
 
     pub fn load(&self) -> Result<State> {
-        self.store.read()
+        self.store
+            .read()
+            .inspect_err(|_| self.store.take_back_sidecar())
     }
 
     /// [`Locked::load`] without the `forEach` items' records (see [`Store::read_light`]);
     /// a save of what it gives leaves them as they are.
     pub fn load_light(&self) -> Result<State> {
-        self.store.read_light()
+        self.store
+            .read_light()
+            .inspect_err(|_| self.store.take_back_sidecar())
     }
 
     /// Reads the state, reusing `known` if the file still holds exactly its bytes (and the

@@ -58,6 +58,8 @@ pub struct Store {
     items_cache: RefCell<items::Cache>,
     /// Saves this process made, for the test suite's injected faults (see `faults`).
     saves: Cell<u32>,
+    /// The sidecar folder was made by this process (the first use of the state file).
+    made_sidecar: Cell<bool>,
 }
 
 /// A copy for another thread or owner: the same file, with handles of its own.
@@ -80,6 +82,7 @@ impl Store {
             spare: RefCell::new(None),
             items_cache: RefCell::new(items::Cache::new()),
             saves: Cell::new(0),
+            made_sidecar: Cell::new(false),
         }
     }
 
@@ -183,7 +186,7 @@ impl Store {
             return Ok(dir);
         }
         match fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
+            Ok(()) => self.made_sidecar.set(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 if !fs::symlink_metadata(dir)?.is_dir() {
                     bail!(
@@ -227,6 +230,22 @@ impl Store {
 
     /// Forgets what is known about the sidecar (its folders exist, the lock file is the one
     /// named `lock`): someone removed or replaced it, and it is made afresh.
+    /// Takes back a sidecar this process made for a file that proved not to be a state file,
+    /// so that a bad request leaves nothing behind (not even an `/etc/passwd.seq/`): only the
+    /// lock and lease files go, and the folder only if nothing else is in it.
+    pub(crate) fn take_back_sidecar(&self) {
+        if !self.made_sidecar.replace(false) {
+            return;
+        }
+        let dir = self.layout.dir();
+        self.lock_file.borrow_mut().take();
+        for name in [layout::LOCK, layout::LEASE] {
+            let _ = fs::remove_file(dir.join(name));
+        }
+        let _ = fs::remove_dir(dir);
+        self.sidecar_ready.set(false);
+    }
+
     pub(crate) fn forget_sidecar(&self) {
         self.forget_folders();
         self.lock_file.borrow_mut().take();

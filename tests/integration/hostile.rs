@@ -758,3 +758,31 @@ fn a_time_limit_past_what_the_clock_can_count_is_no_limit_and_no_hang() {
         .expect(2)
         .stderr_has("STEP_TIMEOUT_SECONDS=\"18446744073709551615\" is not a whole number");
 }
+
+#[test]
+fn a_file_that_is_no_state_file_gets_no_sidecar_beside_it() {
+    let mut ws = Workspace::with_state(&plan(1, ""));
+    ws.agent("exit 0");
+    ws.write("passwd", "root:x:0:0:root:/root:/bin/sh\n");
+    let before = fs::read(ws.path().join("passwd")).unwrap();
+    ws.check(&["passwd"]).expect(2).stderr_has("invalid state");
+    for command in ["pause", "cancel", "skip"] {
+        let mut args = vec![command];
+        if command == "skip" {
+            args.push("s1");
+        }
+        args.push("passwd");
+        ws.seqctl(&args).expect(2).stderr_has("invalid state");
+    }
+    assert!(
+        !ws.path().join("passwd.seq").exists(),
+        "a bad request left a sidecar:\n{}",
+        ws.listing()
+    );
+    assert_eq!(fs::read(ws.path().join("passwd")).unwrap(), before);
+    // A state file's own sidecar stays, whatever its content later.
+    ws.check(&["--wait"]).expect(0);
+    ws.write("state.json", "{ not json");
+    ws.check(&[]).expect(2);
+    assert!(ws.sidecar().join("lock").exists());
+}
