@@ -27,20 +27,22 @@ pub fn liveness(
             if mine.contains(&step.id) {
                 return true;
             }
-            let (runner_alive, attempt) = match step.run.state() {
+            let (runner_alive, ours, attempt) = match step.run.state() {
                 TryState::Running {
                     runner, attempt, ..
                 } => (
                     runner.is_some_and(|r| Some(r) != me && process::is_alive(&r)),
+                    runner.is_some() && runner == me,
                     attempt,
                 ),
-                _ => (false, 0),
+                _ => (false, false, 0),
             };
-            // Last, and only for a try that looks dead: a process it left may live on
-            // although someone deleted its lease file.
+            // Last, and only for a try that looks dead and is not this runner's (which knows
+            // its own: one not in `mine` has ended): a process it left may live on although
+            // someone deleted its lease file.
             runner_alive
                 || TryLease::held(store, step.id.as_str())
-                || process::try_process_alive(store.path(), step.id.as_str(), attempt)
+                || (!ours && process::try_process_alive(store.path(), step.id.as_str(), attempt))
         })
         .map(|step| step.id.clone())
         .collect();
