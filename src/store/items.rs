@@ -58,6 +58,9 @@ pub(crate) struct Known {
     lines: usize,
     /// Stale, torn, or not there: the next save writes it whole.
     rewrite: bool,
+    /// The items whose start a save held back until after state.json ([`Phase::Before`]):
+    /// all that [`Phase::After`] has to look at, not every item again.
+    held_back: Option<Vec<usize>>,
 }
 
 /// The journals as this process last read or wrote them, by step id.
@@ -202,9 +205,22 @@ impl Store {
                         .get(n)
                         .is_some_and(|r| r.status == StepStatus::InProgress && Some(r) != before(n))
             };
-            let changed: Vec<usize> = (0..*count)
-                .filter(|&n| runs.get(n) != known.runs.get(n) && !waits(n))
-                .collect();
+            let held_back = if phase == Phase::After {
+                known.held_back.take()
+            } else {
+                None
+            };
+            let changed: Vec<usize> = match held_back {
+                Some(held) if !known.rewrite => held
+                    .into_iter()
+                    .filter(|&n| runs.get(n) != known.runs.get(n))
+                    .collect(),
+                _ => (0..*count)
+                    .filter(|&n| runs.get(n) != known.runs.get(n) && !waits(n))
+                    .collect(),
+            };
+            let waiting: Option<Vec<usize>> =
+                (phase == Phase::Before).then(|| (0..*count).filter(|&n| waits(n)).collect());
             if known.rewrite || known.lines + changed.len() > 2 * count + 64 {
                 let whole: Vec<StepRun> = (0..*count)
                     .map(|n| {
@@ -220,29 +236,12 @@ impl Store {
                     runs: whole,
                     len: journal_len(&dir, &name),
                     rewrite: false,
+                    held_back: None,
                 };
             } else if !changed.is_empty() {
-                let mut text = Vec::new();
-                for &n in &changed {
-                    let line = Line {
-                        n: n + 1,
-                        run: runs.get(n).cloned().unwrap_or_default(),
-                    };
-                    serde_json::to_writer(&mut text, &line)?;
-                    text.push(b'\n');
-                }
-                let mut file = dir
-                    .open_kept(&name, super::safe::Access::Append)
-                    .with_context(|| format!("cannot open the journal {name}"))?;
-                file.write_all(&text)
-                    .and_then(|()| file.sync_data())
-                    .with_context(|| format!("cannot write the journal {name}"))?;
-                for &n in &changed {
-                    known.runs[n] = runs.get(n).cloned().unwrap_or_default();
-                }
-                known.len += text.len() as u64;
-                known.lines += changed.len();
+                append(&dir, &name, runs, &changed, known)?;
             }
+            known.held_back = waiting;
         }
         if phase == Phase::Before {
             return Ok(());
@@ -265,6 +264,37 @@ fn journal_len(dir: &Dir, name: &str) -> u64 {
     dir.read_own(name)
         .and_then(|f| f.metadata())
         .map_or(0, |m| m.len())
+}
+
+/// Appends the records of the items `changed` to a journal, durably, and notes them known.
+fn append(
+    dir: &Dir,
+    name: &str,
+    runs: &[StepRun],
+    changed: &[usize],
+    known: &mut Known,
+) -> Result<()> {
+    let mut text = Vec::new();
+    for &n in changed {
+        let line = Line {
+            n: n + 1,
+            run: runs.get(n).cloned().unwrap_or_default(),
+        };
+        serde_json::to_writer(&mut text, &line)?;
+        text.push(b'\n');
+    }
+    let mut file = dir
+        .open_kept(name, super::safe::Access::Append)
+        .with_context(|| format!("cannot open the journal {name}"))?;
+    file.write_all(&text)
+        .and_then(|()| file.sync_data())
+        .with_context(|| format!("cannot write the journal {name}"))?;
+    for &n in changed {
+        known.runs[n] = runs.get(n).cloned().unwrap_or_default();
+    }
+    known.len += text.len() as u64;
+    known.lines += changed.len();
+    Ok(())
 }
 
 /// Reads a journal: the last record of each item, or none if the journal is not this
