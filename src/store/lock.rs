@@ -165,6 +165,9 @@ impl Locked<'_> {
         self.store
     }
 
+    /// Reads and validates the state. On an error, a sidecar this process made for the file
+    /// is taken back, lock included (a file that is no state gets none): the caller must give
+    /// up, not write. One that goes on after an error reads through [`Locked::store`].
     pub fn load(&self) -> Result<State> {
         self.store
             .read()

@@ -780,6 +780,14 @@ fn a_file_that_is_no_state_file_gets_no_sidecar_beside_it() {
         ws.listing()
     );
     assert_eq!(fs::read(ws.path().join("passwd")).unwrap(), before);
+    // `init --force` over a broken file seen for the first time writes under the lock it took.
+    let mut fresh = Workspace::with_state("{ not json");
+    fresh.agent("exit 0");
+    fresh
+        .seqctl(&["init", "--step", "a: do it", "--force"])
+        .expect(0);
+    assert_eq!(fresh.state()["stepQueue"][0], "step-1");
+    assert!(fresh.sidecar().join("lock").exists(), "{}", fresh.listing());
     // A state file's own sidecar stays, whatever its content later.
     ws.check(&["--wait"]).expect(0);
     ws.write("state.json", "{ not json");

@@ -44,7 +44,9 @@ pub fn write(path: &Path, state: &State, force: bool) -> Result<Output> {
     let locked = store.lock()?;
     let replaced = locked.exists();
     if replaced {
-        refuse_to_replace(&store, locked.load(), force)?;
+        // Read under the lock, but not with `locked.load()`: that takes back a sidecar made
+        // for a file that is no state, and `--force` goes on to write with the lock held.
+        refuse_to_replace(&store, store.read(), force)?;
         locked.save(state)?;
     } else {
         locked.create(state)?;
