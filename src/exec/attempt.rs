@@ -11,11 +11,12 @@
 //! When the agent exits, whatever it left running in its group is stopped the same way: the
 //! step is over, and a straggler would overlap the next step's agent.
 
+use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use super::capture::{CappedLog, Spool};
@@ -24,6 +25,9 @@ use super::pipes::{self, Echo, Pipes};
 use super::process::{signal_group, stop_adopted, stop_group, GRACE};
 #[cfg(not(target_os = "linux"))]
 use super::sentinel;
+#[cfg(target_os = "linux")]
+use super::spawn::RUNNER_GONE;
+use super::spawn::{Agent, Spec};
 use crate::core::verdict::{Ending, StopWhy, Stopped};
 use crate::store::safe::Dir;
 
@@ -102,8 +106,23 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         Ok(guard) => guard,
         Err(e) => return not_started(format!("cannot prepare the agent's guard: {e}")),
     };
-    let mut command = command(a, &args, &guard);
-    let spawned = super::process::spawn_agent(&mut command);
+    let attempt_number = a.attempt.to_string();
+    let env = [
+        ("STEP_ID", OsStr::new(a.step)),
+        ("STEP_ATTEMPT", OsStr::new(&attempt_number)),
+        ("STEP_STATE_FILE", a.state_file.as_os_str()),
+        ("STEP_WORKSPACE", a.workspace.as_os_str()),
+    ];
+    let (setup, lease_fd) = (guard.setup(), a.lease_fd);
+    let spec = Spec {
+        program: a.agent.program(),
+        arg0: a.agent.program_word(),
+        args: &args,
+        cwd: a.workspace,
+        env: &env,
+        setup: move || child_setup(setup, lease_fd),
+    };
+    let spawned = super::process::spawn_agent(&spec);
     guard.spawned();
     let mut child = match spawned {
         Ok(child) => child,
@@ -114,7 +133,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
             ))
         }
     };
-    let pgid = child.id();
+    let pgid = child.pid;
     on_start(pgid);
     let mut pipes = match Pipes::new(child.stdout.take(), child.stderr.take()) {
         Ok(pipes) => pipes,
@@ -129,7 +148,7 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
     pipes.spool = spool;
     pipes.echo = a.echo.map(|echo| (echo.clone(), a.step.to_owned()));
     let (status, cut) = watch(
-        &mut child,
+        &child,
         &mut pipes,
         &mut log,
         pgid,
@@ -163,30 +182,6 @@ pub fn run(a: &Attempt, on_start: impl FnOnce(u32), stop: &dyn Fn() -> Option<St
         log_error,
         spooled: pipes.spool.as_ref().map(Spool::finish),
     }
-}
-
-/// The agent's command: in the workspace, in its own process group, with the step's variables,
-/// and set up between fork and exec to die with the runner and to inherit the lease.
-fn command(a: &Attempt, args: &[String], guard: &DeathGuard) -> Command {
-    let mut command = Command::new(a.agent.program());
-    command
-        .arg0(a.agent.program_word())
-        .args(args)
-        .current_dir(a.workspace)
-        .env("STEP_ID", a.step)
-        .env("STEP_ATTEMPT", a.attempt.to_string())
-        .env("STEP_STATE_FILE", a.state_file)
-        .env("STEP_WORKSPACE", a.workspace)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let (setup, lease_fd) = (guard.setup(), a.lease_fd);
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
-    unsafe {
-        command.pre_exec(move || child_setup(setup, lease_fd));
-    }
-    command
 }
 
 /// Everything a try needs before its agent starts: the arguments (a prompt the command cannot
@@ -227,7 +222,7 @@ enum Cut {
 /// `stop` says why it must, stops the agent's group (SIGTERM, then SIGKILL after the grace).
 /// Returns its status, and why and how it was cut short if it was.
 fn watch(
-    child: &mut Child,
+    child: &Agent,
     pipes: &mut Pipes,
     log: &mut CappedLog,
     pgid: u32,
@@ -332,18 +327,19 @@ impl DeathGuard {
     }
 }
 
-/// In the child, between fork and exec (Linux): die with the runner.
+/// In the child, before exec (Linux): die with the runner. Allocation-free; fails with an
+/// `errno`, or `RUNNER_GONE`.
 #[cfg(target_os = "linux")]
-fn child_setup(runner_pid: libc::pid_t, lease_fd: Option<RawFd>) -> io::Result<()> {
+fn child_setup(runner_pid: libc::pid_t, lease_fd: Option<RawFd>) -> Result<(), i32> {
     // SAFETY: getppid and prctl are async-signal-safe and touch only this process.
     unsafe {
         // Die with the runner: a SIGKILLed runner must not leave an agent nobody watches.
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-            return Err(io::Error::last_os_error());
+            return Err(errno());
         }
         // The runner may have died before prctl took effect; then we are someone else's child.
         if libc::getppid() != runner_pid {
-            return Err(io::Error::other("the runner died while starting the agent"));
+            return Err(RUNNER_GONE);
         }
     }
     inherit_lease(lease_fd)
@@ -353,9 +349,9 @@ fn child_setup(runner_pid: libc::pid_t, lease_fd: Option<RawFd>) -> io::Result<(
 /// kills this process group if the runner dies. No race with the runner's death: the
 /// sentinel's pipe reaches end of file only once the runner's write end is closed too.
 #[cfg(not(target_os = "linux"))]
-fn child_setup((read_fd, limit): (RawFd, RawFd), lease_fd: Option<RawFd>) -> io::Result<()> {
+fn child_setup((read_fd, limit): (RawFd, RawFd), lease_fd: Option<RawFd>) -> Result<(), i32> {
     // SAFETY: `arm` makes only async-signal-safe calls; this child leads its own group.
-    unsafe { sentinel::arm(read_fd, limit)? };
+    unsafe { sentinel::arm(read_fd, limit) }.map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     inherit_lease(lease_fd)
 }
 
@@ -363,7 +359,7 @@ fn child_setup((read_fd, limit): (RawFd, RawFd), lease_fd: Option<RawFd>) -> io:
 /// [`LEASE_FD_FLOOR`] or above (`F_DUPFD` clears `FD_CLOEXEC` on it; the original closes at
 /// exec), where a script's own `exec 9>file` cannot close it; the original itself where the
 /// process may not have that many descriptors.
-fn inherit_lease(lease_fd: Option<RawFd>) -> io::Result<()> {
+fn inherit_lease(lease_fd: Option<RawFd>) -> Result<(), i32> {
     if let Some(fd) = lease_fd {
         // SAFETY: fcntl is async-signal-safe and touches only this process's descriptors.
         let kept = unsafe {
@@ -371,10 +367,17 @@ fn inherit_lease(lease_fd: Option<RawFd>) -> io::Result<()> {
                 || libc::fcntl(fd, libc::F_SETFD, 0) == 0
         };
         if !kept {
-            return Err(io::Error::last_os_error());
+            return Err(errno());
         }
     }
     Ok(())
+}
+
+/// This thread's `errno`, read without allocating (the child may not allocate).
+fn errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn ending_of(status: ExitStatus) -> Ending {

@@ -15,3 +15,4 @@ pub mod process;
 pub mod sentinel;
 pub mod shells;
 pub mod signals;
+pub mod spawn;

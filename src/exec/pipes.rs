@@ -9,7 +9,6 @@
 
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::{ChildStderr, ChildStdout};
 use std::time::{Duration, Instant};
 
 use super::capture::{CappedLog, Spool, Tail};
@@ -34,8 +33,8 @@ pub struct Pipes {
 
 impl Pipes {
     /// Takes the child's pipes and makes them non-blocking.
-    pub fn new(stdout: Option<ChildStdout>, stderr: Option<ChildStderr>) -> io::Result<Self> {
-        let streams = [stdout.map(OwnedFd::from), stderr.map(OwnedFd::from)];
+    pub fn new(stdout: Option<OwnedFd>, stderr: Option<OwnedFd>) -> io::Result<Self> {
+        let streams = [stdout, stderr];
         for fd in streams.iter().flatten() {
             set_nonblocking(fd.as_raw_fd())?;
         }

@@ -10,10 +10,11 @@
 use std::io;
 #[cfg(target_os = "linux")]
 use std::os::unix::ffi::OsStrExt;
-use std::process::{Child, Command};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use super::spawn::{spawn, Agent, Spec};
 
 /// How long a process group gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(3);
@@ -42,11 +43,14 @@ fn agents() -> std::sync::MutexGuard<'static, Vec<u32>> {
 
 /// Starts an agent, registered as one (atomically with the reaping of orphans, so a reaper on
 /// another thread cannot take its exit status before its thread waits for it).
-pub fn spawn_agent(command: &mut Command) -> io::Result<Child> {
+pub fn spawn_agent<F>(spec: &Spec<F>) -> io::Result<Agent>
+where
+    F: Fn() -> Result<(), i32> + Send + Sync + Copy + 'static,
+{
     let mut agents = agents();
-    let child = command.spawn()?;
-    agents.push(child.id());
-    Ok(child)
+    let agent = spawn(spec)?;
+    agents.push(agent.pid);
+    Ok(agent)
 }
 
 /// The agent `pid` has been waited for: it is no agent of this process any more.
