@@ -43,6 +43,12 @@ const SLEEP_SLICE: Duration = Duration::from_secs(30);
 /// How often a runner waiting on its tries looks whether it was told to stop.
 const SIGNAL_CHECK: Duration = Duration::from_millis(250);
 
+/// How long the tries in flight run before the runner brings state.json up to date with its
+/// journal (see `store::journal`): an agent that takes longer than this (a real one takes
+/// seconds) finds a whole state.json; only runs of steps faster than this leave it a second
+/// behind.
+const CATCH_UP: Duration = Duration::from_millis(20);
+
 /// The runner's result: where the plan rested (`Busy`: another runner holds it, and this one
 /// did nothing), whether the last try it ran failed, and the signal that stopped it, if one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,12 +281,13 @@ impl<'a> Runner<'a> {
                 matches!(s.run.state(), TryState::Running { attempt, .. } if attempt == l.attempt)
             })
         });
+        let changed = plan.changed_runs();
         self.derived = Some(plan.put_back_keeping(&mut state));
         self.plan_hash.clone_from(&state.plan_hash);
         self.known = Some(if launches.is_empty() {
             locked.save_if_changed(state, read)?
         } else {
-            locked.save_snapshot(state)?
+            locked.save_snapshot(state, read, changed.as_deref())?
         });
         if took_back {
             drop(self.lease.clear_lost());
@@ -369,14 +376,26 @@ impl<'a> Runner<'a> {
         // In short slices: a signal may reach another thread, and only the flag tells. Lines
         // and spawns are taken as they come; a try that ends ends the wait (a turn records it).
         let deadline = std::time::Instant::now() + limit;
+        let mut catch_up_at = self
+            .store
+            .journal_pending()
+            .then(|| std::time::Instant::now() + CATCH_UP);
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.rx.recv_timeout(left.min(SIGNAL_CHECK)) {
+            let now = std::time::Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            let slice = catch_up_at.map_or(left, |at| at.saturating_duration_since(now).min(left));
+            match self.rx.recv_timeout(slice.min(SIGNAL_CHECK)) {
                 Ok(msg) => {
                     self.receive(msg, say);
                     if !self.ended.is_empty() {
                         break;
                     }
+                }
+                Err(RecvTimeoutError::Timeout)
+                    if catch_up_at.is_some_and(|at| std::time::Instant::now() >= at) =>
+                {
+                    catch_up_at = None;
+                    self.catch_up();
                 }
                 Err(RecvTimeoutError::Timeout)
                     if left > SIGNAL_CHECK && signals::received().is_none() => {}
@@ -387,6 +406,24 @@ impl<'a> Runner<'a> {
         for msg in self.rx.try_iter().collect::<Vec<_>>() {
             self.receive(msg, say);
         }
+    }
+
+    /// Rewrites state.json with what the journal holds, while the tries run (see
+    /// [`CATCH_UP`]). Only over this runner's own last save: a file someone else changed
+    /// is left to the next turn, which reads it. Best effort: that turn's save will meet any
+    /// failure again, and say so.
+    fn catch_up(&mut self) {
+        let Ok(locked) = self.store.lock() else {
+            return;
+        };
+        let Ok(snapshot) = locked.reload(self.known.take()) else {
+            return;
+        };
+        if !snapshot.reused() {
+            return; // the next turn reads it afresh, and works out what it needs anew
+        }
+        let (state, read) = snapshot.into_parts();
+        self.known = locked.save_if_changed(state, read).ok();
     }
 
     fn receive(&mut self, msg: Msg, say: &mut dyn FnMut(String)) {

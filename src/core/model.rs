@@ -286,7 +286,23 @@ pub struct Run {
     /// [`Run::retime`]): the rules look at them for every step of some decisions, and a
     /// heartbeat on a plan that is done at none.
     times: Memo<Times>,
+    /// A transition changed it since it was taken from the file: every `&mut self` method
+    /// below marks it, so a save can write only the records that changed (`store::journal`).
+    touched: Touched,
 }
+
+/// Whether a record was changed; no part of what it means (two runs that differ only in it
+/// are equal).
+#[derive(Debug, Clone, Copy, Default)]
+struct Touched(bool);
+
+impl PartialEq for Touched {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Touched {}
 
 /// When a try started, and when the last one ended.
 type Times = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
@@ -480,6 +496,7 @@ impl Run {
         agent: &AgentRef,
         log_file: Option<String>,
     ) {
+        self.touched = Touched(true);
         self.runner = runner;
         self.agent = match agent {
             AgentRef::Named(name) => Some(name.clone()),
@@ -501,6 +518,7 @@ impl Run {
 
     /// Records how the try in flight ended.
     pub(crate) fn finish(&mut self, now: DateTime<Utc>, outcome: &TryOutcome) {
+        self.touched = Touched(true);
         let stamp = timefmt::format(now);
         self.runner = None;
         self.last_run_iso = Some(stamp.clone());
@@ -524,6 +542,7 @@ impl Run {
     /// why. `timed`: the try was stopped now (cancelled), so its duration is known; an
     /// interrupted try's end is unknown, only when it was noticed.
     pub(crate) fn fail(&mut self, now: DateTime<Utc>, error: String, timed: bool) {
+        self.touched = Touched(true);
         self.runner = None;
         self.status = StepStatus::Failed;
         self.error = Some(error);
@@ -538,6 +557,7 @@ impl Run {
     /// Takes back the try in flight, as if it had not started: it was stopped by a signal to
     /// its runner, which is no failure of the step's. Its error stays the earlier try's.
     pub(crate) fn uncount(&mut self, now: DateTime<Utc>) {
+        self.touched = Touched(true);
         self.runner = None;
         self.tries = self.tries.saturating_sub(1);
         self.status = if self.tries > 0 {
@@ -551,6 +571,7 @@ impl Run {
 
     /// A fresh set of tries, with a person's note for the first.
     pub(crate) fn reset(&mut self, note: Option<String>) {
+        self.touched = Touched(true);
         self.status = StepStatus::Pending;
         self.tries = 0;
         self.error = None;
@@ -563,11 +584,13 @@ impl Run {
     }
 
     pub(crate) fn skip(&mut self) {
+        self.touched = Touched(true);
         self.status = StepStatus::Skipped;
     }
 
     /// Skipped by the plan itself (its `when` was false), saying why.
     pub(crate) fn skip_because(&mut self, now: DateTime<Utc>, reason: String) {
+        self.touched = Touched(true);
         self.status = StepStatus::Skipped;
         self.reason = Some(reason);
         self.finished_iso = Some(timefmt::format(now));
@@ -576,11 +599,13 @@ impl Run {
 
     /// An optional step out of tries: FAILED for good, saying so.
     pub(crate) fn give_up(&mut self, reason: String) {
+        self.touched = Touched(true);
         self.reason = Some(reason);
     }
 
     /// A `forEach` step's items, now known; the step is then done when they are.
     pub(crate) fn expand(&mut self, now: DateTime<Utc>, items: Vec<String>) {
+        self.touched = Touched(true);
         self.items = Some(items);
         self.status = StepStatus::Pending;
         self.started_iso = Some(timefmt::format(now));
@@ -590,6 +615,7 @@ impl Run {
 
     /// A `forEach` step whose items are all over.
     pub(crate) fn complete(&mut self, now: DateTime<Utc>) {
+        self.touched = Touched(true);
         let stamp = timefmt::format(now);
         self.status = StepStatus::Done;
         self.last_run_iso = Some(stamp.clone());
@@ -599,6 +625,7 @@ impl Run {
 
     /// A `forEach` step done with its items, opened again because one of them is retried.
     pub(crate) fn reopen(&mut self) {
+        self.touched = Touched(true);
         if self.items.is_some() && self.status == StepStatus::Done {
             self.status = StepStatus::Pending;
             self.finished_iso = None;
@@ -608,6 +635,7 @@ impl Run {
 
     /// A `repeat` step's next run: a fresh set of tries, one round on, and why.
     pub(crate) fn next_round(&mut self, why: String) {
+        self.touched = Touched(true);
         self.round = Some(self.round() + 1);
         self.status = StepStatus::Pending;
         self.round_start = Some(self.tries);
@@ -650,6 +678,7 @@ impl Run {
             round_start: record.round_start.take(),
             items: record.items.take(),
             times: Memo::default(),
+            touched: Touched(false),
         };
         run.retime();
         run
@@ -952,6 +981,23 @@ impl Plan {
     #[must_use]
     pub fn of(state: &State) -> Self {
         Self::take(&mut state.clone())
+    }
+
+    /// The ids of the steps whose run records changed since the plan was taken, in queue
+    /// order, for a save that writes only those (see `store::journal`); `None` when more than
+    /// run records changed (steps added, removed or edited through seqctl).
+    #[must_use]
+    pub fn changed_runs(&self) -> Option<Vec<String>> {
+        if self.reshaped.changed || !self.reshaped.removed.is_empty() {
+            return None;
+        }
+        Some(
+            self.steps
+                .iter()
+                .filter(|step| step.run.touched.0)
+                .map(|step| step.id.0.clone())
+                .collect(),
+        )
     }
 
     /// Puts the plan back into the state it was taken from: every field this model owns is

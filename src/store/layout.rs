@@ -24,6 +24,8 @@ pub const RUNNER_LOG: &str = "runner.log";
 pub const LOGS: &str = "logs";
 /// `forEach` items' run records (see `items`).
 pub const ITEMS: &str = "items";
+/// The runner's saves in a burst of fast steps (see `journal`).
+pub const JOURNAL: &str = "journal.jsonl";
 /// Steps' results (see `results`).
 pub const RESULTS: &str = "results";
 /// Temp files of a save: `state.XXXXXX.tmp`.

@@ -183,11 +183,14 @@ impl Locked<'_> {
     }
 
     /// Reads the state, reusing `known` if the file still holds exactly its bytes (and the
-    /// items' journals are as this process left them).
+    /// items' journals are as this process left them). A journal of saves this process
+    /// wrote that was changed or removed since is not read: what the process knew stands, and
+    /// its next save rewrites state.json with it.
     pub fn reload(&self, known: Option<Snapshot>) -> Result<Snapshot> {
         let path = &self.store.path;
         let bytes = read_bounded(path, MAX_STATE_BYTES)?;
         if let Some(mut known) = known.filter(|known| known.bytes == bytes) {
+            self.store.journal_intact();
             if self.store.items_changed(&known.state) {
                 self.store.load_items(&mut known.state)?;
             }
@@ -196,17 +199,35 @@ impl Locked<'_> {
         }
         let mut state = validate::parse(&bytes)
             .with_context(|| format!("{}: invalid state", path.display()))?;
+        self.store.replay_journal(&bytes, &mut state)?;
         self.store.load_items(&mut state)?;
         Ok(Snapshot::new(bytes, state))
     }
 
     /// Saves `state` (a try was just marked started), and returns the snapshot of the file as
-    /// it now is. The items' records go to their journals; state.json is replaced only if its
-    /// bytes change (a turn that only moved an item writes one journal line).
-    pub fn save_snapshot(&self, state: State) -> Result<Snapshot> {
+    /// it now is. `read` is the file's bytes as loaded under this lock; `changed`, when known,
+    /// names every run record this turn changed, and a save within a second of this process's
+    /// last rewrite of state.json then goes to the journal (see `journal`). The items' records
+    /// go to their journals; state.json is replaced only if its bytes change (a turn that only
+    /// moved an item writes one journal line).
+    pub fn save_snapshot(
+        &self,
+        state: State,
+        read: Vec<u8>,
+        changed: Option<&[String]>,
+    ) -> Result<Snapshot> {
         let bytes = self.with_items(&state, || {
+            // A turn that changed no run record (an item's, which its own journal holds) may
+            // leave state.json as it is: compared below, not journaled.
+            if let Some(changed) = changed.filter(|changed| !changed.is_empty()) {
+                if self.store.may_append_journal() {
+                    self.count_save()?;
+                    self.store.append_journal(&read, &state, changed)?;
+                    return Ok(read);
+                }
+            }
             let bytes = serialise(&state)?;
-            if !fs::read(&self.store.path).is_ok_and(|now| now == bytes) {
+            if bytes != read || self.store.journal_pending() {
                 self.write_bytes(&bytes, false)?;
             }
             Ok(bytes)
@@ -218,13 +239,14 @@ impl Locked<'_> {
     /// lock (compared as states, so a file laid out differently is not rewritten for nothing).
     pub fn save_if_changed(&self, state: State, read: Vec<u8>) -> Result<Snapshot> {
         let bytes = self.with_items(&state, || {
-            let unchanged = validate::parse(&read).is_ok_and(|original| {
-                original
-                    == State {
-                        items: original.items.clone(),
-                        ..state.clone()
-                    }
-            });
+            let unchanged = !self.store.journal_pending()
+                && validate::parse(&read).is_ok_and(|original| {
+                    original
+                        == State {
+                            items: original.items.clone(),
+                            ..state.clone()
+                        }
+                });
             if unchanged {
                 return Ok(read);
             }
@@ -275,14 +297,7 @@ impl Locked<'_> {
                 MAX_STATE_BYTES >> 20
             );
         }
-        if super::faults::injected_at("save", store.saves.get() + 1) {
-            store.saves.set(store.saves.get() + 1);
-            anyhow::bail!(
-                "{}: cannot write the new state: injected fault",
-                store.path.display()
-            );
-        }
-        store.saves.set(store.saves.get() + 1);
+        self.count_save()?;
         let sidecar = store.ensure_sidecar()?;
         if !store.swept.replace(true) {
             let spare = store
@@ -299,7 +314,23 @@ impl Locked<'_> {
             &how,
             store.spare.take(),
             store.workspace_dir()?,
-        )
+        )?;
+        store.rewritten();
+        Ok(())
+    }
+
+    /// Counts a save (a rewrite or a journal line), failing it where the test suite injected
+    /// a fault (see `faults`).
+    fn count_save(&self) -> Result<()> {
+        let store = self.store;
+        store.saves.set(store.saves.get() + 1);
+        if super::faults::injected_at("save", store.saves.get()) {
+            anyhow::bail!(
+                "{}: cannot write the new state: injected fault",
+                store.path.display()
+            );
+        }
+        Ok(())
     }
 }
 

@@ -24,6 +24,7 @@ pub mod events;
 pub mod faults;
 pub mod follow;
 pub mod items;
+pub mod journal;
 pub mod layout;
 pub mod lease;
 pub mod lock;
@@ -56,6 +57,10 @@ pub struct Store {
     spare: RefCell<Option<tempfile::NamedTempFile>>,
     /// The `forEach` items' journals as this process last read or wrote them.
     items_cache: RefCell<items::Cache>,
+    /// The journal of saves beside state.json, as this process knows it (see `journal`).
+    journal: RefCell<journal::Known>,
+    /// When this process last rewrote state.json.
+    last_rewrite: Cell<Option<std::time::Instant>>,
     /// Saves this process made, for the test suite's injected faults (see `faults`).
     saves: Cell<u32>,
     /// The sidecar folder was made by this process (the first use of the state file).
@@ -81,6 +86,8 @@ impl Store {
             swept: Cell::new(false),
             spare: RefCell::new(None),
             items_cache: RefCell::new(items::Cache::new()),
+            journal: RefCell::new(journal::Known::None),
+            last_rewrite: Cell::new(None),
             saves: Cell::new(0),
             made_sidecar: Cell::new(false),
         }
@@ -275,10 +282,13 @@ impl Store {
     }
 
     /// [`Store::read`] without the `forEach` items' records (which a heartbeat while a runner
-    /// works never needs): the state as state.json alone has it.
+    /// works never needs): the state as state.json and its journal (see `journal`) have it.
     pub fn read_light(&self) -> Result<State> {
         let bytes = read::read_bounded(&self.path, MAX_STATE_BYTES)?;
-        validate::parse(&bytes).with_context(|| format!("{}: invalid state", self.path.display()))
+        let mut state = validate::parse(&bytes)
+            .with_context(|| format!("{}: invalid state", self.path.display()))?;
+        self.replay_journal(&bytes, &mut state)?;
+        Ok(state)
     }
 }
 

@@ -145,10 +145,19 @@ impl Workspace {
         }
     }
 
-    /// The parsed state file.
+    /// The state: the parsed state file, with the journal of a runner's saves in a burst of
+    /// fast steps applied when there is one (as every reader of the tools does; see
+    /// `store::journal`). The file alone: [`Workspace::bytes`].
     pub fn state(&self) -> Value {
-        serde_json::from_slice(&fs::read(self.state_path()).expect("state.json"))
-            .expect("state parses")
+        let raw: Value = serde_json::from_slice(&fs::read(self.state_path()).expect("state.json"))
+            .expect("state parses");
+        if !self.sidecar().join("journal.jsonl").exists() {
+            return raw;
+        }
+        let store = agent_step_sequencer::store::Store::locate(&self.state_path())
+            .expect("state.json")
+            .expect("state.json");
+        serde_json::to_value(store.read_light().expect("state and journal read")).unwrap()
     }
 
     pub fn bytes(&self) -> Vec<u8> {

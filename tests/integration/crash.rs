@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Stdio};
 use std::thread;
 use std::time::Duration;
@@ -29,15 +30,24 @@ use crate::proof::{
 
 const STEPS: usize = 5;
 
-/// The try left IN_PROGRESS in the state file, if any (read once everything has stopped).
+/// The try left IN_PROGRESS in the state (the file and its journal), if any (read once
+/// everything has stopped).
 fn in_progress(ws: &Workspace) -> Option<(String, u32)> {
-    let bytes = ws.bytes();
-    let state = validate::parse(&bytes).expect("state parses after a kill");
+    let state = read_state(ws);
     state
         .step_runs
         .iter()
         .find(|(_, run)| run.status == agent_step_sequencer::format::schema::StepStatus::InProgress)
         .map(|(id, run)| (id.clone(), run.tries))
+}
+
+/// The state as the tools read it: the file, and the journal of a runner's fast saves.
+fn read_state(ws: &Workspace) -> agent_step_sequencer::format::schema::State {
+    agent_step_sequencer::store::Store::locate(&ws.state_path())
+        .expect("state.json")
+        .expect("state.json")
+        .read_light()
+        .expect("state parses after a kill")
 }
 
 /// A save killed mid-write leaves its temp file; the next save (under the lock) removes it, so
@@ -531,4 +541,101 @@ fn stragglers_of_a_killed_parallel_runner_keep_their_steps_and_places() {
             log.text
         );
     }
+}
+
+/// An agent that logs each try it runs, and kills its runner (its parent) on the first try
+/// of `kill_at`.
+fn burst_agent(kill_at: &str) -> String {
+    format!(
+        r#"echo "$STEP_ID $STEP_ATTEMPT" >> ran.log
+if [ "$STEP_ID" = {kill_at} ] && [ "$STEP_ATTEMPT" = 1 ]; then kill -9 $PPID; fi"#
+    )
+}
+
+/// How many times each try ran, from `ran.log`, as "step attempt" lines counted.
+fn runs(ws: &Workspace) -> BTreeMap<String, usize> {
+    let mut runs = BTreeMap::new();
+    for line in ws.read("ran.log").lines() {
+        *runs.entry(line.to_owned()).or_default() += 1;
+    }
+    runs
+}
+
+/// Steps that end within a second of the last rewrite of state.json are saved to a journal
+/// beside it (see `store::journal`). A runner SIGKILLed in such a burst leaves state.json
+/// behind the state, and loses nothing: every reader applies the journal, the next heartbeat
+/// folds it into state.json, and no try runs again but the one the kill cut short.
+#[test]
+fn a_runner_killed_in_a_burst_of_fast_steps_loses_nothing_its_journal_held() {
+    let mut ws = Workspace::with_state(&plan(12, ""));
+    ws.agent(&burst_agent("s8"));
+    let killed = ws.runner(&[]);
+    assert_eq!(
+        killed.output.status.signal(),
+        Some(libc::SIGKILL),
+        "{}",
+        killed.stderr()
+    );
+    let journal = ws.sidecar().join("journal.jsonl");
+    let journaled = journal.exists();
+    let state = ws.state(); // the file and the journal, as the tools read them
+    for i in 1..=7 {
+        assert_eq!(
+            state["stepRuns"][format!("s{i}")]["status"],
+            "DONE",
+            "{state:#}"
+        );
+    }
+    assert_eq!(
+        state["stepRuns"]["s8"]["status"], "IN_PROGRESS",
+        "{state:#}"
+    );
+    let status = ws.seqctl(&["status", "--json"]).expect(0).json();
+    assert!(status.to_string().contains("s8"), "{status}");
+    if journaled {
+        // The file alone is behind: what it lacks, only the journal held.
+        let file: serde_json::Value = serde_json::from_slice(&ws.bytes()).unwrap();
+        let done_in_file = (1..=7)
+            .filter(|i| file["stepRuns"][format!("s{i}")]["status"] == "DONE")
+            .count();
+        assert!(
+            done_in_file < 7,
+            "the burst was journaled, yet the file has it all"
+        );
+    }
+
+    ws.check(&["--wait"]).expect(0);
+    wait_no_processes(ws.path(), Duration::from_secs(10));
+    let state: serde_json::Value = serde_json::from_slice(&ws.bytes()).unwrap();
+    assert_eq!(state["status"], "DONE", "{state:#}");
+    assert!(
+        !journal.exists(),
+        "the journal outlived the save that folded it in"
+    );
+    let runs = runs(&ws);
+    for i in 1..=12 {
+        let id = format!("s{i}");
+        let expected = if id == "s8" { 2 } else { 1 };
+        assert_eq!(state["stepRuns"][&id]["tries"], expected, "{id}: {state:#}");
+        assert_eq!(runs.get(&format!("{id} 1")), Some(&1), "{id}: {runs:?}");
+    }
+    assert_eq!(runs.get("s8 2"), Some(&1), "{runs:?}");
+}
+
+/// A journal left by a killed runner belongs to the state.json it extends: a new plan
+/// written over it by hand (with the same step ids) starts from nothing.
+#[test]
+fn a_journal_left_behind_never_applies_to_a_new_plan_written_over_its_file() {
+    let mut ws = Workspace::with_state(&plan(12, ""));
+    ws.agent(&burst_agent("s8"));
+    ws.runner(&[]);
+    fs::write(ws.state_path(), plan(3, "")).unwrap();
+    fs::remove_file(ws.path().join("ran.log")).unwrap();
+    let state = ws.state();
+    assert_eq!(state["stepRuns"], serde_json::json!({}), "{state:#}");
+    ws.check(&["--wait"]).expect(0);
+    let runs = runs(&ws);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(runs.values().all(|n| *n == 1), "{runs:?}");
+    assert!(!ws.sidecar().join("journal.jsonl").exists());
 }

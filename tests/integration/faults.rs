@@ -6,8 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use agent_step_sequencer::format::validate;
-
 use crate::common::{plan, Workspace, CHECK, RUNNER};
 use crate::proof::{detector_agent, limit_file_size, temp_files, wait_no_processes, AgentLog};
 
@@ -107,7 +105,12 @@ fn a_write_failing_mid_plan_keeps_the_last_good_state_and_resumes() {
         "{}",
         out.stderr
     );
-    let state = validate::parse(&ws.bytes()).expect("the last good state parses");
+    // The state: the file, and the journal of the runner's saves in this burst of fast steps.
+    let state = agent_step_sequencer::store::Store::locate(&ws.state_path())
+        .unwrap()
+        .unwrap()
+        .read_light()
+        .expect("the last good state parses");
     let done = state
         .step_runs
         .values()

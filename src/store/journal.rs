@@ -1,0 +1,452 @@
+//! Group commit for fast steps: while a runner's steps follow each other within a second, its
+//! saves are appended to a journal beside state.json instead of rewriting the whole file.
+//!
+//! A save that starts a try must be durable before the agent starts, and state.json is
+//! rewritten whole (the Python version's format): on a plan of a thousand steps that is a
+//! quarter of a megabyte written, flushed and renamed per step, and most of a fast step's
+//! cost. So a runner that rewrote state.json less than [`WINDOW`] ago appends what changed
+//! instead (`journal.jsonl` in the sidecar): one line, made durable with `fdatasync`. The
+//! next save after the window rewrites state.json whole, with everything, and removes the
+//! journal. Real agents take seconds or minutes per step, so for them every save is a
+//! rewrite, as before; only bursts of sub-second steps are journaled, and state.json lags
+//! them by at most a second.
+//!
+//! The state is state.json plus its journal, and every reader here reads both (see
+//! [`Store::read_light`](super::Store::read_light) and `Locked::reload`). Any other save (a
+//! heartbeat, seqctl, the runner's last) rewrites state.json with everything and removes the
+//! journal. After a crash mid-burst the journal stays until that next save.
+//!
+//! The journal's first line names the state.json it extends (its length and a hash of its
+//! bytes): a journal whose state.json was since replaced (a new plan written by an agent, or a
+//! crash between a rewrite and the journal's removal) is never applied to another file. Each
+//! later line is one save: the plan-wide fields, and the run records that changed, whole; the
+//! last line for a step wins. A line cut short by a crash (or a fault) ends the journal.
+
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Number;
+
+use super::layout;
+use super::Store;
+use crate::format::schema::{PlanStatus, State, StepRun};
+
+/// How long after a rewrite of state.json a runner's saves go to the journal.
+pub const WINDOW: Duration = Duration::from_secs(1);
+
+/// A journal of more lines than this is folded into state.json at the next save, window or
+/// not (a second of the fastest steps is a few hundred).
+const MAX_RECORDS: usize = 4096;
+
+/// The most bytes of a journal read: far more than [`MAX_RECORDS`] lines take.
+const MAX_BYTES: u64 = 64 << 20;
+
+/// The first line: which state.json the journal extends.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    /// The file's length, and an FNV-1a hash of its bytes (see [`base_of`]).
+    base: String,
+}
+
+/// One save: every plan-wide field a runner's turn can change, and the run records it changed.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Record {
+    current_step: u64,
+    step_runs: IndexMap<String, StepRun>,
+    step_delay_minutes: Option<Number>,
+    blockers: Option<Vec<String>>,
+    last_heartbeat_iso: Option<String>,
+    artifacts: Option<Vec<String>>,
+    status: PlanStatus,
+    finished_iso: Option<String>,
+    paused: bool,
+    finish_reported: bool,
+    blocker_reported_iso: Option<String>,
+    plan_hash: Option<String>,
+}
+
+impl Record {
+    fn of(state: &State, changed: &[String]) -> Self {
+        Self {
+            current_step: state.current_step,
+            step_runs: changed
+                .iter()
+                .filter_map(|id| Some((id.clone(), state.step_runs.get(id)?.clone())))
+                .collect(),
+            step_delay_minutes: state.step_delay_minutes.clone(),
+            blockers: state.blockers.clone(),
+            last_heartbeat_iso: state.last_heartbeat_iso.clone(),
+            artifacts: state.artifacts.clone(),
+            status: state.status,
+            finished_iso: state.finished_iso.clone(),
+            paused: state.paused,
+            finish_reported: state.finish_reported,
+            blocker_reported_iso: state.blocker_reported_iso.clone(),
+            plan_hash: state.plan_hash.clone(),
+        }
+    }
+
+    fn apply(self, state: &mut State) {
+        state.current_step = self.current_step;
+        for (id, run) in self.step_runs {
+            state.step_runs.insert(id, run);
+        }
+        state.step_delay_minutes = self.step_delay_minutes;
+        state.blockers = self.blockers;
+        state.last_heartbeat_iso = self.last_heartbeat_iso;
+        state.artifacts = self.artifacts;
+        state.status = self.status;
+        state.finished_iso = self.finished_iso;
+        state.paused = self.paused;
+        state.finish_reported = self.finish_reported;
+        state.blocker_reported_iso = self.blocker_reported_iso;
+        state.plan_hash = self.plan_hash;
+    }
+}
+
+/// The journal this process writes, open for appends.
+#[derive(Debug)]
+pub(crate) struct Open {
+    file: File,
+    /// Its length after our last append: any other change to it shows.
+    len: u64,
+    records: usize,
+}
+
+/// What this process knows of the journal beside the state file.
+#[derive(Debug, Default)]
+pub(crate) enum Known {
+    /// None: the last rewrite of state.json was this process's, and removed it.
+    #[default]
+    None,
+    /// This process writes it, and knows every line of it.
+    Ours(Open),
+    /// One this process did not write, or cannot trust to hold what it knows (removed or
+    /// changed by someone else): the next save rewrites state.json whole.
+    Foreign,
+}
+
+/// Names a state.json's bytes: their length and a 64-bit FNV-1a hash of them, a word at a
+/// time (stable across releases: a journal outlives the binary that wrote it).
+fn base_of(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        hash = (hash ^ word).wrapping_mul(0x0100_0000_01b3);
+    }
+    for byte in words.remainder() {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}:{hash:016x}", bytes.len())
+}
+
+impl Store {
+    fn journal_path(&self) -> std::path::PathBuf {
+        self.layout.file(layout::JOURNAL)
+    }
+
+    /// Applies the journal to `state`, just read from `bytes`, if there is one and it extends
+    /// exactly those bytes; remembers it as foreign (the next save folds it in, or removes a
+    /// stale one). Lines after one cut short are ignored. The result is checked as a state
+    /// file is.
+    ///
+    /// One exception: this process's own journal, intact, over a state.json someone edited
+    /// by hand during the burst. The run records it wrote stand (they are newer than the file
+    /// the edit was made on); the plan-wide fields are the edit's.
+    pub(crate) fn replay_journal(&self, bytes: &[u8], state: &mut State) -> Result<()> {
+        let path = self.journal_path();
+        let ours = matches!(*self.journal.borrow(), Known::Ours(_)) && self.journal_intact();
+        let Some(text) = self.read_journal()? else {
+            *self.journal.borrow_mut() = Known::None;
+            return Ok(());
+        };
+        *self.journal.borrow_mut() = Known::Foreign;
+        let mut lines = text.split_inclusive(|b| *b == b'\n');
+        let extends = lines
+            .next()
+            .and_then(|line| serde_json::from_slice::<Header>(line).ok())
+            .is_some_and(|header| header.base == base_of(bytes));
+        if !extends && !ours {
+            return Ok(()); // a journal of another state.json: never applied to this one
+        }
+        for line in lines {
+            if !line.ends_with(b"\n") {
+                break; // cut short by a crash mid-append
+            }
+            let Ok(record) = serde_json::from_slice::<Record>(line) else {
+                break;
+            };
+            if extends {
+                record.apply(state);
+            } else {
+                state.step_runs.extend(record.step_runs);
+            }
+        }
+        crate::format::validate::check(state)
+            .with_context(|| format!("{}: invalid state", path.display()))
+    }
+
+    /// The journal's bytes, if there is one (a link or fifo in its place is none).
+    fn read_journal(&self) -> Result<Option<Vec<u8>>> {
+        let Ok(dir) = super::safe::Dir::open(self.layout.dir()) else {
+            return Ok(None); // no sidecar, no journal
+        };
+        let file = match dir.read_own(layout::JOURNAL) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(_) => return Ok(None), // not a regular file of ours: never read
+        };
+        let mut text = Vec::new();
+        file.take(MAX_BYTES)
+            .read_to_end(&mut text)
+            .with_context(|| format!("{}: cannot read", self.journal_path().display()))?;
+        Ok(Some(text))
+    }
+
+    /// Whether the journal this process writes is still the file of that name, as long as it
+    /// left it; if not, it is foreign from now on.
+    pub(crate) fn journal_intact(&self) -> bool {
+        let mut known = self.journal.borrow_mut();
+        let Known::Ours(open) = &*known else {
+            return true;
+        };
+        let path = self.journal_path();
+        let intact = match (open.file.metadata(), std::fs::symlink_metadata(&path)) {
+            (Ok(mine), Ok(named)) => {
+                mine.dev() == named.dev() && mine.ino() == named.ino() && mine.len() == open.len
+            }
+            _ => false,
+        };
+        if !intact {
+            *known = Known::Foreign;
+        }
+        intact
+    }
+
+    /// Whether this process's next save may go to the journal: it rewrote state.json less
+    /// than [`WINDOW`] ago, and the journal (if any) is its own and not full.
+    pub(crate) fn may_append_journal(&self) -> bool {
+        let recent = self
+            .last_rewrite
+            .get()
+            .is_some_and(|at| at.elapsed() < WINDOW);
+        recent
+            && match &*self.journal.borrow() {
+                Known::None => true,
+                Known::Ours(open) => open.records < MAX_RECORDS,
+                Known::Foreign => false,
+            }
+    }
+
+    /// Whether state.json alone is not the whole state: a journal was read or written.
+    pub(crate) fn journal_pending(&self) -> bool {
+        !matches!(*self.journal.borrow(), Known::None)
+    }
+
+    /// Appends one save to the journal (see [`Store::may_append_journal`]): `changed` names
+    /// every run record that differs from `base` (the bytes of state.json, read under the
+    /// lock) plus what the journal holds.
+    pub(crate) fn append_journal(
+        &self,
+        base: &[u8],
+        state: &State,
+        changed: &[String],
+    ) -> Result<()> {
+        let mut known = self.journal.borrow_mut();
+        let mut line = serde_json::to_vec(&Record::of(state, changed))
+            .context("cannot serialise the journal line")?;
+        line.push(b'\n');
+        let what = || {
+            format!(
+                "{}: cannot write the new state to its journal {}",
+                self.path.display(),
+                self.journal_path().display()
+            )
+        };
+        if let Known::Ours(open) = &mut *known {
+            let written = open
+                .file
+                .write_all(&line)
+                .and_then(|()| open.file.sync_data());
+            if let Err(e) = written {
+                // Whatever part of the line reached the file ends the journal there; the next
+                // save rewrites state.json with everything.
+                *known = Known::Foreign;
+                return Err(e).with_context(what);
+            }
+            open.len += line.len() as u64;
+            open.records += 1;
+            return Ok(());
+        }
+        // A new journal: made whole, then its name made durable, before the try it records
+        // starts.
+        let mut text = serde_json::to_vec(&Header {
+            base: base_of(base),
+        })
+        .context("cannot serialise the journal header")?;
+        text.push(b'\n');
+        text.extend_from_slice(&line);
+        let dir = self.sidecar_dir()?;
+        let mut file = dir.create_new(layout::JOURNAL, false).with_context(what)?;
+        let made = file
+            .write_all(&text)
+            .and_then(|()| file.sync_data())
+            .and_then(|()| dir.sync());
+        if let Err(e) = made {
+            *known = Known::Foreign;
+            return Err(e).with_context(what);
+        }
+        *known = Known::Ours(Open {
+            file,
+            len: text.len() as u64,
+            records: 1,
+        });
+        Ok(())
+    }
+
+    /// After a rewrite of state.json (which holds everything): the journal goes. Not made
+    /// durable: a journal that comes back after a power cut extends a state.json that is
+    /// gone, and is never applied.
+    pub(crate) fn rewritten(&self) {
+        self.last_rewrite.set(Some(Instant::now()));
+        let mut known = self.journal.borrow_mut();
+        // Removed whatever this process knew: a heartbeat after a crash, or a seqctl command,
+        // folds in a journal it never wrote too.
+        if let Ok(dir) = super::safe::Dir::open(self.layout.dir()) {
+            let _ = dir.remove(layout::JOURNAL);
+        }
+        *known = Known::None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::validate;
+
+    const PLAN: &str = r#"{"plan":{"steps":{"a":{"instruction":"x"},"b":{"instruction":"y"}}},
+        "stepQueue":["a","b"],"currentStep":0,"stepRuns":{},"status":"IN_PROGRESS"}"#;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, PLAN).unwrap();
+        let store = Store::locate(&path).unwrap().unwrap();
+        store.ensure_sidecar().unwrap();
+        (dir, store)
+    }
+
+    fn started(state: &mut State, id: &str) {
+        let run = state.step_runs.entry(id.to_owned()).or_default();
+        run.status = crate::format::schema::StepStatus::InProgress;
+        run.tries += 1;
+        state.current_step += 1;
+    }
+
+    #[test]
+    fn a_journal_is_applied_to_the_state_it_extends_and_no_other() {
+        let (_dir, store) = store();
+        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
+        assert!(!store.may_append_journal()); // no rewrite of state.json by this process yet
+        store.rewritten(); // as after a rewrite of state.json just now
+        started(&mut state, "a");
+        assert!(store.may_append_journal());
+        store
+            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
+            .unwrap();
+        started(&mut state, "b");
+        store
+            .append_journal(PLAN.as_bytes(), &state, &["b".into()])
+            .unwrap();
+        let reader = Store::locate(store.path()).unwrap().unwrap();
+        let mut read = validate::parse(PLAN.as_bytes()).unwrap();
+        reader.replay_journal(PLAN.as_bytes(), &mut read).unwrap();
+        assert_eq!(read, state);
+        // Another state.json (a new plan written over it): the journal is not applied.
+        let other = PLAN.replace("\"x\"", "\"z\"");
+        let mut fresh = validate::parse(other.as_bytes()).unwrap();
+        let before = fresh.clone();
+        reader.replay_journal(other.as_bytes(), &mut fresh).unwrap();
+        assert_eq!(fresh, before);
+    }
+
+    #[test]
+    fn a_line_cut_short_ends_the_journal_and_a_rewrite_removes_it() {
+        let (_dir, store) = store();
+        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
+        store.rewritten();
+        started(&mut state, "a");
+        store
+            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
+            .unwrap();
+        let after_a = state.clone();
+        started(&mut state, "b");
+        store
+            .append_journal(PLAN.as_bytes(), &state, &["b".into()])
+            .unwrap();
+        let path = store.journal_path();
+        let text = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() - 5]).unwrap();
+        let mut read = validate::parse(PLAN.as_bytes()).unwrap();
+        store.replay_journal(PLAN.as_bytes(), &mut read).unwrap();
+        assert_eq!(read, after_a);
+        // Someone else's journal now: this process rewrites state.json at its next save.
+        assert!(!store.may_append_journal());
+        assert!(store.journal_pending());
+        store.rewritten();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_journal_changed_under_its_writer_is_no_longer_appended_to() {
+        let (_dir, store) = store();
+        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
+        store.rewritten();
+        started(&mut state, "a");
+        store
+            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
+            .unwrap();
+        assert!(store.journal_intact());
+        std::fs::remove_file(store.journal_path()).unwrap();
+        assert!(!store.journal_intact());
+        assert!(!store.may_append_journal());
+    }
+
+    #[test]
+    fn over_a_hand_edit_the_writer_keeps_its_run_records_and_the_edit_its_fields() {
+        let (_dir, store) = store();
+        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
+        store.rewritten();
+        started(&mut state, "a");
+        store
+            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
+            .unwrap();
+        // Edited by hand meanwhile, from the file as it was: paused, a note of its own.
+        let edited = PLAN.replace("\"status\":\"IN_PROGRESS\"", "\"paused\":true,\"note\":1");
+        let base = validate::parse(edited.as_bytes()).unwrap();
+        // Another reader cannot tell this journal from one of another plan: not applied.
+        let reader = Store::locate(store.path()).unwrap().unwrap();
+        let mut read = base.clone();
+        reader.replay_journal(edited.as_bytes(), &mut read).unwrap();
+        assert_eq!(read, base);
+        // Its writer knows it: its run records stand, the edit's fields too.
+        let mut read = base.clone();
+        store.replay_journal(edited.as_bytes(), &mut read).unwrap();
+        assert_eq!(read.step_runs, state.step_runs);
+        assert!(read.paused);
+        assert_eq!(read.current_step, 0);
+        assert!(read.extra.contains_key("note"));
+        assert!(
+            !store.may_append_journal(),
+            "the next save rewrites state.json"
+        );
+    }
+}
