@@ -11,7 +11,7 @@
 //!
 //! A plain list has `maxParallel` 1 and runs exactly as before: one try, then the next.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, Scope};
 use std::time::Duration;
@@ -125,6 +125,8 @@ pub fn run(
             announced_wait: None,
             summary,
             logs_total: None,
+            upcoming: Vec::new(),
+            leases_ready: HashSet::new(),
             tx,
             rx,
         };
@@ -185,8 +187,29 @@ struct Runner<'a> {
     summary: RunSummary,
     /// What the plan's logs take on disk, as far as this runner knows (None: not measured).
     logs_total: Option<u64>,
+    /// The units likely to start next, whose try lease files are made while agents run.
+    upcoming: Vec<StepId>,
+    /// The units whose try lease files this runner made ahead, or found.
+    leases_ready: HashSet<StepId>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
+}
+
+/// How many units' try lease files a runner makes ahead.
+const LEASES_AHEAD: usize = 2;
+
+/// The first units of `plan` that have not started yet and whose try lease files are not
+/// known to exist: likely the next to start. Their lease files are made while agents run,
+/// not between one try and the next: on a file system that skips recently freed inodes one
+/// by one when making a file (ext4 without a journal), a burst of fast steps otherwise
+/// spends most of its time there.
+fn upcoming(plan: &Plan, ready: &HashSet<StepId>) -> Vec<StepId> {
+    plan.units()
+        .filter(|unit| matches!(unit.run.state(), TryState::Pending { tries: 0 }))
+        .filter(|unit| !ready.contains(&unit.id))
+        .take(LEASES_AHEAD)
+        .map(|unit| unit.id.clone())
+        .collect()
 }
 
 impl<'a> Runner<'a> {
@@ -282,6 +305,7 @@ impl<'a> Runner<'a> {
             })
         });
         let changed = plan.changed_runs();
+        self.upcoming = upcoming(&plan, &self.leases_ready);
         self.derived = Some(plan.put_back_keeping(&mut state));
         self.plan_hash.clone_from(&state.plan_hash);
         self.known = Some(if launches.is_empty() {
@@ -304,8 +328,14 @@ impl<'a> Runner<'a> {
     /// or says the runner is done.
     fn then(&mut self, next: Next, say: &mut dyn FnMut(String)) -> Option<RunSummary> {
         if !self.in_flight.is_empty() {
-            // While agents run: the next save's temp file, off the path between tries.
+            // While agents run: the next save's temp file and the next tries' lease files,
+            // off the path between tries (making a file can take a while: see `upcoming`).
             self.store.prepare_save();
+            for unit in std::mem::take(&mut self.upcoming) {
+                if TryLease::prepare(self.store, unit.as_str()) {
+                    self.leases_ready.insert(unit);
+                }
+            }
             let until = match &next {
                 Next::Wait { until, .. } => Some(*until),
                 _ => None,

@@ -73,6 +73,9 @@ pub(crate) enum Phase {
     Before,
     /// After it: the starts (and the journals of items that are gone).
     After,
+    /// All of it, when state.json is left as it is: one append, the ends before the starts
+    /// (a kill cannot cut a single write short; a power cut that tears it keeps a prefix).
+    All,
 }
 
 /// The steps whose items are made (`stepRuns.<id>.items`), with their expansion stamp.
@@ -210,7 +213,7 @@ impl Store {
             } else {
                 None
             };
-            let changed: Vec<usize> = match held_back {
+            let mut changed: Vec<usize> = match held_back {
                 Some(held) if !known.rewrite => held
                     .into_iter()
                     .filter(|&n| runs.get(n) != known.runs.get(n))
@@ -219,6 +222,13 @@ impl Store {
                     .filter(|&n| runs.get(n) != known.runs.get(n) && !waits(n))
                     .collect(),
             };
+            if phase == Phase::All {
+                // Ends first: a start never lands without the ends written beside it.
+                changed.sort_by_key(|&n| {
+                    runs.get(n)
+                        .is_some_and(|r| r.status == StepStatus::InProgress)
+                });
+            }
             let waiting: Option<Vec<usize>> =
                 (phase == Phase::Before).then(|| (0..*count).filter(|&n| waits(n)).collect());
             if known.rewrite || known.lines + changed.len() > 2 * count + 64 {
@@ -446,6 +456,33 @@ mod tests {
         assert_eq!(
             on_disk(&store, &state),
             [(StepStatus::InProgress, 2), (StepStatus::Done, 1)]
+        );
+    }
+
+    #[test]
+    fn with_state_json_left_as_it_is_ends_and_starts_go_in_one_append_ends_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, PLAN).unwrap();
+        let store = Store::locate(&path).unwrap().unwrap();
+        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
+        store.load_items(&mut state).unwrap();
+        state.items.by_step["each"] =
+            vec![run(StepStatus::Done, 1), run(StepStatus::InProgress, 1)];
+        store.save_items(&state, Phase::All).unwrap();
+        // Item 1 starts again as item 2 ends: the end is written first, the start after it.
+        state.items.by_step["each"] =
+            vec![run(StepStatus::InProgress, 2), run(StepStatus::Done, 1)];
+        store.save_items(&state, Phase::All).unwrap();
+        assert_eq!(
+            on_disk(&store, &state),
+            [(StepStatus::InProgress, 2), (StepStatus::Done, 1)]
+        );
+        let text = std::fs::read_to_string(store.layout().items().join("each.jsonl")).unwrap();
+        let last: Vec<&str> = text.lines().rev().take(2).collect();
+        assert!(
+            last[1].contains("\"n\":2") && last[0].contains("\"n\":1"),
+            "the end (item 2) must come before the start (item 1):\n{text}"
         );
     }
 }

@@ -226,6 +226,23 @@ impl TryLease {
         }
     }
 
+    /// Makes `step`'s try lease file ahead of its first try, if it is missing (nothing is
+    /// locked). Best effort; returns whether the file is there now.
+    #[must_use]
+    pub fn prepare(store: &Store, step: &str) -> bool {
+        let Ok(dir) = store.sidecar_dir().and_then(|dir| {
+            dir.subdir(layout::LEASES)
+                .context("cannot open the try leases' folder")
+        }) else {
+            return false;
+        };
+        dir.open_kept(
+            &layout::Layout::try_lease_name(step),
+            super::safe::Access::ReadWrite,
+        )
+        .is_ok()
+    }
+
     /// The descriptor the try's agent inherits.
     #[must_use]
     pub fn fd(&self) -> RawFd {

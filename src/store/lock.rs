@@ -216,22 +216,24 @@ impl Locked<'_> {
         read: Vec<u8>,
         changed: Option<&[String]>,
     ) -> Result<Snapshot> {
-        let bytes = self.with_items(&state, || {
-            // A turn that changed no run record (an item's, which its own journal holds) may
-            // leave state.json as it is: compared below, not journaled.
-            if let Some(changed) = changed.filter(|changed| !changed.is_empty()) {
-                if self.store.may_append_journal() {
+        // A turn that changed no run record (an item's, which its own journal holds) may
+        // leave state.json as it is: compared below, not journaled.
+        if let Some(changed) = changed.filter(|changed| !changed.is_empty()) {
+            if self.store.may_append_journal() {
+                self.with_items(&state, || {
                     self.count_save()?;
-                    self.store.append_journal(&read, &state, changed)?;
-                    return Ok(read);
-                }
+                    self.store.append_journal(&read, &state, changed)
+                })?;
+                return Ok(Snapshot::new(read, state));
             }
-            let bytes = serialise(&state)?;
-            if bytes != read || self.store.journal_pending() {
-                self.write_bytes(&bytes, false)?;
-            }
-            Ok(bytes)
-        })?;
+        }
+        let bytes = serialise(&state)?;
+        if bytes == read && !self.store.journal_pending() {
+            // state.json stays as it is: the items' records, ends and starts, in one append.
+            self.store.save_items(&state, Phase::All)?;
+        } else {
+            self.with_items(&state, || self.write_bytes(&bytes, false))?;
+        }
         Ok(Snapshot::new(bytes, state))
     }
 
