@@ -70,10 +70,13 @@ heartbeat_ms() { # N MODE: median wall time of one `seq-check` on a plan in that
   mkdir -p "$dir"
   plan "$1" "$2" > "$dir/state.json"
   if [ "$2" = inflight ]; then
-    # Hold the run lease from this (sub)shell, as a live runner would.
-    mkdir -p "$dir/state.json.seq"
+    # Hold the run lease from this (sub)shell, as a live runner would, and the step's try
+    # lease, as its agent would.
+    mkdir -p "$dir/state.json.seq/leases"
     exec 8> "$dir/state.json.seq/lease"
     flock -n 8
+    exec 9> "$dir/state.json.seq/leases/s$1.lease"
+    flock -n 9
   fi
   (cd "$dir" && STEP_AGENT_CMD=true STEP_RUNNER=/bin/true "$BIN/seq-check" -q state.json) # warm
   for ((r = 0; r < RUNS; r++)); do
@@ -82,7 +85,7 @@ heartbeat_ms() { # N MODE: median wall time of one `seq-check` on a plan in that
     t1=$(now_ns)
     echo $((t1 - t0))
   done | median | { read -r ns; ms "$ns"; }
-  [ "$2" = inflight ] && exec 8>&-
+  [ "$2" = inflight ] && exec 8>&- 9>&-
   return 0
 }
 

@@ -18,9 +18,12 @@ eval "$(sed -n '/^plan() {/,/^}/p' benches/bench.sh)"
 mkdir -p "$WORK/hb/state.json.seq" "$WORK/floor"
 plan "$N" inflight > "$WORK/hb/state.json"
 plan "$N" inflight > "$WORK/floor/state.json"
-# Hold the run lease, as a live runner would.
+# Hold the run lease, as a live runner would, and the step's try lease, as its agent would.
 exec 8> "$WORK/hb/state.json.seq/lease"
 flock -n 8
+mkdir -p "$WORK/hb/state.json.seq/leases"
+exec 9> "$WORK/hb/state.json.seq/leases/s$N.lease"
+flock -n 9
 
 for ((r = 0; r < 101; r++)); do
   t0=$(date +%s%N)

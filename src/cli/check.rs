@@ -134,7 +134,7 @@ fn beat(
     runner: Option<&Result<PathBuf>>,
 ) -> Result<(Heartbeat, Option<AgentCommand>)> {
     let locked = store.lock()?;
-    let (mut state, was_done, lease) = load(&locked)?;
+    let (mut state, read, was_done, lease) = load(&locked)?;
     let mut plan = Plan::take(&mut state);
     let seen = seen_from_outside(store, &plan, &lease);
     let live = seen.live.clone();
@@ -160,14 +160,9 @@ fn beat(
         Some(path) if launch => Some(path.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
         _ => None,
     };
-    let holding = match seen.python {
-        Some(pid) => Holding {
-            pid: Some(pid),
-            alive: true,
-            python: true,
-        },
-        None => holding(&lease, &plan),
-    };
+    let holding = seen
+        .python
+        .map_or_else(|| holding(&lease, &plan), Holding::python);
     let mut heartbeat = report(&next, &plan, &ctx, changes.clone(), holding, newly_done);
     let blocked = match &next {
         Next::Blocked { step, .. } => Some(step.as_str()),
@@ -188,7 +183,15 @@ fn beat(
             format!("{e:#} (nothing is due now; the next step will not start until it is fixed)")
         });
     }
-    plan.put_back(&mut state);
+    put_back_and_save(
+        &locked,
+        plan,
+        &mut state,
+        &read,
+        lease.is_held(),
+        was_done && !newly_done,
+        mode.wait,
+    )?;
     // Told when a runner is started (this heartbeat's, or --wait's own): right after the plan
     // was written, where whoever wrote it is looking, and not again on every idle heartbeat
     // (which does not pay for looking, either).
@@ -197,11 +200,6 @@ fn beat(
     } else {
         Vec::new()
     };
-    // A finished plan is written only by the first heartbeat after it finished; later ones,
-    // and plans the Python version finished, are left byte for byte.
-    if !was_done || newly_done {
-        locked.save(&state)?;
-    }
     // A single heartbeat is over with the state: a plan of ten thousand steps is as many
     // records, and freeing them one by one is work for nothing in a process about to exit.
     // (`--wait` comes here again and again, so it frees them.)
@@ -275,12 +273,43 @@ fn report(
     Heartbeat::of(next, plan, changes, holding, newly_done)
 }
 
-/// The state, whether it was DONE, and the lease as probed. A finished plan has nobody to ask
+/// Puts the plan back into `state`, read as `read`, and saves it. A finished plan is written
+/// only by the first heartbeat after it finished (`settled`: not this one); later ones, and
+/// plans the Python version finished, are left byte for byte. While a runner holds the plan
+/// (`held`), this look is one line in the journal beside state.json (on a big plan), folded
+/// in by the runner's next save.
+fn put_back_and_save(
+    locked: &crate::store::lock::Locked<'_>,
+    plan: Plan,
+    state: &mut State,
+    read: &[u8],
+    held: bool,
+    settled: bool,
+    wait: bool,
+) -> Result<()> {
+    let changed_runs = plan.changed_runs();
+    let derived = plan.put_back_keeping(state);
+    if wait {
+        drop(derived);
+    } else {
+        std::mem::forget(derived); // as `state` is, by the caller
+    }
+    if settled {
+        Ok(())
+    } else if held {
+        locked.save_beside_runner(state, read, changed_runs.as_deref())
+    } else {
+        locked.save(state)
+    }
+}
+
+/// The state, the bytes of state.json it was read from, whether it was DONE, and the lease as
+/// probed. A finished plan has nobody to ask
 /// about. The items' records of a forEach step are read only when this heartbeat may act on
 /// them: while a runner holds the plan it only records that it looked.
-fn load(locked: &crate::store::lock::Locked<'_>) -> Result<(State, bool, LeaseState)> {
+fn load(locked: &crate::store::lock::Locked<'_>) -> Result<(State, Vec<u8>, bool, LeaseState)> {
     let store = locked.store();
-    let mut state = locked.load_light()?;
+    let (mut state, read) = locked.load_light()?;
     let was_done = state.status == crate::format::schema::PlanStatus::Done;
     let lease = if was_done {
         LeaseState::Free
@@ -292,7 +321,7 @@ fn load(locked: &crate::store::lock::Locked<'_>) -> Result<(State, bool, LeaseSt
     if (!was_done && !lease.is_held()) || (was_done && !state.finish_reported) {
         store.load_items(&mut state)?;
     }
-    Ok((state, was_done, lease))
+    Ok((state, read, was_done, lease))
 }
 
 /// Who holds the lease, from its note, and whether that runner lives.

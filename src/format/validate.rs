@@ -154,6 +154,25 @@ pub fn check(state: &State) -> Result<(), Invalid> {
     at.sort_by_key(|(index, _)| *index);
     found.splice(0..0, at.into_iter().map(|(_, p)| p));
     check_plan_results(&state.plan, &mut found);
+    check_fields(state, state.step_runs.iter(), &mut found);
+    into_result(found)
+}
+
+/// [`check`] of what a run's save may change (see `store::journal`): the plan-wide fields,
+/// and the run records of `ids`, after a check of the whole state before them.
+pub fn check_runs<'a>(state: &State, ids: impl Iterator<Item = &'a str>) -> Result<(), Invalid> {
+    let mut found = Vec::new();
+    let runs = ids.filter_map(|id| state.step_runs.get_key_value(id));
+    check_fields(state, runs, &mut found);
+    into_result(found)
+}
+
+/// The checks of the plan-wide fields a run changes, and of the run records given.
+fn check_fields<'a>(
+    state: &State,
+    runs: impl Iterator<Item = (&'a String, &'a crate::format::schema::StepRun)>,
+    found: &mut Vec<Invalid>,
+) {
     let len = state.step_queue.len() as u64;
     if state.current_step > len {
         found.push(invalid(
@@ -185,7 +204,7 @@ pub fn check(state: &State) -> Result<(), Invalid> {
         &|| "blockerReportedIso".into(),
         state.blocker_reported_iso.as_deref(),
     );
-    for (id, run) in &state.step_runs {
+    for (id, run) in runs {
         time(
             &|| format!("stepRuns.{id}.lastRunIso"),
             run.last_run_iso.as_deref(),
@@ -199,6 +218,10 @@ pub fn check(state: &State) -> Result<(), Invalid> {
             run.finished_iso.as_deref(),
         );
     }
+}
+
+/// The first problem, with the others beside it; or none.
+fn into_result(found: Vec<Invalid>) -> Result<(), Invalid> {
     let mut found = found.into_iter();
     match found.next() {
         None => Ok(()),

@@ -49,6 +49,18 @@ pub struct Holding {
     pub python: bool,
 }
 
+impl Holding {
+    /// The Python version's runner `pid`, still at work on the plan.
+    #[must_use]
+    pub fn python(pid: u32) -> Self {
+        Self {
+            pid: Some(pid),
+            alive: true,
+            python: true,
+        }
+    }
+}
+
 /// What one heartbeat found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

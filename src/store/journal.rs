@@ -46,6 +46,15 @@ const MAX_RECORDS: usize = 4096;
 /// The most bytes of a journal read: far more than [`MAX_RECORDS`] lines take.
 const MAX_BYTES: u64 = 64 << 20;
 
+/// A journal of more lines than this is folded into state.json by a heartbeat's save beside
+/// a runner (a runner folds it at its next save; one that waits long, for a slow agent, would
+/// otherwise leave every heartbeat to read a growing journal).
+const MAX_NOTES: usize = 16;
+
+/// The size of state.json from which a heartbeat's save beside a runner goes to the journal:
+/// below it, a rewrite costs about what a new journal does.
+const NOTE_ABOVE: usize = 64 << 10;
+
 /// The first line: which state.json the journal extends.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,14 +132,30 @@ pub(crate) struct Open {
 /// What this process knows of the journal beside the state file.
 #[derive(Debug, Default)]
 pub(crate) enum Known {
-    /// None: the last rewrite of state.json was this process's, and removed it.
+    /// None: there was none when this process last looked, or its last rewrite removed it.
     #[default]
     None,
     /// This process writes it, and knows every line of it.
     Ours(Open),
-    /// One this process did not write, or cannot trust to hold what it knows (removed or
-    /// changed by someone else): the next save rewrites state.json whole.
-    Foreign,
+    /// Another process's, as read. `appendable`: it extends the state.json read with it and
+    /// ends with a whole line, so a small save may go after it (see
+    /// [`Store::may_note_in_journal`]); the runner's next save rewrites state.json.
+    Read {
+        appendable: bool,
+        id: FileId,
+        len: u64,
+        records: usize,
+    },
+    /// This process's, changed or removed by someone else since: what the process knows
+    /// stands, and its next save rewrites state.json with it.
+    Lost,
+}
+
+/// A file's identity: device and inode.
+type FileId = (u64, u64);
+
+fn id_of(meta: &std::fs::Metadata) -> FileId {
+    (meta.dev(), meta.ino())
 }
 
 /// Names a state.json's bytes: their length and a 64-bit FNV-1a hash of them, a word at a
@@ -154,81 +179,110 @@ impl Store {
     }
 
     /// Applies the journal to `state`, just read from `bytes`, if there is one and it extends
-    /// exactly those bytes; remembers it as foreign (the next save folds it in, or removes a
-    /// stale one). Lines after one cut short are ignored. The result is checked as a state
-    /// file is.
+    /// exactly those bytes, and remembers it as read (the next rewrite of state.json folds it
+    /// in, or removes a stale one). Lines after one cut short are ignored. The result is
+    /// checked as a state file is.
     ///
-    /// One exception: this process's own journal, intact, over a state.json someone edited
-    /// by hand during the burst. The run records it wrote stand (they are newer than the file
-    /// the edit was made on); the plan-wide fields are the edit's.
+    /// One exception: this process's own journal over a state.json someone edited by hand
+    /// during the burst. The run records it wrote stand (they are newer than the file the
+    /// edit was made on); the plan-wide fields are the edit's.
     pub(crate) fn replay_journal(&self, bytes: &[u8], state: &mut State) -> Result<()> {
         let path = self.journal_path();
-        let ours = matches!(*self.journal.borrow(), Known::Ours(_)) && self.journal_intact();
-        let Some(text) = self.read_journal()? else {
+        let ours = match &*self.journal.borrow() {
+            Known::Ours(open) => open.file.metadata().ok().map(|m| id_of(&m)),
+            _ => None,
+        };
+        let Some((text, id)) = self.read_journal()? else {
             *self.journal.borrow_mut() = Known::None;
             return Ok(());
         };
-        *self.journal.borrow_mut() = Known::Foreign;
+        let ours = ours == Some(id);
         let mut lines = text.split_inclusive(|b| *b == b'\n');
         let extends = lines
             .next()
             .and_then(|line| serde_json::from_slice::<Header>(line).ok())
             .is_some_and(|header| header.base == base_of(bytes));
+        let mut records = 0;
+        let mut whole = extends;
+        let mut touched: Vec<String> = Vec::new();
+        if extends || ours {
+            for line in lines {
+                let record = line
+                    .ends_with(b"\n") // not cut short by a crash mid-append
+                    .then(|| serde_json::from_slice::<Record>(line).ok())
+                    .flatten();
+                let Some(record) = record else {
+                    whole = false;
+                    break;
+                };
+                records += 1;
+                touched.extend(record.step_runs.keys().cloned());
+                if extends {
+                    record.apply(state);
+                } else {
+                    state.step_runs.extend(record.step_runs);
+                }
+            }
+        }
+        *self.journal.borrow_mut() = Known::Read {
+            appendable: whole,
+            id,
+            len: text.len() as u64,
+            records,
+        };
         if !extends && !ours {
             return Ok(()); // a journal of another state.json: never applied to this one
         }
-        for line in lines {
-            if !line.ends_with(b"\n") {
-                break; // cut short by a crash mid-append
-            }
-            let Ok(record) = serde_json::from_slice::<Record>(line) else {
-                break;
-            };
-            if extends {
-                record.apply(state);
-            } else {
-                state.step_runs.extend(record.step_runs);
-            }
-        }
-        crate::format::validate::check(state)
+        // state.json was checked whole as it was read; the journal changes only these.
+        crate::format::validate::check_runs(state, touched.iter().map(String::as_str))
             .with_context(|| format!("{}: invalid state", path.display()))
     }
 
-    /// The journal's bytes, if there is one (a link or fifo in its place is none).
-    fn read_journal(&self) -> Result<Option<Vec<u8>>> {
+    /// The journal's bytes and identity, if there is one (a link or fifo in its place is
+    /// none).
+    fn read_journal(&self) -> Result<Option<(Vec<u8>, FileId)>> {
         let Ok(dir) = super::safe::Dir::open(self.layout.dir()) else {
             return Ok(None); // no sidecar, no journal
         };
-        let file = match dir.read_own(layout::JOURNAL) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(_) => return Ok(None), // not a regular file of ours: never read
+        let Ok(file) = dir.read_own(layout::JOURNAL) else {
+            return Ok(None); // missing, or not a regular file of ours: never read
         };
+        let id = file
+            .metadata()
+            .map(|m| id_of(&m))
+            .with_context(|| format!("{}: cannot read", self.journal_path().display()))?;
         let mut text = Vec::new();
         file.take(MAX_BYTES)
             .read_to_end(&mut text)
             .with_context(|| format!("{}: cannot read", self.journal_path().display()))?;
-        Ok(Some(text))
+        Ok(Some((text, id)))
     }
 
-    /// Whether the journal this process writes is still the file of that name, as long as it
-    /// left it; if not, it is foreign from now on.
-    pub(crate) fn journal_intact(&self) -> bool {
+    /// Whether what this process knows of the state beside state.json still holds, for a
+    /// runner whose state.json is as it left it: its own journal as it left it (or removed or
+    /// replaced by someone: then what it knows stands, and its next save rewrites
+    /// state.json), no journal where it left none, a journal it read unchanged. `false`: one
+    /// was made or added to meanwhile (a heartbeat's line), and the state must be read again.
+    pub(crate) fn journal_fresh(&self) -> bool {
+        let named = std::fs::symlink_metadata(self.journal_path()).ok();
         let mut known = self.journal.borrow_mut();
-        let Known::Ours(open) = &*known else {
-            return true;
-        };
-        let path = self.journal_path();
-        let intact = match (open.file.metadata(), std::fs::symlink_metadata(&path)) {
-            (Ok(mine), Ok(named)) => {
-                mine.dev() == named.dev() && mine.ino() == named.ino() && mine.len() == open.len
+        match &*known {
+            Known::None => named.is_none(),
+            Known::Lost => true,
+            Known::Read { id, len, .. } => {
+                named.is_some_and(|m| id_of(&m) == *id && m.len() == *len)
             }
-            _ => false,
-        };
-        if !intact {
-            *known = Known::Foreign;
+            Known::Ours(open) => match (open.file.metadata().ok(), named) {
+                // Appended to by another process: read again.
+                (Some(mine), Some(named)) if id_of(&mine) == id_of(&named) => {
+                    named.len() == open.len
+                }
+                _ => {
+                    *known = Known::Lost;
+                    true
+                }
+            },
         }
-        intact
     }
 
     /// Whether this process's next save may go to the journal: it rewrote state.json less
@@ -242,7 +296,25 @@ impl Store {
             && match &*self.journal.borrow() {
                 Known::None => true,
                 Known::Ours(open) => open.records < MAX_RECORDS,
-                Known::Foreign => false,
+                Known::Read { .. } | Known::Lost => false,
+            }
+    }
+
+    /// Whether a small save of a big state (a heartbeat's, while a runner holds the plan) may
+    /// go to the journal: `base`, the bytes of state.json read under the lock, is big enough
+    /// that a rewrite costs more than a line, and the journal is none, or one that extends it
+    /// (which the runner's next save folds in).
+    pub(crate) fn may_note_in_journal(&self, base: &[u8]) -> bool {
+        base.len() >= NOTE_ABOVE
+            && match &*self.journal.borrow() {
+                Known::None => true,
+                Known::Read {
+                    appendable,
+                    records,
+                    ..
+                } => *appendable && *records < MAX_NOTES,
+                Known::Ours(open) => open.records < MAX_NOTES,
+                Known::Lost => false,
             }
     }
 
@@ -279,12 +351,43 @@ impl Store {
             if let Err(e) = written {
                 // Whatever part of the line reached the file ends the journal there; the next
                 // save rewrites state.json with everything.
-                *known = Known::Foreign;
+                *known = Known::Lost;
                 return Err(e).with_context(what);
             }
             open.len += line.len() as u64;
             open.records += 1;
             return Ok(());
+        }
+        if let Known::Read {
+            appendable: true,
+            id,
+            len,
+            records,
+        } = &mut *known
+        {
+            // Another process's journal, which extends this state.json: a line after it.
+            let dir = self.sidecar_dir()?;
+            let mut file = dir
+                .open_kept(layout::JOURNAL, super::safe::Access::Append)
+                .with_context(what)?;
+            let same = file
+                .metadata()
+                .is_ok_and(|m| id_of(&m) == *id && m.len() == *len);
+            if !same {
+                drop(file); // changed since it was read, under the lock: a bug, or a hand
+                *known = Known::Lost;
+                anyhow::bail!("{}: changed while locked", self.journal_path().display());
+            }
+            if let Err(e) = file.write_all(&line).and_then(|()| file.sync_data()) {
+                *known = Known::Lost;
+                return Err(e).with_context(what);
+            }
+            *len += line.len() as u64;
+            *records += 1;
+            return Ok(());
+        }
+        if !matches!(*known, Known::None) {
+            anyhow::bail!("{}: not to be added to", self.journal_path().display());
         }
         // A new journal: made whole, then its name made durable, before the try it records
         // starts.
@@ -301,7 +404,7 @@ impl Store {
             .and_then(|()| file.sync_data())
             .and_then(|()| dir.sync());
         if let Err(e) = made {
-            *known = Known::Foreign;
+            *known = Known::Lost;
             return Err(e).with_context(what);
         }
         *known = Known::Ours(Open {
@@ -414,10 +517,43 @@ mod tests {
         store
             .append_journal(PLAN.as_bytes(), &state, &["a".into()])
             .unwrap();
-        assert!(store.journal_intact());
+        assert!(store.journal_fresh());
+        // Removed by someone: what the writer knows stands, and its next save rewrites.
         std::fs::remove_file(store.journal_path()).unwrap();
-        assert!(!store.journal_intact());
+        assert!(store.journal_fresh());
         assert!(!store.may_append_journal());
+        assert!(store.journal_pending());
+    }
+
+    #[test]
+    fn a_line_another_process_adds_makes_the_writer_read_the_journal_again() {
+        let (_dir, store) = store();
+        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
+        store.rewritten();
+        started(&mut state, "a");
+        store
+            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
+            .unwrap();
+        // A heartbeat: reads the state, notes its look after the runner's line.
+        let beat = Store::locate(store.path()).unwrap().unwrap();
+        let mut seen = validate::parse(PLAN.as_bytes()).unwrap();
+        beat.replay_journal(PLAN.as_bytes(), &mut seen).unwrap();
+        assert_eq!(seen, state);
+        seen.last_heartbeat_iso = Some("2026-11-26T07:00:00.000Z".into());
+        assert!(
+            !beat.may_note_in_journal(PLAN.as_bytes()),
+            "a small file is rewritten"
+        );
+        beat.append_journal(PLAN.as_bytes(), &seen, &[]).unwrap();
+        // The runner sees that its journal grew, and reads it again.
+        assert!(!store.journal_fresh());
+        let mut again = validate::parse(PLAN.as_bytes()).unwrap();
+        store.replay_journal(PLAN.as_bytes(), &mut again).unwrap();
+        assert_eq!(again, seen);
+        assert!(
+            !store.may_append_journal(),
+            "its next save folds the journal in"
+        );
     }
 
     #[test]

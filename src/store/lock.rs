@@ -175,10 +175,10 @@ impl Locked<'_> {
     }
 
     /// [`Locked::load`] without the `forEach` items' records (see [`Store::read_light`]);
-    /// a save of what it gives leaves them as they are.
-    pub fn load_light(&self) -> Result<State> {
+    /// a save of what it gives leaves them as they are. With the bytes of state.json read.
+    pub fn load_light(&self) -> Result<(State, Vec<u8>)> {
         self.store
-            .read_light()
+            .read_light_bytes()
             .inspect_err(|_| self.store.take_back_sidecar())
     }
 
@@ -189,8 +189,9 @@ impl Locked<'_> {
     pub fn reload(&self, known: Option<Snapshot>) -> Result<Snapshot> {
         let path = &self.store.path;
         let bytes = read_bounded(path, MAX_STATE_BYTES)?;
-        if let Some(mut known) = known.filter(|known| known.bytes == bytes) {
-            self.store.journal_intact();
+        if let Some(mut known) =
+            known.filter(|known| known.bytes == bytes && self.store.journal_fresh())
+        {
             if self.store.items_changed(&known.state) {
                 self.store.load_items(&mut known.state)?;
             }
@@ -257,6 +258,25 @@ impl Locked<'_> {
             Ok(bytes)
         })?;
         Ok(Snapshot::new(bytes, state))
+    }
+
+    /// Saves `state` read (without items) as `read`, a heartbeat's look at a plan a runner
+    /// holds: where `changed` names every run record that changed and state.json is big, one
+    /// line in the journal (see `journal`), which the runner's next save folds in; otherwise
+    /// as [`Locked::save`].
+    pub fn save_beside_runner(
+        &self,
+        state: &State,
+        read: &[u8],
+        changed: Option<&[String]>,
+    ) -> Result<()> {
+        match changed {
+            Some(changed) if !state.items.loaded && self.store.may_note_in_journal(read) => {
+                self.count_save()?;
+                self.store.append_journal(read, state, changed)
+            }
+            _ => self.save(state),
+        }
     }
 
     /// Replaces the state file atomically and durably (see `write`), the items' records first.

@@ -284,11 +284,16 @@ impl Store {
     /// [`Store::read`] without the `forEach` items' records (which a heartbeat while a runner
     /// works never needs): the state as state.json and its journal (see `journal`) have it.
     pub fn read_light(&self) -> Result<State> {
+        self.read_light_bytes().map(|(state, _)| state)
+    }
+
+    /// [`Store::read_light`], with the bytes of state.json it read.
+    pub fn read_light_bytes(&self) -> Result<(State, Vec<u8>)> {
         let bytes = read::read_bounded(&self.path, MAX_STATE_BYTES)?;
         let mut state = validate::parse(&bytes)
             .with_context(|| format!("{}: invalid state", self.path.display()))?;
         self.replay_journal(&bytes, &mut state)?;
-        Ok(state)
+        Ok((state, bytes))
     }
 }
 

@@ -890,3 +890,55 @@ fn no_reply_stays_silent_without_news_and_puts_errors_where_the_automation_deliv
         .stderr_has("invalid state");
     ws.assert_untouched(&before, "seq-check --no-reply on a broken file");
 }
+
+/// On a big plan a runner holds, a heartbeat's look is one line in the journal beside
+/// state.json, not a rewrite of the whole file: the tools see it at once, and the runner's
+/// next save folds it into state.json.
+#[test]
+fn a_heartbeat_beside_a_runner_on_a_big_plan_notes_its_look_and_the_runner_keeps_it() {
+    let steps: Vec<(String, Value)> = (1..=300)
+        .map(|i| {
+            (
+                format!("s{i}"),
+                json!({"instruction": format!("do step {i}: {}", "x".repeat(200))}),
+            )
+        })
+        .collect();
+    let steps: Vec<(&str, Value)> = steps
+        .iter()
+        .map(|(id, v)| (id.as_str(), v.clone()))
+        .collect();
+    let mut ws = Workspace::with_state(&crate::common::plan_of(&steps, &json!({})).to_string());
+    ws.agent(r#"if [ "$STEP_ID" = s1 ]; then while [ ! -f go ]; do sleep 0.02; done; fi"#);
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert_eq!(beat["result"], "started", "{beat}");
+    ws.wait_for(LONG, "s1 in flight", |s| {
+        s["stepRuns"]["s1"]["status"] == "IN_PROGRESS"
+    });
+    std::thread::sleep(Duration::from_millis(100)); // the runner's catch-up save is done
+    let file = ws.bytes();
+    assert!(
+        file.len() > 64 << 10,
+        "the plan must be big: {} bytes",
+        file.len()
+    );
+    let before = ws.state()["lastHeartbeatIso"].clone();
+    std::thread::sleep(Duration::from_millis(5));
+
+    let beat = ws.check(&["--json"]).expect(0).json();
+    assert_eq!(beat["result"], "in_flight", "{beat}");
+    assert_eq!(ws.bytes(), file, "the heartbeat rewrote state.json");
+    assert!(ws.sidecar().join("journal.jsonl").exists());
+    let looked = ws.state()["lastHeartbeatIso"].clone();
+    assert_ne!(looked, before, "the look is not in the state");
+
+    ws.write("go", "");
+    let state = ws.wait_for(LONG, "the plan done", |s| s["status"] == "DONE");
+    assert!(!ws.sidecar().join("journal.jsonl").exists());
+    let file: Value = serde_json::from_slice(&ws.bytes()).unwrap();
+    assert_eq!(
+        file["lastHeartbeatIso"], looked,
+        "the runner dropped the heartbeat's look"
+    );
+    assert_eq!(state["stepRuns"]["s300"]["status"], "DONE");
+}
