@@ -534,13 +534,17 @@ where
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0));
             while let Some(key) = map.next_key::<String>()? {
-                if out.contains_key(&key) {
-                    return Err(serde::de::Error::custom(format_args!(
-                        "step id `{key}` is defined twice"
-                    )));
+                match out.entry(key) {
+                    indexmap::map::Entry::Occupied(taken) => {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "step id `{}` is defined twice",
+                            taken.key()
+                        )));
+                    }
+                    indexmap::map::Entry::Vacant(slot) => {
+                        slot.insert(map.next_value()?);
+                    }
                 }
-                let value = map.next_value()?;
-                out.insert(key, value);
             }
             Ok(out)
         }
