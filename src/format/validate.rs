@@ -154,36 +154,56 @@ pub fn check(state: &State) -> Result<(), Invalid> {
     at.sort_by_key(|(index, _)| *index);
     found.splice(0..0, at.into_iter().map(|(_, p)| p));
     check_plan_results(&state.plan, &mut found);
-    check_fields(state, state.step_runs.iter(), &mut found);
+    let fields = RunFields {
+        queue_len: state.step_queue.len(),
+        current_step: state.current_step,
+        step_delay_minutes: state.step_delay_minutes.as_ref(),
+        last_heartbeat_iso: state.last_heartbeat_iso.as_deref(),
+        finished_iso: state.finished_iso.as_deref(),
+        blocker_reported_iso: state.blocker_reported_iso.as_deref(),
+    };
+    check_fields(&fields, state.step_runs.iter(), &mut found);
     into_result(found)
 }
 
-/// [`check`] of what a run's save may change (see `store::journal`): the plan-wide fields,
-/// and the run records of `ids`, after a check of the whole state before them.
-pub fn check_runs<'a>(state: &State, ids: impl Iterator<Item = &'a str>) -> Result<(), Invalid> {
+/// The fields a run's save may change (see `store::journal`): the plan-wide ones, and the run
+/// records given, for a plan of `queue_len` queued steps.
+pub struct RunFields<'a> {
+    pub queue_len: usize,
+    pub current_step: u64,
+    pub step_delay_minutes: Option<&'a serde_json::Number>,
+    pub last_heartbeat_iso: Option<&'a str>,
+    pub finished_iso: Option<&'a str>,
+    pub blocker_reported_iso: Option<&'a str>,
+}
+
+/// [`check`] of what a run's save may change, as `fields` and `runs` would make it.
+pub fn check_runs<'a>(
+    fields: &RunFields<'_>,
+    runs: impl Iterator<Item = (&'a String, &'a crate::format::schema::StepRun)>,
+) -> Result<(), Invalid> {
     let mut found = Vec::new();
-    let runs = ids.filter_map(|id| state.step_runs.get_key_value(id));
-    check_fields(state, runs, &mut found);
+    check_fields(fields, runs, &mut found);
     into_result(found)
 }
 
 /// The checks of the plan-wide fields a run changes, and of the run records given.
 fn check_fields<'a>(
-    state: &State,
+    fields: &RunFields<'_>,
     runs: impl Iterator<Item = (&'a String, &'a crate::format::schema::StepRun)>,
     found: &mut Vec<Invalid>,
 ) {
-    let len = state.step_queue.len() as u64;
-    if state.current_step > len {
+    let len = fields.queue_len as u64;
+    if fields.current_step > len {
         found.push(invalid(
             "currentStep",
             format!(
                 "{} is past the end of stepQueue (0..={len})",
-                state.current_step
+                fields.current_step
             ),
         ));
     }
-    if let Some(n) = &state.step_delay_minutes {
+    if let Some(n) = fields.step_delay_minutes {
         match n.as_f64() {
             Some(m) if m.is_finite() && (0.0..=MAX_DELAY_MINUTES).contains(&m) => {}
             _ => found.push(invalid(
@@ -195,15 +215,9 @@ fn check_fields<'a>(
     let mut time = |field: &dyn Fn() -> String, value: Option<&str>| {
         found.extend(check_time(field, value).err());
     };
-    time(
-        &|| "lastHeartbeatIso".into(),
-        state.last_heartbeat_iso.as_deref(),
-    );
-    time(&|| "finishedIso".into(), state.finished_iso.as_deref());
-    time(
-        &|| "blockerReportedIso".into(),
-        state.blocker_reported_iso.as_deref(),
-    );
+    time(&|| "lastHeartbeatIso".into(), fields.last_heartbeat_iso);
+    time(&|| "finishedIso".into(), fields.finished_iso);
+    time(&|| "blockerReportedIso".into(), fields.blocker_reported_iso);
     for (id, run) in runs {
         time(
             &|| format!("stepRuns.{id}.lastRunIso"),

@@ -61,6 +61,10 @@ const NOTE_ABOVE: usize = 64 << 10;
 struct Header {
     /// The file's length, and an FNV-1a hash of its bytes (see [`base_of`]).
     base: String,
+    /// The file's `planHash`: a state.json edited since (by hand, by another tool) that still
+    /// records it is that plan, and the journal's run records still belong to it.
+    #[serde(rename = "planHash", default, skip_serializing_if = "Option::is_none")]
+    plan_hash: Option<String>,
 }
 
 /// One save: every plan-wide field a runner's turn can change, and the run records it changed.
@@ -100,6 +104,19 @@ impl Record {
             blocker_reported_iso: state.blocker_reported_iso.clone(),
             plan_hash: state.plan_hash.clone(),
         }
+    }
+
+    /// Whether the fields it sets read as a state file's must, in a plan of `queue_len` steps.
+    fn valid(&self, queue_len: usize, whole: bool) -> bool {
+        let fields = crate::format::validate::RunFields {
+            queue_len,
+            current_step: if whole { self.current_step } else { 0 },
+            step_delay_minutes: self.step_delay_minutes.as_ref(),
+            last_heartbeat_iso: self.last_heartbeat_iso.as_deref(),
+            finished_iso: self.finished_iso.as_deref(),
+            blocker_reported_iso: self.blocker_reported_iso.as_deref(),
+        };
+        crate::format::validate::check_runs(&fields, self.step_runs.iter()).is_ok()
     }
 
     fn apply(self, state: &mut State) {
@@ -178,45 +195,47 @@ impl Store {
         self.layout.file(layout::JOURNAL)
     }
 
-    /// Applies the journal to `state`, just read from `bytes`, if there is one and it extends
-    /// exactly those bytes, and remembers it as read (the next rewrite of state.json folds it
-    /// in, or removes a stale one). Lines after one cut short are ignored. The result is
-    /// checked as a state file is.
+    /// Applies the journal to `state`, just read from `bytes`, and remembers it as read (the
+    /// next rewrite of state.json folds it in, or removes one that does not apply):
     ///
-    /// One exception: this process's own journal over a state.json someone edited by hand
-    /// during the burst. The run records it wrote stand (they are newer than the file the
-    /// edit was made on); the plan-wide fields are the edit's.
+    /// - one that extends exactly those bytes: whole;
+    /// - one over a state.json edited since by other means (by hand, by another tool) that
+    ///   still records the same `planHash`: its run records, which are newer than the file the
+    ///   edit was made on; the plan-wide fields are the edit's;
+    /// - any other (a new plan written over it, a crash between a rewrite and the journal's
+    ///   removal): not at all.
+    ///
+    /// Lines after one cut short, or one whose fields would not pass as a state file's, are
+    /// ignored.
     pub(crate) fn replay_journal(&self, bytes: &[u8], state: &mut State) -> Result<()> {
-        let path = self.journal_path();
-        let ours = match &*self.journal.borrow() {
-            Known::Ours(open) => open.file.metadata().ok().map(|m| id_of(&m)),
-            _ => None,
-        };
         let Some((text, id)) = self.read_journal()? else {
             *self.journal.borrow_mut() = Known::None;
             return Ok(());
         };
-        let ours = ours == Some(id);
         let mut lines = text.split_inclusive(|b| *b == b'\n');
-        let extends = lines
+        let header = lines
             .next()
-            .and_then(|line| serde_json::from_slice::<Header>(line).ok())
-            .is_some_and(|header| header.base == base_of(bytes));
+            .and_then(|line| serde_json::from_slice::<Header>(line).ok());
+        let extends = header.as_ref().is_some_and(|h| h.base == base_of(bytes));
+        let edited = !extends
+            && header
+                .as_ref()
+                .and_then(|h| h.plan_hash.as_ref())
+                .is_some_and(|hash| state.plan_hash.as_ref() == Some(hash));
         let mut records = 0;
         let mut whole = extends;
-        let mut touched: Vec<String> = Vec::new();
-        if extends || ours {
+        if extends || edited {
             for line in lines {
                 let record = line
                     .ends_with(b"\n") // not cut short by a crash mid-append
                     .then(|| serde_json::from_slice::<Record>(line).ok())
-                    .flatten();
+                    .flatten()
+                    .filter(|record| record.valid(state.step_queue.len(), extends));
                 let Some(record) = record else {
                     whole = false;
                     break;
                 };
                 records += 1;
-                touched.extend(record.step_runs.keys().cloned());
                 if extends {
                     record.apply(state);
                 } else {
@@ -230,12 +249,7 @@ impl Store {
             len: text.len() as u64,
             records,
         };
-        if !extends && !ours {
-            return Ok(()); // a journal of another state.json: never applied to this one
-        }
-        // state.json was checked whole as it was read; the journal changes only these.
-        crate::format::validate::check_runs(state, touched.iter().map(String::as_str))
-            .with_context(|| format!("{}: invalid state", path.display()))
+        Ok(())
     }
 
     /// The journal's bytes and identity, if there is one (a link or fifo in its place is
@@ -325,13 +339,14 @@ impl Store {
 
     /// Appends one save to the journal (see [`Store::may_append_journal`]): `changed` names
     /// every run record that differs from `base` (the bytes of state.json, read under the
-    /// lock) plus what the journal holds.
+    /// lock) plus what the journal holds. `false`: there is no journal to write (something
+    /// else is in its place), and state.json must be rewritten instead.
     pub(crate) fn append_journal(
         &self,
         base: &[u8],
         state: &State,
         changed: &[String],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut known = self.journal.borrow_mut();
         let mut line = serde_json::to_vec(&Record::of(state, changed))
             .context("cannot serialise the journal line")?;
@@ -356,7 +371,7 @@ impl Store {
             }
             open.len += line.len() as u64;
             open.records += 1;
-            return Ok(());
+            return Ok(true);
         }
         if let Known::Read {
             appendable: true,
@@ -367,9 +382,10 @@ impl Store {
         {
             // Another process's journal, which extends this state.json: a line after it.
             let dir = self.sidecar_dir()?;
-            let mut file = dir
-                .open_kept(layout::JOURNAL, super::safe::Access::Append)
-                .with_context(what)?;
+            let Ok(mut file) = dir.open_kept(layout::JOURNAL, super::safe::Access::Append) else {
+                *known = Known::Lost;
+                return Ok(false); // something else in its place: state.json is rewritten
+            };
             let same = file
                 .metadata()
                 .is_ok_and(|m| id_of(&m) == *id && m.len() == *len);
@@ -384,7 +400,7 @@ impl Store {
             }
             *len += line.len() as u64;
             *records += 1;
-            return Ok(());
+            return Ok(true);
         }
         if !matches!(*known, Known::None) {
             anyhow::bail!("{}: not to be added to", self.journal_path().display());
@@ -393,12 +409,17 @@ impl Store {
         // starts.
         let mut text = serde_json::to_vec(&Header {
             base: base_of(base),
+            plan_hash: state.plan_hash.clone(),
         })
         .context("cannot serialise the journal header")?;
         text.push(b'\n');
         text.extend_from_slice(&line);
         let dir = self.sidecar_dir()?;
-        let mut file = dir.create_new(layout::JOURNAL, false).with_context(what)?;
+        let Ok(mut file) = dir.create_new(layout::JOURNAL, false) else {
+            // Something that cannot be removed is in its place (a folder someone made): no
+            // journal, state.json is rewritten as before.
+            return Ok(false);
+        };
         let made = file
             .write_all(&text)
             .and_then(|()| file.sync_data())
@@ -412,7 +433,7 @@ impl Store {
             len: text.len() as u64,
             records: 1,
         });
-        Ok(())
+        Ok(true)
     }
 
     /// After a rewrite of state.json (which holds everything): the journal goes. Not made
@@ -557,7 +578,46 @@ mod tests {
     }
 
     #[test]
-    fn over_a_hand_edit_the_writer_keeps_its_run_records_and_the_edit_its_fields() {
+    fn over_a_hand_edit_of_the_same_plan_its_run_records_stand_and_the_edit_its_fields() {
+        let (dir, store) = store();
+        // A plan whose steps were hashed (every save of a runner records it).
+        let plan = PLAN.replace("\"stepQueue\"", "\"planHash\":\"0123\",\"stepQueue\"");
+        std::fs::write(store.path(), &plan).unwrap();
+        let mut state = validate::parse(plan.as_bytes()).unwrap();
+        store.rewritten();
+        started(&mut state, "a");
+        store
+            .append_journal(plan.as_bytes(), &state, &["a".into()])
+            .unwrap();
+        // Edited by hand meanwhile, from the file as it was: paused, a note of its own.
+        let edited = plan.replace("\"status\":\"IN_PROGRESS\"", "\"paused\":true,\"note\":1");
+        let base = validate::parse(edited.as_bytes()).unwrap();
+        // Any reader (a heartbeat, seqctl, the runner): the run records stand, the edit's
+        // fields too.
+        for reader in [Store::locate(store.path()).unwrap().unwrap(), store] {
+            let mut read = base.clone();
+            reader.replay_journal(edited.as_bytes(), &mut read).unwrap();
+            assert_eq!(read.step_runs, state.step_runs);
+            assert!(read.paused);
+            assert_eq!(read.current_step, 0);
+            assert!(read.extra.contains_key("note"));
+            assert!(
+                reader.journal_pending(),
+                "the next save rewrites state.json"
+            );
+        }
+        // A new plan written over it, even of the same steps, is not that plan's edit.
+        let reader = Store::locate(&dir.path().join("state.json"))
+            .unwrap()
+            .unwrap();
+        let fresh = validate::parse(PLAN.as_bytes()).unwrap();
+        let mut read = fresh.clone();
+        reader.replay_journal(PLAN.as_bytes(), &mut read).unwrap();
+        assert_eq!(read, fresh);
+    }
+
+    #[test]
+    fn a_line_that_would_not_pass_as_a_state_files_ends_the_journal() {
         let (_dir, store) = store();
         let mut state = validate::parse(PLAN.as_bytes()).unwrap();
         store.rewritten();
@@ -565,24 +625,16 @@ mod tests {
         store
             .append_journal(PLAN.as_bytes(), &state, &["a".into()])
             .unwrap();
-        // Edited by hand meanwhile, from the file as it was: paused, a note of its own.
-        let edited = PLAN.replace("\"status\":\"IN_PROGRESS\"", "\"paused\":true,\"note\":1");
-        let base = validate::parse(edited.as_bytes()).unwrap();
-        // Another reader cannot tell this journal from one of another plan: not applied.
-        let reader = Store::locate(store.path()).unwrap().unwrap();
-        let mut read = base.clone();
-        reader.replay_journal(edited.as_bytes(), &mut read).unwrap();
-        assert_eq!(read, base);
-        // Its writer knows it: its run records stand, the edit's fields too.
-        let mut read = base.clone();
-        store.replay_journal(edited.as_bytes(), &mut read).unwrap();
-        assert_eq!(read.step_runs, state.step_runs);
-        assert!(read.paused);
-        assert_eq!(read.current_step, 0);
-        assert!(read.extra.contains_key("note"));
+        let good = state.clone();
+        let mut bad = state.clone();
+        bad.last_heartbeat_iso = Some("not a time".into());
+        store.append_journal(PLAN.as_bytes(), &bad, &[]).unwrap();
+        let mut read = validate::parse(PLAN.as_bytes()).unwrap();
+        store.replay_journal(PLAN.as_bytes(), &mut read).unwrap();
+        assert_eq!(read, good, "the lines before it stand, it does not");
         assert!(
-            !store.may_append_journal(),
-            "the next save rewrites state.json"
+            !store.may_note_in_journal(&vec![0; 1 << 20]),
+            "it is folded, not added to"
         );
     }
 }

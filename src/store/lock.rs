@@ -221,11 +221,13 @@ impl Locked<'_> {
         // leave state.json as it is: compared below, not journaled.
         if let Some(changed) = changed.filter(|changed| !changed.is_empty()) {
             if self.store.may_append_journal() {
-                self.with_items(&state, || {
+                let journaled = self.with_items(&state, || {
                     self.count_save()?;
                     self.store.append_journal(&read, &state, changed)
                 })?;
-                return Ok(Snapshot::new(read, state));
+                if journaled {
+                    return Ok(Snapshot::new(read, state));
+                }
             }
         }
         let bytes = serialise(&state)?;
@@ -273,7 +275,10 @@ impl Locked<'_> {
         match changed {
             Some(changed) if !state.items.loaded && self.store.may_note_in_journal(read) => {
                 self.count_save()?;
-                self.store.append_journal(read, state, changed)
+                if self.store.append_journal(read, state, changed)? {
+                    return Ok(());
+                }
+                self.save(state)
             }
             _ => self.save(state),
         }

@@ -639,3 +639,58 @@ fn a_journal_left_behind_never_applies_to_a_new_plan_written_over_its_file() {
     assert!(runs.values().all(|n| *n == 1), "{runs:?}");
     assert!(!ws.sidecar().join("journal.jsonl").exists());
 }
+
+/// An agent that logs each try, and at s3's first try edits state.json by hand (a field of
+/// its own, nothing that runs) and then `then`s: a pause past the runner's catch-up, or a
+/// person's `seqctl pause` and `resume`, each a save by someone other than the runner.
+fn editing_agent(then: &str) -> String {
+    format!(
+        r#"echo "$STEP_ID $STEP_ATTEMPT" >> ran.log
+if [ "$STEP_ID" = s3 ] && [ ! -e edited ]; then
+  : > edited
+  sed -i 's/"stepQueue"/"myNote": "hello", "stepQueue"/' "$STEP_STATE_FILE"
+  {then}
+fi"#
+    )
+}
+
+/// A hand edit of state.json in a burst of fast steps is made on a file that lacks the
+/// burst's records (they are in the journal): they stand over it, whoever reads it next, and
+/// no step runs again.
+#[test]
+fn a_hand_edit_in_a_burst_of_fast_steps_keeps_every_run_it_did_not_touch() {
+    let seqctl = crate::common::SEQCTL;
+    for then in [
+        "sleep 0.1".to_owned(),
+        format!("{seqctl} pause \"$STEP_STATE_FILE\" >/dev/null; {seqctl} resume \"$STEP_STATE_FILE\" >/dev/null"),
+    ] {
+        let mut ws = Workspace::with_state(&plan(6, ""));
+        ws.agent(&editing_agent(&then));
+        ws.check(&["--wait"]).expect(0);
+        let state = ws.state();
+        assert_eq!(state["status"], "DONE", "{then}: {state:#}");
+        assert_eq!(state["myNote"], "hello", "{then}: the edit was lost");
+        let runs = runs(&ws);
+        assert!(
+            runs.values().all(|n| *n == 1) && runs.len() == 6,
+            "{then}: a step ran again: {runs:?}"
+        );
+    }
+}
+
+/// Something that cannot be removed where the journal goes (a folder) costs the speed-up,
+/// not the plan: state.json is rewritten as before.
+#[test]
+fn a_folder_planted_as_the_journal_leaves_state_json_rewritten_as_before() {
+    let mut ws = Workspace::with_state(&plan(8, ""));
+    ws.agent(r#"echo "$STEP_ID $STEP_ATTEMPT" >> ran.log"#);
+    fs::create_dir_all(ws.sidecar().join("journal.jsonl")).unwrap();
+    ws.check(&["--wait"]).expect(0);
+    let state: serde_json::Value = serde_json::from_slice(&ws.bytes()).unwrap();
+    assert_eq!(state["status"], "DONE", "{state:#}");
+    let runs = runs(&ws);
+    assert!(
+        runs.values().all(|n| *n == 1) && runs.len() == 8,
+        "{runs:?}"
+    );
+}
