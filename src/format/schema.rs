@@ -517,7 +517,7 @@ impl<'de> Visitor<'de> for UniqueValue {
 ///
 /// serde_json keeps the last of two equal keys without a word; for step ids that would silently
 /// drop a step the agent planned, so a duplicate is an error here.
-fn unique_keys<'de, D, V>(deserializer: D) -> Result<IndexMap<String, V>, D::Error>
+pub(crate) fn unique_keys<'de, D, V>(deserializer: D) -> Result<IndexMap<String, V>, D::Error>
 where
     D: Deserializer<'de>,
     V: Deserialize<'de>,

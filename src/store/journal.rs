@@ -34,7 +34,7 @@ use serde_json::Number;
 
 use super::layout;
 use super::Store;
-use crate::format::schema::{PlanStatus, State, StepRun};
+use crate::format::schema::{PlanStatus, State, StepRun, StepStatus};
 
 /// How long after a rewrite of state.json a runner's saves go to the journal.
 pub const WINDOW: Duration = Duration::from_secs(1);
@@ -72,6 +72,7 @@ struct Header {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Record {
     current_step: u64,
+    #[serde(deserialize_with = "crate::format::schema::unique_keys")]
     step_runs: IndexMap<String, StepRun>,
     step_delay_minutes: Option<Number>,
     blockers: Option<Vec<String>>,
@@ -168,6 +169,18 @@ pub(crate) enum Known {
     Lost,
 }
 
+/// Whether a journal's run record is newer than the one in an edited state.json: there is
+/// none, or it counts more tries, or it ends the try the file still shows unfinished. The edit
+/// was made on a file that lacked the journal's records, so they are newer than its own; but a
+/// journal left behind by a crash between the rewrite that folded it in and its removal is
+/// older than the file, whose records it must not take back.
+fn newer(run: &StepRun, file: Option<&StepRun>) -> bool {
+    let unfinished = |r: &StepRun| matches!(r.status, StepStatus::Pending | StepStatus::InProgress);
+    file.is_none_or(|file| {
+        run.tries > file.tries || (run.tries == file.tries && unfinished(file) && !unfinished(run))
+    })
+}
+
 /// A file's identity: device and inode.
 type FileId = (u64, u64);
 
@@ -239,7 +252,11 @@ impl Store {
                 if extends {
                     record.apply(state);
                 } else {
-                    state.step_runs.extend(record.step_runs);
+                    for (id, run) in record.step_runs {
+                        if newer(&run, state.step_runs.get(&id)) {
+                            state.step_runs.insert(id, run);
+                        }
+                    }
                 }
             }
         }
@@ -436,16 +453,20 @@ impl Store {
         Ok(true)
     }
 
-    /// After a rewrite of state.json (which holds everything): the journal goes. Not made
-    /// durable: a journal that comes back after a power cut extends a state.json that is
-    /// gone, and is never applied.
+    /// After a rewrite of state.json (which holds everything): the journal goes.
     pub(crate) fn rewritten(&self) {
         self.last_rewrite.set(Some(Instant::now()));
         let mut known = self.journal.borrow_mut();
         // Removed whatever this process knew: a heartbeat after a crash, or a seqctl command,
         // folds in a journal it never wrote too.
-        if let Ok(dir) = super::safe::Dir::open(self.layout.dir()) {
-            let _ = dir.remove(layout::JOURNAL);
+        // Its removal is made durable when there was one: after a power cut, a journal that
+        // came back beside the file it was folded into would read as that file edited.
+        if std::fs::symlink_metadata(self.journal_path()).is_ok() {
+            if let Ok(dir) = super::safe::Dir::open(self.layout.dir()) {
+                if dir.remove(layout::JOURNAL).is_ok() {
+                    let _ = dir.sync();
+                }
+            }
         }
         *known = Known::None;
     }
@@ -636,5 +657,21 @@ mod tests {
             !store.may_note_in_journal(&vec![0; 1 << 20]),
             "it is folded, not added to"
         );
+    }
+
+    #[test]
+    fn a_line_with_a_run_record_written_twice_ends_the_journal() {
+        let (_dir, store) = store();
+        let state = validate::parse(PLAN.as_bytes()).unwrap();
+        store.rewritten();
+        store.append_journal(PLAN.as_bytes(), &state, &[]).unwrap();
+        let mut text = std::fs::read_to_string(store.journal_path()).unwrap();
+        let line = r#"{"currentStep":0,"stepRuns":{"a":{"status":"DONE","tries":1},"a":{"status":"PENDING","tries":0}},"stepDelayMinutes":null,"blockers":null,"lastHeartbeatIso":null,"artifacts":null,"status":"IN_PROGRESS","finishedIso":null,"paused":false,"finishReported":false,"blockerReportedIso":null,"planHash":null}"#;
+        text.push_str(line);
+        text.push('\n');
+        std::fs::write(store.journal_path(), text).unwrap();
+        let mut read = validate::parse(PLAN.as_bytes()).unwrap();
+        store.replay_journal(PLAN.as_bytes(), &mut read).unwrap();
+        assert!(read.step_runs.is_empty(), "{:?}", read.step_runs);
     }
 }

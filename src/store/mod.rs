@@ -12,7 +12,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -288,12 +288,29 @@ impl Store {
     }
 
     /// [`Store::read_light`], with the bytes of state.json it read.
+    ///
+    /// Without the lock (a status), a rewrite may land between the read of state.json and
+    /// the read of its journal, pairing the old file with the next journal or none: the
+    /// state would seem to go back. So the pair is read again, a few times at most, until
+    /// state.json is the same file after the journal's read as before it.
     pub fn read_light_bytes(&self) -> Result<(State, Vec<u8>)> {
-        let bytes = read::read_bounded(&self.path, MAX_STATE_BYTES)?;
-        let mut state = validate::parse(&bytes)
-            .with_context(|| format!("{}: invalid state", self.path.display()))?;
-        self.replay_journal(&bytes, &mut state)?;
-        Ok((state, bytes))
+        let identity = || {
+            fs::metadata(&self.path)
+                .ok()
+                .map(|m| (m.ino(), m.len(), m.mtime_nsec()))
+        };
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let before = identity();
+            let bytes = read::read_bounded(&self.path, MAX_STATE_BYTES)?;
+            let mut state = validate::parse(&bytes)
+                .with_context(|| format!("{}: invalid state", self.path.display()))?;
+            self.replay_journal(&bytes, &mut state)?;
+            if tries == 3 || before.is_some() && identity() == before {
+                return Ok((state, bytes));
+            }
+        }
     }
 }
 

@@ -694,3 +694,35 @@ fn a_folder_planted_as_the_journal_leaves_state_json_rewritten_as_before() {
         "{runs:?}"
     );
 }
+
+/// A journal left behind by a crash between the rewrite that folded it in and its removal (or
+/// brought back by a power cut) is older than state.json: read with it, it takes back no
+/// record state.json has since, and the next save removes it.
+#[test]
+fn a_journal_left_behind_after_its_fold_takes_nothing_back() {
+    let mut ws = Workspace::with_state(&plan(12, ""));
+    ws.agent(&burst_agent("s8"));
+    ws.runner(&[]);
+    let journal = ws.sidecar().join("journal.jsonl");
+    if !journal.exists() {
+        eprintln!("the burst was folded before the kill (a slow machine): nothing to check");
+        return;
+    }
+    let left = fs::read(&journal).unwrap();
+    ws.check(&["--wait"]).expect(0);
+    // The crash window: the journal is back beside the state.json it was folded into.
+    fs::write(&journal, &left).unwrap();
+    let state = ws.state();
+    for i in 1..=12 {
+        assert_eq!(
+            state["stepRuns"][format!("s{i}")]["status"],
+            "DONE",
+            "s{i}: {state:#}"
+        );
+    }
+    assert_eq!(state["stepRuns"]["s8"]["tries"], 2, "{state:#}");
+    ws.seqctl(&["retry", "s12"]).expect(0);
+    assert!(!journal.exists(), "the next save left it behind");
+    let file: serde_json::Value = serde_json::from_slice(&ws.bytes()).unwrap();
+    assert_eq!(file["stepRuns"]["s8"]["status"], "DONE", "{file:#}");
+}
