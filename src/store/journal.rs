@@ -489,6 +489,18 @@ mod tests {
         (dir, store)
     }
 
+    /// A store whose runner rewrote state.json just now, then journaled the start of `a`.
+    fn a_started() -> (tempfile::TempDir, Store, State) {
+        let (dir, store) = store();
+        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
+        store.rewritten();
+        started(&mut state, "a");
+        store
+            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
+            .unwrap();
+        (dir, store, state)
+    }
+
     fn started(state: &mut State, id: &str) {
         let run = state.step_runs.entry(id.to_owned()).or_default();
         run.status = crate::format::schema::StepStatus::InProgress;
@@ -525,13 +537,7 @@ mod tests {
 
     #[test]
     fn a_line_cut_short_ends_the_journal_and_a_rewrite_removes_it() {
-        let (_dir, store) = store();
-        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
-        store.rewritten();
-        started(&mut state, "a");
-        store
-            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
-            .unwrap();
+        let (_dir, store, mut state) = a_started();
         let after_a = state.clone();
         started(&mut state, "b");
         store
@@ -552,13 +558,7 @@ mod tests {
 
     #[test]
     fn a_journal_changed_under_its_writer_is_no_longer_appended_to() {
-        let (_dir, store) = store();
-        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
-        store.rewritten();
-        started(&mut state, "a");
-        store
-            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
-            .unwrap();
+        let (_dir, store, _) = a_started();
         assert!(store.journal_fresh());
         // Removed by someone: what the writer knows stands, and its next save rewrites.
         std::fs::remove_file(store.journal_path()).unwrap();
@@ -569,13 +569,7 @@ mod tests {
 
     #[test]
     fn a_line_another_process_adds_makes_the_writer_read_the_journal_again() {
-        let (_dir, store) = store();
-        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
-        store.rewritten();
-        started(&mut state, "a");
-        store
-            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
-            .unwrap();
+        let (_dir, store, state) = a_started();
         // A heartbeat: reads the state, notes its look after the runner's line.
         let beat = Store::locate(store.path()).unwrap().unwrap();
         let mut seen = validate::parse(PLAN.as_bytes()).unwrap();
@@ -639,13 +633,7 @@ mod tests {
 
     #[test]
     fn a_line_that_would_not_pass_as_a_state_files_ends_the_journal() {
-        let (_dir, store) = store();
-        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
-        store.rewritten();
-        started(&mut state, "a");
-        store
-            .append_journal(PLAN.as_bytes(), &state, &["a".into()])
-            .unwrap();
+        let (_dir, store, state) = a_started();
         let good = state.clone();
         let mut bad = state.clone();
         bad.last_heartbeat_iso = Some("not a time".into());
