@@ -14,13 +14,17 @@
 //! The state is state.json plus its journal, and every reader here reads both (see
 //! [`Store::read_light`](super::Store::read_light) and `Locked::reload`). Any other save (a
 //! heartbeat, seqctl, the runner's last) rewrites state.json with everything and removes the
-//! journal. After a crash mid-burst the journal stays until that next save.
+//! journal; one exception, a heartbeat's look at a big plan a runner holds, is a line of its
+//! own, which the runner folds in (see [`Store::may_note_in_journal`]). After a crash
+//! mid-burst the journal stays until that next save.
 //!
 //! The journal's first line names the state.json it extends (its length and a hash of its
-//! bytes): a journal whose state.json was since replaced (a new plan written by an agent, or a
-//! crash between a rewrite and the journal's removal) is never applied to another file. Each
-//! later line is one save: the plan-wide fields, and the run records that changed, whole; the
-//! last line for a step wins. A line cut short by a crash (or a fault) ends the journal.
+//! bytes, and its `planHash`). It applies whole to exactly that file; to that file edited since
+//! by other means (the same `planHash`) only with its run records that are newer than the
+//! file's; to any other (a new plan written over it) not at all. Each later line is one save:
+//! the plan-wide fields, and the run records that changed, whole; the last line for a step
+//! wins. A line cut short by a crash (or a fault), or one that would not pass in state.json,
+//! ends the journal.
 
 use std::fs::File;
 use std::io::{Read as _, Write as _};
