@@ -412,6 +412,17 @@ mod tests {
         }
     }
 
+    /// A store of `PLAN` in a temp folder, and its state with the items' records loaded.
+    fn loaded() -> (tempfile::TempDir, Store, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, PLAN).unwrap();
+        let store = Store::locate(&path).unwrap().unwrap();
+        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
+        store.load_items(&mut state).unwrap();
+        (dir, store, state)
+    }
+
     /// The last record of each item in the journal on disk.
     fn on_disk(store: &Store, state: &State) -> Vec<(StepStatus, u32)> {
         let mut fresh = state.clone();
@@ -425,12 +436,7 @@ mod tests {
 
     #[test]
     fn a_try_that_starts_reaches_the_journal_only_after_state_json() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        std::fs::write(&path, PLAN).unwrap();
-        let store = Store::locate(&path).unwrap().unwrap();
-        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
-        store.load_items(&mut state).unwrap();
+        let (_dir, store, mut state) = loaded();
         let pending = (StepStatus::Pending, 0);
 
         // A new journal, written whole: item 1 ended, item 2 starts.
@@ -461,12 +467,7 @@ mod tests {
 
     #[test]
     fn with_state_json_left_as_it_is_ends_and_starts_go_in_one_append_ends_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        std::fs::write(&path, PLAN).unwrap();
-        let store = Store::locate(&path).unwrap().unwrap();
-        let mut state = validate::parse(PLAN.as_bytes()).unwrap();
-        store.load_items(&mut state).unwrap();
+        let (_dir, store, mut state) = loaded();
         state.items.by_step["each"] =
             vec![run(StepStatus::Done, 1), run(StepStatus::InProgress, 1)];
         store.save_items(&state, Phase::All).unwrap();

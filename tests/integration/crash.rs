@@ -561,6 +561,16 @@ fn runs(ws: &Workspace) -> BTreeMap<String, usize> {
     runs
 }
 
+/// Every one of `steps` tries ran once (`ran.log`), none again.
+#[track_caller]
+fn assert_each_ran_once(ws: &Workspace, steps: usize, ctx: &str) {
+    let runs = runs(ws);
+    assert!(
+        runs.values().all(|n| *n == 1) && runs.len() == steps,
+        "{ctx}: a step ran again, or never: {runs:?}"
+    );
+}
+
 /// Steps that end within a second of the last rewrite of state.json are saved to a journal
 /// beside it (see `store::journal`). A runner SIGKILLed in such a burst leaves state.json
 /// behind the state, and loses nothing: every reader applies the journal, the next heartbeat
@@ -670,11 +680,7 @@ fn a_hand_edit_in_a_burst_of_fast_steps_keeps_every_run_it_did_not_touch() {
         let state = ws.state();
         assert_eq!(state["status"], "DONE", "{then}: {state:#}");
         assert_eq!(state["myNote"], "hello", "{then}: the edit was lost");
-        let runs = runs(&ws);
-        assert!(
-            runs.values().all(|n| *n == 1) && runs.len() == 6,
-            "{then}: a step ran again: {runs:?}"
-        );
+        assert_each_ran_once(&ws, 6, &then);
     }
 }
 
@@ -688,11 +694,7 @@ fn a_folder_planted_as_the_journal_leaves_state_json_rewritten_as_before() {
     ws.check(&["--wait"]).expect(0);
     let state: serde_json::Value = serde_json::from_slice(&ws.bytes()).unwrap();
     assert_eq!(state["status"], "DONE", "{state:#}");
-    let runs = runs(&ws);
-    assert!(
-        runs.values().all(|n| *n == 1) && runs.len() == 8,
-        "{runs:?}"
-    );
+    assert_each_ran_once(&ws, 8, "a folder as the journal");
 }
 
 /// A journal left behind by a crash between the rewrite that folded it in and its removal (or
