@@ -19,6 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::format::graph::Graph;
+use crate::format::item_run::{ItemRun, Unread};
 use crate::format::schema::{
     self, ContextMode, ForEach, PlanStatus, Repeat, RunnerId, State, StepRun, StepStatus, Verify,
     When,
@@ -260,6 +261,20 @@ pub struct Run {
     on_file: bool,
     status: StepStatus,
     tries: u32,
+    /// Everything else: at hand, or (an item's record) still in its journal line.
+    rest: Rest,
+    /// `startedIso` (or `lastRunIso`) and the end, parsed when first asked and kept (see
+    /// [`Run::retime`]): the rules look at them for every step of some decisions, and a
+    /// heartbeat on a plan that is done at none.
+    times: Memo<Times>,
+    /// A transition changed it since it was taken from the file: every `&mut self` method
+    /// below marks it, so a save can write only the records that changed (`store::journal`).
+    touched: Touched,
+}
+
+/// A run record's fields beyond its status and tries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Fields {
     last_run_iso: Option<String>,
     error: Option<String>,
     stdout: Option<String>,
@@ -282,14 +297,49 @@ pub struct Run {
     round_start: Option<u32>,
     /// A `forEach` step's items, once expanded.
     items: Option<Vec<String>>,
-    /// `startedIso` (or `lastRunIso`) and the end, parsed when first asked and kept (see
-    /// [`Run::retime`]): the rules look at them for every step of some decisions, and a
-    /// heartbeat on a plan that is done at none.
-    times: Memo<Times>,
-    /// A transition changed it since it was taken from the file: every `&mut self` method
-    /// below marks it, so a save can write only the records that changed (`store::journal`).
-    touched: Touched,
 }
+
+/// A record's [`Fields`], read from an item's journal line when first asked (see
+/// `format::item_run`): on a plan of ten thousand items that are over, nothing asks.
+#[derive(Debug, Clone, Default)]
+struct Rest {
+    fields: std::cell::OnceCell<Box<Fields>>,
+    /// The line they are read from; dropped once they may change.
+    unread: Option<Unread>,
+}
+
+impl Rest {
+    fn known(fields: Fields) -> Self {
+        Self {
+            fields: std::cell::OnceCell::from(Box::new(fields)),
+            unread: None,
+        }
+    }
+
+    fn get(&self) -> &Fields {
+        self.fields.get_or_init(|| {
+            Box::new(
+                self.unread
+                    .as_ref()
+                    .map_or_else(Fields::default, |u| Fields::take(&mut u.parse())),
+            )
+        })
+    }
+
+    fn get_mut(&mut self) -> &mut Fields {
+        self.get();
+        self.unread = None;
+        self.fields.get_mut().expect("read just above")
+    }
+}
+
+impl PartialEq for Rest {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for Rest {}
 
 /// Whether a record was changed; no part of what it means (two runs that differ only in it
 /// are equal).
@@ -368,14 +418,14 @@ impl Run {
             StepStatus::InProgress => TryState::Running {
                 attempt: tries,
                 since: self.parsed().0,
-                runner: self.runner,
+                runner: self.rest.get().runner,
             },
             // No time: a plan of a thousand DONE items asks for their state on every turn.
             StepStatus::Done => TryState::Done { attempt: tries },
             StepStatus::Failed => TryState::Failed {
                 attempt: tries,
                 at: self.ended_at(),
-                error: self.error.as_deref().unwrap_or_default(),
+                error: self.rest.get().error.as_deref().unwrap_or_default(),
             },
             StepStatus::Skipped => TryState::Skipped { tries },
         }
@@ -390,13 +440,10 @@ impl Run {
     /// When the try in hand started, and when the last one ended, parsed once.
     fn parsed(&self) -> Times {
         *self.times.get(|| {
+            let f = self.rest.get();
             (
-                parse_time(self.started_iso.as_deref().or(self.last_run_iso.as_deref())),
-                parse_time(
-                    self.finished_iso
-                        .as_deref()
-                        .or(self.last_run_iso.as_deref()),
-                ),
+                parse_time(f.started_iso.as_deref().or(f.last_run_iso.as_deref())),
+                parse_time(f.finished_iso.as_deref().or(f.last_run_iso.as_deref())),
             )
         })
     }
@@ -420,43 +467,43 @@ impl Run {
     /// The last failure's words; kept after a later success, as the Python version did.
     #[must_use]
     pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
+        self.rest.get().error.as_deref()
     }
 
     /// The tail of the last try's stdout.
     #[must_use]
     pub fn stdout(&self) -> Option<&str> {
-        self.stdout.as_deref()
+        self.rest.get().stdout.as_deref()
     }
 
     /// The named agent that ran the last try (`None`: `STEP_AGENT_CMD`).
     #[must_use]
     pub fn agent(&self) -> Option<&str> {
-        self.agent.as_deref()
+        self.rest.get().agent.as_deref()
     }
 
     /// A person's hint for the next try (`seqctl retry --note`).
     #[must_use]
     pub fn note(&self) -> Option<&str> {
-        self.note.as_deref()
+        self.rest.get().note.as_deref()
     }
 
     /// Why the plan skipped the step, or why an optional step ended FAILED for good.
     #[must_use]
     pub fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
+        self.rest.get().reason.as_deref()
     }
 
     /// A `repeat` step's run in hand, from 1.
     #[must_use]
     pub fn round(&self) -> u32 {
-        self.round.unwrap_or(1).max(1)
+        self.rest.get().round.unwrap_or(1).max(1)
     }
 
     /// A `forEach` step's items, once expanded.
     #[must_use]
     pub fn items(&self) -> Option<&[String]> {
-        self.items.as_deref()
+        self.rest.get().items.as_deref()
     }
 
     /// Whether the step is over for the plan: DONE, SKIPPED, or FAILED for good (an optional
@@ -465,26 +512,26 @@ impl Run {
     pub fn finished(&self) -> bool {
         match self.status {
             StepStatus::Done | StepStatus::Skipped => true,
-            StepStatus::Failed => self.reason.is_some(),
+            StepStatus::Failed => self.rest.get().reason.is_some(),
             StepStatus::Pending | StepStatus::InProgress => false,
         }
     }
 
     #[must_use]
     pub fn started_text(&self) -> Option<&str> {
-        self.started_iso.as_deref().or(self.last_run_iso.as_deref())
+        let f = self.rest.get();
+        f.started_iso.as_deref().or(f.last_run_iso.as_deref())
     }
 
     #[must_use]
     pub fn ended_text(&self) -> Option<&str> {
-        self.finished_iso
-            .as_deref()
-            .or(self.last_run_iso.as_deref())
+        let f = self.rest.get();
+        f.finished_iso.as_deref().or(f.last_run_iso.as_deref())
     }
 
     #[must_use]
     pub fn duration_ms(&self) -> Option<u64> {
-        self.duration_ms
+        self.rest.get().duration_ms
     }
 
     /// Marks a try started: IN_PROGRESS, one more try, when, by which runner, and where its
@@ -497,42 +544,44 @@ impl Run {
         log_file: Option<String>,
     ) {
         self.touched = Touched(true);
-        self.runner = runner;
-        self.agent = match agent {
+        let f = self.rest.get_mut();
+        f.runner = runner;
+        f.agent = match agent {
             AgentRef::Named(name) => Some(name.clone()),
             AgentRef::Default => None,
         };
         let stamp = timefmt::format(now);
         self.status = StepStatus::InProgress;
         self.tries = self.tries.saturating_add(1);
-        self.last_run_iso = Some(stamp.clone());
-        self.started_iso = Some(stamp);
-        self.finished_iso = None;
-        self.duration_ms = None;
-        self.exit_code = None;
-        self.signal = None;
-        self.log_file = log_file;
-        self.note = None;
+        f.last_run_iso = Some(stamp.clone());
+        f.started_iso = Some(stamp);
+        f.finished_iso = None;
+        f.duration_ms = None;
+        f.exit_code = None;
+        f.signal = None;
+        f.log_file = log_file;
+        f.note = None;
         self.retime();
     }
 
     /// Records how the try in flight ended.
     pub(crate) fn finish(&mut self, now: DateTime<Utc>, outcome: &TryOutcome) {
         self.touched = Touched(true);
+        let f = self.rest.get_mut();
         let stamp = timefmt::format(now);
-        self.runner = None;
-        self.last_run_iso = Some(stamp.clone());
-        self.finished_iso = Some(stamp);
-        self.duration_ms = Some(outcome.duration_ms);
-        self.exit_code = outcome.exit_code;
-        self.signal = outcome.signal;
-        self.stdout = Some(outcome.stdout_tail.clone());
+        f.runner = None;
+        f.last_run_iso = Some(stamp.clone());
+        f.finished_iso = Some(stamp);
+        f.duration_ms = Some(outcome.duration_ms);
+        f.exit_code = outcome.exit_code;
+        f.signal = outcome.signal;
+        f.stdout = Some(outcome.stdout_tail.clone());
         match &outcome.verdict {
             // `error` stays, as in the Python version: the last failure's words, for the record.
             Ok(_) => self.status = StepStatus::Done,
             Err(error) => {
                 self.status = StepStatus::Failed;
-                self.error = Some(error.clone());
+                f.error = Some(error.clone());
             }
         }
         self.retime();
@@ -543,14 +592,15 @@ impl Run {
     /// interrupted try's end is unknown, only when it was noticed.
     pub(crate) fn fail(&mut self, now: DateTime<Utc>, error: String, timed: bool) {
         self.touched = Touched(true);
-        self.runner = None;
+        let f = self.rest.get_mut();
+        f.runner = None;
         self.status = StepStatus::Failed;
-        self.error = Some(error);
+        f.error = Some(error);
         if timed {
-            self.duration_ms = parse_time(self.started_iso.as_deref())
+            f.duration_ms = parse_time(f.started_iso.as_deref())
                 .map(|started| (now - started).num_milliseconds().max(0) as u64);
         }
-        self.finished_iso = Some(timefmt::format(now));
+        f.finished_iso = Some(timefmt::format(now));
         self.retime();
     }
 
@@ -558,29 +608,31 @@ impl Run {
     /// its runner, which is no failure of the step's. Its error stays the earlier try's.
     pub(crate) fn uncount(&mut self, now: DateTime<Utc>) {
         self.touched = Touched(true);
-        self.runner = None;
+        let f = self.rest.get_mut();
+        f.runner = None;
         self.tries = self.tries.saturating_sub(1);
         self.status = if self.tries > 0 {
             StepStatus::Failed
         } else {
             StepStatus::Pending
         };
-        self.finished_iso = Some(timefmt::format(now));
+        f.finished_iso = Some(timefmt::format(now));
         self.retime();
     }
 
     /// A fresh set of tries, with a person's note for the first.
     pub(crate) fn reset(&mut self, note: Option<String>) {
         self.touched = Touched(true);
+        let f = self.rest.get_mut();
         self.status = StepStatus::Pending;
         self.tries = 0;
-        self.error = None;
-        self.note = note;
-        self.reason = None;
-        self.round = None;
-        self.why_again = None;
-        self.round_start = None;
-        self.items = None;
+        f.error = None;
+        f.note = note;
+        f.reason = None;
+        f.round = None;
+        f.why_again = None;
+        f.round_start = None;
+        f.items = None;
     }
 
     pub(crate) fn skip(&mut self) {
@@ -591,44 +643,49 @@ impl Run {
     /// Skipped by the plan itself (its `when` was false), saying why.
     pub(crate) fn skip_because(&mut self, now: DateTime<Utc>, reason: String) {
         self.touched = Touched(true);
+        let f = self.rest.get_mut();
         self.status = StepStatus::Skipped;
-        self.reason = Some(reason);
-        self.finished_iso = Some(timefmt::format(now));
+        f.reason = Some(reason);
+        f.finished_iso = Some(timefmt::format(now));
         self.retime();
     }
 
     /// An optional step out of tries: FAILED for good, saying so.
     pub(crate) fn give_up(&mut self, reason: String) {
         self.touched = Touched(true);
-        self.reason = Some(reason);
+        let f = self.rest.get_mut();
+        f.reason = Some(reason);
     }
 
     /// A `forEach` step's items, now known; the step is then done when they are.
     pub(crate) fn expand(&mut self, now: DateTime<Utc>, items: Vec<String>) {
         self.touched = Touched(true);
-        self.items = Some(items);
+        let f = self.rest.get_mut();
+        f.items = Some(items);
         self.status = StepStatus::Pending;
-        self.started_iso = Some(timefmt::format(now));
-        self.last_run_iso = self.started_iso.clone();
+        f.started_iso = Some(timefmt::format(now));
+        f.last_run_iso = f.started_iso.clone();
         self.retime();
     }
 
     /// A `forEach` step whose items are all over.
     pub(crate) fn complete(&mut self, now: DateTime<Utc>) {
         self.touched = Touched(true);
+        let f = self.rest.get_mut();
         let stamp = timefmt::format(now);
         self.status = StepStatus::Done;
-        self.last_run_iso = Some(stamp.clone());
-        self.finished_iso = Some(stamp);
+        f.last_run_iso = Some(stamp.clone());
+        f.finished_iso = Some(stamp);
         self.retime();
     }
 
     /// A `forEach` step done with its items, opened again because one of them is retried.
     pub(crate) fn reopen(&mut self) {
         self.touched = Touched(true);
-        if self.items.is_some() && self.status == StepStatus::Done {
+        let f = self.rest.get_mut();
+        if f.items.is_some() && self.status == StepStatus::Done {
             self.status = StepStatus::Pending;
-            self.finished_iso = None;
+            f.finished_iso = None;
         }
         self.retime();
     }
@@ -636,30 +693,92 @@ impl Run {
     /// A `repeat` step's next run: a fresh set of tries, one round on, and why.
     pub(crate) fn next_round(&mut self, why: String) {
         self.touched = Touched(true);
-        self.round = Some(self.round() + 1);
+        let round = self.round() + 1;
+        let f = self.rest.get_mut();
+        f.round = Some(round);
         self.status = StepStatus::Pending;
-        self.round_start = Some(self.tries);
-        self.why_again = Some(why);
+        f.round_start = Some(self.tries);
+        f.why_again = Some(why);
     }
 
     /// The tries of the run in hand (a `repeat` step's later runs count from their start).
     #[must_use]
     pub fn tries_this_run(&self) -> u32 {
-        self.tries.saturating_sub(self.round_start.unwrap_or(0))
+        self.tries
+            .saturating_sub(self.rest.get().round_start.unwrap_or(0))
     }
 
     /// Why a `repeat` step runs again, in a round after the first.
     #[must_use]
     pub fn why_again(&self) -> Option<&str> {
-        self.why_again.as_deref()
+        self.rest.get().why_again.as_deref()
     }
 
     /// Moves the owned fields out of a record, leaving its extras where they are.
     fn from_file(record: &mut StepRun) -> Self {
-        let mut run = Self {
+        Self {
             on_file: true,
             status: record.status,
             tries: record.tries,
+            rest: Rest::known(Fields::take(record)),
+            times: Memo::default(),
+            touched: Touched(false),
+        }
+    }
+
+    /// An item's record from its journal, read whole only when something asks.
+    fn from_item(record: ItemRun) -> Self {
+        match record {
+            ItemRun::Empty => Self::from_file(&mut StepRun::default()),
+            ItemRun::Parsed(mut record) => Self::from_file(&mut record),
+            ItemRun::Unread(unread) => Self {
+                on_file: true,
+                status: unread.status(),
+                tries: unread.tries(),
+                rest: Rest {
+                    fields: std::cell::OnceCell::new(),
+                    unread: Some(unread),
+                },
+                times: Memo::default(),
+                touched: Touched(false),
+            },
+        }
+    }
+
+    fn into_file(self, record: &mut StepRun) {
+        record.status = self.status;
+        record.tries = self.tries;
+        let f = self.rest.fields.into_inner().map_or_else(
+            || {
+                self.rest
+                    .unread
+                    .map_or_else(Fields::default, |u| Fields::take(&mut u.parse()))
+            },
+            |f| *f,
+        );
+        f.into_file(record);
+    }
+
+    /// The item's record for its journal: the line it was read from while nothing changed it
+    /// (so a save sees it unchanged without reading it).
+    fn into_item(self) -> ItemRun {
+        match &self.rest.unread {
+            Some(unread) if unread.status() == self.status && unread.tries() == self.tries => {
+                ItemRun::Unread(unread.clone())
+            }
+            _ => {
+                let mut record = StepRun::default();
+                self.into_file(&mut record);
+                ItemRun::from(record)
+            }
+        }
+    }
+}
+
+impl Fields {
+    /// Moves these fields out of a record.
+    fn take(record: &mut StepRun) -> Self {
+        Self {
             last_run_iso: record.last_run_iso.take(),
             error: record.error.take(),
             stdout: record.stdout.take(),
@@ -677,16 +796,10 @@ impl Run {
             why_again: record.why_again.take(),
             round_start: record.round_start.take(),
             items: record.items.take(),
-            times: Memo::default(),
-            touched: Touched(false),
-        };
-        run.retime();
-        run
+        }
     }
 
     fn into_file(self, record: &mut StepRun) {
-        record.status = self.status;
-        record.tries = self.tries;
         record.last_run_iso = self.last_run_iso;
         record.error = self.error;
         record.stdout = self.stdout;
@@ -731,7 +844,24 @@ pub struct Item {
 /// The id of item `index` (from 1) of step `parent`: `parent[index]`.
 #[must_use]
 pub fn item_id(parent: &str, index: usize) -> StepId {
-    StepId(format!("{parent}[{index}]"))
+    // Not `format!`: a heartbeat on a plan of ten thousand items makes ten thousand of them.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = index;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(parent.len() + digits.len() - at + 2);
+    id.push_str(parent);
+    id.push('[');
+    id.extend(digits[at..].iter().map(|d| char::from(*d)));
+    id.push(']');
+    StepId(id)
 }
 
 /// The parent and index of an item's id.
@@ -746,7 +876,7 @@ impl Step {
     /// Whether it is a `forEach` step whose items are known: it runs no try of its own.
     #[must_use]
     pub fn is_expanded(&self) -> bool {
-        self.spec.for_each.is_some() && self.run.items.is_some()
+        self.spec.for_each.is_some() && self.run.items().is_some()
     }
 
     /// Attempts the step gets: its own `maxRetries`, else the configured limit.
@@ -882,7 +1012,7 @@ impl Plan {
                 let id = StepId::from(id.as_str());
                 // Read without its items' records (a heartbeat while a runner works): no items.
                 let wanted = spec.for_each.is_some() && state.items.loaded;
-                if let Some(texts) = run.items.as_ref().filter(|_| wanted) {
+                if let Some(texts) = run.items().filter(|_| wanted) {
                     let item_spec = Arc::new(spec.for_item());
                     // The items' records come from their journal (see `store::items`).
                     let mut records = state.items.by_step.get_mut(id.as_str());
@@ -894,7 +1024,7 @@ impl Plan {
                             let run = records
                                 .as_mut()
                                 .and_then(|r| r.get_mut(n))
-                                .map(Run::from_file)
+                                .map(|r| Run::from_item(std::mem::take(r)))
                                 .unwrap_or_default();
                             Step {
                                 id: item,
@@ -1039,18 +1169,14 @@ impl Plan {
             state.items.by_step.clear();
             let mut items = std::mem::take(&mut self.items);
             for step in &self.steps {
-                let Some(list) = items.remove(&step.id).filter(|_| step.run.items.is_some()) else {
+                let Some(list) = items
+                    .remove(&step.id)
+                    .filter(|_| step.run.items().is_some())
+                else {
                     continue;
                 };
                 // Moved, not copied: a turn of a runner puts back a thousand items.
-                let records = list
-                    .into_iter()
-                    .map(|item| {
-                        let mut record = StepRun::default();
-                        item.run.into_file(&mut record);
-                        record
-                    })
-                    .collect();
+                let records = list.into_iter().map(|item| item.run.into_item()).collect();
                 state.items.by_step.insert(step.id.0.clone(), records);
             }
         }
@@ -1124,7 +1250,7 @@ impl Plan {
     /// expanded step's items in its place.
     pub fn units(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().flat_map(move |step| {
-            let items = if step.run.items.is_some() {
+            let items = if step.run.items().is_some() {
                 self.items_of(step.id.as_str())
             } else {
                 &[]
@@ -1180,7 +1306,7 @@ impl Plan {
         self.steps.iter().any(|s| {
             s.run.tries() > 0
                 || s.run.status() != StepStatus::Pending
-                || s.run.items.is_some()
+                || s.run.items().is_some()
                 || s.run.started_text().is_some()
         })
     }
@@ -1423,5 +1549,37 @@ mod tests {
             future.blocker_news("a", now),
             "a time in the future counts for none"
         );
+    }
+
+    #[test]
+    fn item_ids_read_as_they_are_written() {
+        for n in [1, 9, 10, 12_345, usize::MAX] {
+            let id = item_id("each", n);
+            assert_eq!(id.as_str(), format!("each[{n}]"));
+            assert_eq!(parse_item_id(id.as_str()), Some(("each", n)));
+        }
+    }
+
+    #[test]
+    fn an_item_over_is_judged_without_reading_its_record_and_goes_back_as_it_came() {
+        let line =
+            r#"{"status":"DONE","tries":1,"stdout":"ok","finishedIso":"2026-03-01T10:00:00Z"}"#;
+        let bytes = Arc::new(line.as_bytes().to_vec());
+        let came = ItemRun::Unread(Unread::new(bytes, 0..line.len(), StepStatus::Done, 1));
+        let run = Run::from_item(came.clone());
+        assert!(matches!(run.state(), TryState::Done { attempt: 1 }));
+        assert!(run.finished());
+        assert!(run.rest.fields.get().is_none(), "judged without reading it");
+        // Read when asked, and still the record it came as.
+        assert_eq!(run.stdout(), Some("ok"));
+        let back = run.clone().into_item();
+        assert!(matches!(back, ItemRun::Unread(_)), "{back:?}");
+        assert_eq!(back, came);
+        // Changed: the whole record goes back.
+        let mut again = run;
+        again.reset(None);
+        let back = again.into_item();
+        assert!(matches!(back, ItemRun::Parsed(_)), "{back:?}");
+        assert_eq!(back.status(), StepStatus::Pending);
     }
 }

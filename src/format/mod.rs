@@ -3,6 +3,7 @@
 //! naming the field out.
 
 pub mod graph;
+pub mod item_run;
 pub mod refs;
 pub mod schema;
 pub mod text;

@@ -70,7 +70,7 @@ pub struct ItemRuns {
     /// Whether they were read: a state read without them (a heartbeat while a runner works)
     /// must not write them.
     pub loaded: bool,
-    pub by_step: IndexMap<String, Vec<StepRun>>,
+    pub by_step: IndexMap<String, Vec<super::item_run::ItemRun>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

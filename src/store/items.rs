@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::{self, Layout};
 use super::safe::Dir;
 use super::Store;
+use crate::format::item_run::{ItemRun, Unread};
 use crate::format::schema::{ItemRuns, State, StepRun, StepStatus};
 
 /// The most bytes a journal may have: far more than `MAX_ITEMS` records need.
@@ -42,17 +44,23 @@ struct Header {
     items: usize,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Line {
     n: usize,
     run: StepRun,
+}
+
+#[derive(Serialize)]
+struct LineOut<'a> {
+    n: usize,
+    run: &'a StepRun,
 }
 
 /// What this process knows of one journal on disk.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Known {
     expanded: String,
-    runs: Vec<StepRun>,
+    runs: Vec<ItemRun>,
     /// Its length as last read or written (another writer's append changes it).
     len: u64,
     lines: usize,
@@ -204,9 +212,9 @@ impl Store {
             // Before state.json, a try's start waits: the item keeps what the journal had.
             let waits = |n: usize| {
                 phase == Phase::Before
-                    && runs
-                        .get(n)
-                        .is_some_and(|r| r.status == StepStatus::InProgress && Some(r) != before(n))
+                    && runs.get(n).is_some_and(|r| {
+                        r.status() == StepStatus::InProgress && Some(r) != before(n)
+                    })
             };
             let held_back = if phase == Phase::After {
                 known.held_back.take()
@@ -226,13 +234,13 @@ impl Store {
                 // Ends first: a start never lands without the ends written beside it.
                 changed.sort_by_key(|&n| {
                     runs.get(n)
-                        .is_some_and(|r| r.status == StepStatus::InProgress)
+                        .is_some_and(|r| r.status() == StepStatus::InProgress)
                 });
             }
             let waiting: Option<Vec<usize>> =
                 (phase == Phase::Before).then(|| (0..*count).filter(|&n| waits(n)).collect());
             if known.rewrite || known.lines + changed.len() > 2 * count + 64 {
-                let whole: Vec<StepRun> = (0..*count)
+                let whole: Vec<ItemRun> = (0..*count)
                     .map(|n| {
                         if waits(n) { before(n) } else { runs.get(n) }
                             .cloned()
@@ -242,7 +250,7 @@ impl Store {
                 write_whole(&dir, &name, id, stamp, &whole)?;
                 *known = Known {
                     expanded: stamp.clone(),
-                    lines: whole.iter().filter(|r| **r != StepRun::default()).count(),
+                    lines: whole.iter().filter(|r| !r.is_empty()).count(),
                     runs: whole,
                     len: journal_len(&dir, &name),
                     rewrite: false,
@@ -280,17 +288,21 @@ fn journal_len(dir: &Dir, name: &str) -> u64 {
 fn append(
     dir: &Dir,
     name: &str,
-    runs: &[StepRun],
+    runs: &[ItemRun],
     changed: &[usize],
     known: &mut Known,
 ) -> Result<()> {
     let mut text = Vec::new();
+    let none = ItemRun::default();
     for &n in changed {
-        let line = Line {
-            n: n + 1,
-            run: runs.get(n).cloned().unwrap_or_default(),
-        };
-        serde_json::to_writer(&mut text, &line)?;
+        let run = runs.get(n).unwrap_or(&none).parsed();
+        serde_json::to_writer(
+            &mut text,
+            &LineOut {
+                n: n + 1,
+                run: &run,
+            },
+        )?;
         text.push(b'\n');
     }
     let mut file = dir
@@ -308,11 +320,13 @@ fn append(
 }
 
 /// Reads a journal: the last record of each item, or none if the journal is not this
-/// expansion's (missing, stale header, unreadable header).
+/// expansion's (missing, stale header, unreadable header). A line in the writer's own shape is
+/// kept unread but for its head (see `format::item_run`); any other is parsed now, and one
+/// that does not parse is passed over (the item's earlier record stands).
 fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Known> {
     let empty = Known {
         expanded: stamp.to_owned(),
-        runs: vec![StepRun::default(); count],
+        runs: vec![ItemRun::default(); count],
         rewrite: true,
         ..Known::default()
     };
@@ -330,13 +344,16 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
         }
         Err(e) => return Err(e.into()),
     };
-    let mut bytes = Vec::new();
+    // Sized at once: a journal of ten thousand items is megabytes, read in one go.
+    let size = file
+        .metadata()
+        .map_or(0, |m| m.len())
+        .min(MAX_JOURNAL_BYTES);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     file.take(MAX_JOURNAL_BYTES).read_to_end(&mut bytes)?;
-    let mut lines = bytes.split(|b| *b == b'\n');
-    let Some(header) = lines
-        .next()
-        .and_then(|l| serde_json::from_slice::<Header>(l).ok())
-    else {
+    let bytes = Arc::new(bytes);
+    let header_end = memchr::memchr(b'\n', &bytes).unwrap_or(bytes.len());
+    let Ok(header) = serde_json::from_slice::<Header>(&bytes[..header_end]) else {
         return Ok(empty);
     };
     if header.expanded != stamp || header.items != count {
@@ -348,8 +365,20 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
         rewrite: !bytes.ends_with(b"\n"),
         ..empty
     };
-    for line in lines.filter(|l| !l.is_empty()) {
-        let Ok(Line { n, run }) = serde_json::from_slice::<Line>(line) else {
+    let mut start = header_end + 1;
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |at| start + at);
+        let line = start..end;
+        start = end + 1;
+        if line.is_empty() {
+            continue;
+        }
+        let (n, run) = if let Some((n, body, status, tries)) = head(&bytes, line.clone()) {
+            let unread = Unread::new(Arc::clone(&bytes), body, status, tries);
+            (n, ItemRun::Unread(unread))
+        } else if let Ok(Line { n, run }) = serde_json::from_slice::<Line>(&bytes[line]) {
+            (n, ItemRun::from(run))
+        } else {
             known.rewrite = true;
             continue;
         };
@@ -361,8 +390,53 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
     Ok(known)
 }
 
+/// The head of a line in the journal writer's own shape,
+/// `{"n":<n>,"run":{"status":"<STATUS>","tries":<tries>...}}`: the item, where its record is,
+/// its status and its tries. Anything else is no head (the line is parsed whole).
+fn head(
+    bytes: &[u8],
+    line: std::ops::Range<usize>,
+) -> Option<(usize, std::ops::Range<usize>, StepStatus, u32)> {
+    let text = &bytes[line.clone()];
+    let rest = text.strip_prefix(br#"{"n":"#)?;
+    let (n, rest) = number(rest)?;
+    let rest = rest.strip_prefix(br#","run":"#)?;
+    let body_start = line.end - rest.len();
+    let rest = rest.strip_prefix(br#"{"status":""#)?;
+    let quote = rest.iter().position(|b| *b == b'"')?;
+    let status = match &rest[..quote] {
+        b"PENDING" => StepStatus::Pending,
+        b"IN_PROGRESS" => StepStatus::InProgress,
+        b"DONE" => StepStatus::Done,
+        b"FAILED" => StepStatus::Failed,
+        b"SKIPPED" => StepStatus::Skipped,
+        _ => return None,
+    };
+    let rest = rest[quote..].strip_prefix(br#"","tries":"#)?;
+    let (tries, rest) = number(rest)?;
+    if !matches!(rest.first(), Some(b',' | b'}')) || !text.ends_with(b"}}") {
+        return None;
+    }
+    Some((
+        usize::try_from(n).ok()?,
+        body_start..line.end - 1,
+        status,
+        u32::try_from(tries).ok()?,
+    ))
+}
+
+/// A JSON number of plain digits at the start of `text`, and what follows it.
+fn number(text: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 || (digits > 1 && text[0] == b'0') {
+        return None;
+    }
+    let value = std::str::from_utf8(&text[..digits]).ok()?.parse().ok()?;
+    Some((value, &text[digits..]))
+}
+
 /// Writes a journal whole: header, then one line per item that has a record.
-fn write_whole(dir: &Dir, name: &str, id: &str, stamp: &str, runs: &[StepRun]) -> Result<()> {
+fn write_whole(dir: &Dir, name: &str, id: &str, stamp: &str, runs: &[ItemRun]) -> Result<()> {
     let mut text = Vec::new();
     serde_json::to_writer(
         &mut text,
@@ -374,12 +448,13 @@ fn write_whole(dir: &Dir, name: &str, id: &str, stamp: &str, runs: &[StepRun]) -
     )?;
     text.push(b'\n');
     for (n, run) in runs.iter().enumerate() {
-        if *run != StepRun::default() {
+        if !run.is_empty() {
+            let run = run.parsed();
             serde_json::to_writer(
                 &mut text,
-                &Line {
+                &LineOut {
                     n: n + 1,
-                    run: run.clone(),
+                    run: &run,
                 },
             )?;
             text.push(b'\n');
@@ -404,12 +479,12 @@ mod tests {
         "stepRuns":{"each":{"status":"IN_PROGRESS","tries":0,
         "startedIso":"2026-01-01T00:00:00.000Z","items":["a","b"]}}}"#;
 
-    fn run(status: StepStatus, tries: u32) -> StepRun {
-        StepRun {
+    fn run(status: StepStatus, tries: u32) -> ItemRun {
+        ItemRun::from(StepRun {
             status,
             tries,
             ..StepRun::default()
-        }
+        })
     }
 
     /// A store of `PLAN` in a temp folder, and its state with the items' records loaded.
@@ -430,7 +505,7 @@ mod tests {
         store.load_items(&mut fresh).unwrap();
         fresh.items.by_step["each"]
             .iter()
-            .map(|r| (r.status, r.tries))
+            .map(|r| (r.status(), r.parsed().tries))
             .collect()
     }
 
@@ -485,5 +560,80 @@ mod tests {
             last[1].contains("\"n\":2") && last[0].contains("\"n\":1"),
             "the end (item 2) must come before the start (item 1):\n{text}"
         );
+    }
+
+    #[test]
+    fn the_writers_lines_are_kept_unread_and_read_back_as_written() {
+        let (_dir, store, mut state) = loaded();
+        let done = StepRun {
+            status: StepStatus::Done,
+            tries: 2,
+            stdout: Some("ok \"quoted\"\nline".into()),
+            ..StepRun::default()
+        };
+        state.items.by_step["each"] = vec![ItemRun::from(done.clone()), run(StepStatus::Failed, 1)];
+        store.save_items(&state, Phase::All).unwrap();
+        let mut fresh = state.clone();
+        store.items_cache.borrow_mut().clear();
+        store.load_items(&mut fresh).unwrap();
+        let read = &fresh.items.by_step["each"];
+        assert!(
+            read.iter().all(|r| matches!(r, ItemRun::Unread(_))),
+            "{read:?}"
+        );
+        assert_eq!(read[0].clone().into_parsed(), done);
+        assert_eq!(*read, state.items.by_step["each"]);
+    }
+
+    #[test]
+    fn a_line_of_another_shape_is_parsed_and_one_whose_body_is_broken_keeps_its_head() {
+        let (_dir, store, state) = loaded();
+        let journal = store.layout().items().join("each.jsonl");
+        std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+        std::fs::write(
+            &journal,
+            "{\"step\":\"each\",\"expanded\":\"2026-01-01T00:00:00.000Z\",\"items\":2}\n\
+             {\"run\":{\"tries\":1,\"status\":\"DONE\",\"stdout\":\"a\"},\"n\":1}\n\
+             {\"n\":2,\"run\":{\"status\":\"DONE\",\"tries\":3,\"stdout\":5}}\n",
+        )
+        .unwrap();
+        let mut fresh = state.clone();
+        store.items_cache.borrow_mut().clear();
+        store.load_items(&mut fresh).unwrap();
+        let read = &fresh.items.by_step["each"];
+        assert!(matches!(read[0], ItemRun::Parsed(_)), "{read:?}");
+        assert_eq!(read[0].parsed().stdout.as_deref(), Some("a"));
+        let broken = read[1].clone().into_parsed();
+        assert_eq!(
+            (broken.status, broken.tries, broken.stdout),
+            (StepStatus::Done, 3, None)
+        );
+    }
+
+    #[test]
+    fn a_head_is_only_the_writers_exact_shape() {
+        fn head_of(line: &str) -> Option<(usize, &str, StepStatus, u32)> {
+            head(line.as_bytes(), 0..line.len()).map(|(n, body, s, t)| (n, &line[body], s, t))
+        }
+        assert_eq!(
+            head_of(r#"{"n":12,"run":{"status":"SKIPPED","tries":0}}"#),
+            Some((
+                12,
+                r#"{"status":"SKIPPED","tries":0}"#,
+                StepStatus::Skipped,
+                0
+            ))
+        );
+        for other in [
+            r#"{"n":012,"run":{"status":"DONE","tries":1}}"#,
+            r#"{"n":1,"run":{"status":"DONE","tries":99999999999}}"#,
+            r#"{"n":1,"run":{"status":"done","tries":1}}"#,
+            r#"{"n":1,"run":{"status":"DONE","tries":1} }"#,
+            r#"{"n":1,"run":{"status":"DONE","tries":1x}}"#,
+            r#"{"n": 1,"run":{"status":"DONE","tries":1}}"#,
+            r#"{"n":-1,"run":{"status":"DONE","tries":1}}"#,
+        ] {
+            assert_eq!(head_of(other), None, "{other}");
+        }
     }
 }
