@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             wait: args.wait,
             watch: watch.as_ref(),
             tells_person: args.no_reply,
+            then_exit: true,
         };
         check::run(&path, &config, mode, &mut |line| {
             if !quiet {

@@ -61,6 +61,10 @@ pub struct Mode<'a> {
     /// The report goes to a person as it is (`--no-reply`): a standing blocker is told of
     /// once, then at most daily, and the plan records when (`blockerReportedIso`).
     pub tells_person: bool,
+    /// The process ends with this heartbeat (`seq-check` without `--wait`): what it read is
+    /// not freed record by record (a plan of ten thousand items is as many), the exit frees
+    /// it. A process that goes on (seq-mcp) frees it.
+    pub then_exit: bool,
 }
 
 /// Runs one heartbeat for the state file at `path`; with `mode.wait`, stays until the plan
@@ -81,7 +85,11 @@ pub fn run(
     if !mode.wait {
         // Found before the state lock is taken: a stat of the runner is no work to do under it.
         let runner = runner_path(config);
-        return done(beat(&store, config, mode, Some(&runner))?.0, None);
+        let beat = beat(&store, config, mode, Some(&runner))?.0;
+        if mode.then_exit {
+            std::mem::forget(store); // see `Mode::then_exit`
+        }
+        return done(beat, None);
     }
     signals::install();
     let mut last_busy = None;
@@ -190,7 +198,7 @@ fn beat(
         &read,
         lease.is_held(),
         was_done && !newly_done,
-        mode.wait,
+        !mode.then_exit || mode.wait,
     )?;
     // Told when a runner is started (this heartbeat's, or --wait's own): right after the plan
     // was written, where whoever wrote it is looking, and not again on every idle heartbeat
@@ -200,10 +208,8 @@ fn beat(
     } else {
         Vec::new()
     };
-    // A single heartbeat is over with the state: a plan of ten thousand steps is as many
-    // records, and freeing them one by one is work for nothing in a process about to exit.
-    // (`--wait` comes here again and again, so it frees them.)
-    if !mode.wait {
+    // See `Mode::then_exit` (`--wait` comes here again and again, so it frees them).
+    if mode.then_exit && !mode.wait {
         std::mem::forget(state);
     }
     news.extend(changes);
@@ -285,14 +291,14 @@ fn put_back_and_save(
     read: &[u8],
     held: bool,
     settled: bool,
-    wait: bool,
+    frees: bool,
 ) -> Result<()> {
     let changed_runs = plan.changed_runs();
     let derived = plan.put_back_keeping(state);
-    if wait {
+    if frees {
         drop(derived);
     } else {
-        std::mem::forget(derived); // as `state` is, by the caller
+        std::mem::forget(derived); // see `Mode::then_exit`
     }
     if settled {
         Ok(())
