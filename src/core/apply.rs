@@ -14,7 +14,7 @@ use super::decide::Context;
 use super::decide::CHANGED;
 use super::event::{Ended, Event};
 use super::model::{
-    blocker_text, is_blocker_for, item_id, AgentRef, Item, Plan, Run, Step, StepId, StepSpec,
+    blocker_text, is_blocker_for, item_steps, AgentRef, Plan, Run, Step, StepId, StepSpec,
     TryOutcome, TryState,
 };
 use crate::format::schema::{RunnerId, StepStatus};
@@ -459,21 +459,7 @@ fn flow(plan: &mut Plan, auto: &Auto, ctx: &Context) -> Vec<Event> {
                 return Vec::new();
             };
             step.run.expand(ctx.now, items.clone());
-            let item_spec = std::sync::Arc::new(step.spec.for_item());
-            let list = items
-                .iter()
-                .enumerate()
-                .map(|(n, text)| Step {
-                    id: item_id(id.as_str(), n + 1),
-                    spec: item_spec.clone(),
-                    run: Run::default(),
-                    item: Some(Item {
-                        parent: id.clone(),
-                        index: n + 1,
-                        text: text.clone(),
-                    }),
-                })
-                .collect();
+            let list = item_steps(id, &step.run, &step.spec, |_| Run::default());
             plan.items.insert(id.clone(), list);
             vec![Event::Expanded {
                 step: id.clone(),
@@ -694,7 +680,7 @@ fn retry(
     let never_ran = target.run.tries() == 0
         && target.run.status() == StepStatus::Pending
         && target.run.items().is_none();
-    let parent = target.item.as_ref().map(|i| i.parent.clone());
+    let parent = target.item.as_ref().map(|i| i.parent().clone());
     let index = plan.position(step.as_str()).expect("found");
     if never_ran && !plan.done && (index > plan.cursor || parent.is_some()) {
         return Err(Refusal::NotReached {

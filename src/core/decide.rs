@@ -503,7 +503,7 @@ pub fn ready_since(plan: &Plan, position: usize, unit: &Step) -> Option<DateTime
     let siblings = unit
         .item
         .as_ref()
-        .and_then(|i| items_ended(plan.items_of(i.parent.as_str())));
+        .and_then(|i| items_ended(plan.items_of(i.parent().as_str())));
     deps_ended(plan, position).max(siblings)
 }
 

@@ -17,7 +17,7 @@ pub fn joined(items: &[Step], read: &mut dyn FnMut(&StepId) -> Option<String>) -
         } else {
             format!("({})", item.run.status().as_str())
         };
-        let _ = writeln!(out, "[Item {}: {}]: {}", of.index, of.text, result.trim());
+        let _ = writeln!(out, "[Item {}: {}]: {}", of.index, of.text(), result.trim());
     }
     out
 }

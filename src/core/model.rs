@@ -295,8 +295,8 @@ struct Fields {
     why_again: Option<String>,
     /// `tries` when the run in hand began.
     round_start: Option<u32>,
-    /// A `forEach` step's items, once expanded.
-    items: Option<Vec<String>>,
+    /// A `forEach` step's items, once expanded: shared with the items' steps.
+    items: Option<Arc<Vec<String>>>,
 }
 
 /// A record's [`Fields`], read from an item's journal line when first asked (see
@@ -503,7 +503,7 @@ impl Run {
     /// A `forEach` step's items, once expanded.
     #[must_use]
     pub fn items(&self) -> Option<&[String]> {
-        self.rest.get().items.as_deref()
+        self.rest.get().items.as_deref().map(Vec::as_slice)
     }
 
     /// Whether the step is over for the plan: DONE, SKIPPED, or FAILED for good (an optional
@@ -661,7 +661,7 @@ impl Run {
     pub(crate) fn expand(&mut self, now: DateTime<Utc>, items: Vec<String>) {
         self.touched = Touched(true);
         let f = self.rest.get_mut();
-        f.items = Some(items);
+        f.items = Some(Arc::new(items));
         self.status = StepStatus::Pending;
         f.started_iso = Some(timefmt::format(now));
         f.last_run_iso = f.started_iso.clone();
@@ -795,7 +795,7 @@ impl Fields {
             round: record.round.take(),
             why_again: record.why_again.take(),
             round_start: record.round_start.take(),
-            items: record.items.take(),
+            items: record.items.take().map(Arc::new),
         }
     }
 
@@ -816,7 +816,10 @@ impl Fields {
         record.round = self.round;
         record.why_again = self.why_again;
         record.round_start = self.round_start;
-        record.items = self.items;
+        // The items' steps, which shared them, are gone by now: moved back, not copied.
+        record.items = self
+            .items
+            .map(|items| Arc::try_unwrap(items).unwrap_or_else(|items| Vec::clone(&items)));
     }
 }
 
@@ -835,10 +838,64 @@ pub struct Step {
 /// One item of a `forEach` step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
-    pub parent: StepId,
+    /// Its step and the texts of all its items, shared by them: a plan of ten thousand items
+    /// holds them once.
+    of: Arc<ItemList>,
     /// From 1.
     pub index: usize,
-    pub text: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct ItemList {
+    parent: StepId,
+    texts: Arc<Vec<String>>,
+}
+
+impl Item {
+    /// The `forEach` step it is an item of.
+    #[must_use]
+    pub fn parent(&self) -> &StepId {
+        &self.of.parent
+    }
+
+    /// Its text: the `{{item}}` of its instruction.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        self.of
+            .texts
+            .get(self.index.wrapping_sub(1))
+            .map_or("", String::as_str)
+    }
+}
+
+/// The steps of the items of the expanded `forEach` step `parent`, whose run is `run` (of
+/// which they share the texts), each with its spec and the run `runs` gives it (by index from
+/// 0).
+pub(crate) fn item_steps(
+    parent: &StepId,
+    run: &Run,
+    spec: &StepSpec,
+    mut runs: impl FnMut(usize) -> Run,
+) -> Vec<Step> {
+    let Some(texts) = run.rest.get().items.clone() else {
+        return Vec::new();
+    };
+    let item_spec = Arc::new(spec.for_item());
+    let of = Arc::new(ItemList {
+        parent: parent.clone(),
+        texts,
+    });
+    (0..of.texts.len())
+        .map(|n| Step {
+            id: item_id(parent.as_str(), n + 1),
+            spec: Arc::clone(&item_spec),
+            run: runs(n),
+            item: Some(Item {
+                of: Arc::clone(&of),
+                index: n + 1,
+            }),
+        })
+        .collect()
 }
 
 /// The id of item `index` (from 1) of step `parent`: `parent[index]`.
@@ -1012,32 +1069,16 @@ impl Plan {
                 let id = StepId::from(id.as_str());
                 // Read without its items' records (a heartbeat while a runner works): no items.
                 let wanted = spec.for_each.is_some() && state.items.loaded;
-                if let Some(texts) = run.items().filter(|_| wanted) {
-                    let item_spec = Arc::new(spec.for_item());
+                if wanted && run.items().is_some() {
                     // The items' records come from their journal (see `store::items`).
                     let mut records = state.items.by_step.get_mut(id.as_str());
-                    let list = texts
-                        .iter()
-                        .enumerate()
-                        .map(|(n, text)| {
-                            let item = item_id(id.as_str(), n + 1);
-                            let run = records
-                                .as_mut()
-                                .and_then(|r| r.get_mut(n))
-                                .map(|r| Run::from_item(std::mem::take(r)))
-                                .unwrap_or_default();
-                            Step {
-                                id: item,
-                                spec: item_spec.clone(),
-                                run,
-                                item: Some(Item {
-                                    parent: id.clone(),
-                                    index: n + 1,
-                                    text: text.clone(),
-                                }),
-                            }
-                        })
-                        .collect();
+                    let list = item_steps(&id, &run, &spec, |n| {
+                        records
+                            .as_mut()
+                            .and_then(|r| r.get_mut(n))
+                            .map(|r| Run::from_item(std::mem::take(r)))
+                            .unwrap_or_default()
+                    });
                     items.insert(id.clone(), list);
                 }
                 Step {
@@ -1562,10 +1603,9 @@ mod tests {
 
     #[test]
     fn an_item_over_is_judged_without_reading_its_record_and_goes_back_as_it_came() {
-        let line =
-            r#"{"status":"DONE","tries":1,"stdout":"ok","finishedIso":"2026-03-01T10:00:00Z"}"#;
-        let bytes = Arc::new(line.as_bytes().to_vec());
-        let came = ItemRun::Unread(Unread::new(bytes, 0..line.len(), StepStatus::Done, 1));
+        let line = r#"{"n":1,"run":{"status":"DONE","tries":1,"stdout":"ok","finishedIso":"2026-03-01T10:00:00Z"}}"#;
+        let bytes = crate::format::item_run::Source::Bytes(Arc::new(line.as_bytes().to_vec()));
+        let came = ItemRun::Unread(Unread::new(bytes, 0..line.len(), 1, StepStatus::Done, 1));
         let run = Run::from_item(came.clone());
         assert!(matches!(run.state(), TryState::Done { attempt: 1 }));
         assert!(run.finished());

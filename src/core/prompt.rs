@@ -59,7 +59,7 @@ pub fn fill(
             next_ref += 1;
             at = range.end;
         } else if let (Some(item), true) = (item, token.starts_with("{{item}}")) {
-            out.push_str(&item.text);
+            out.push_str(item.text());
             at = start + "{{item}}".len();
         } else if let (Some(item), true) = (item, token.starts_with("{{index}}")) {
             out.push_str(&item.index.to_string());

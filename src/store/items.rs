@@ -13,8 +13,17 @@
 //! kill between the two never shows a try started in a turn whose state.json was not written
 //! (that try never ran, and the plan would show more in flight than `maxParallel`). A journal
 //! is rewritten whole (temp file, fsync, rename) when it is new, stale, torn by a crash
-//! mid-append, or grown past twice its items; a journal of a step whose items are gone (reset,
-//! removed, a new plan) is removed once state.json no longer names them.
+//! mid-append, or has more lines appended than [`tail_limit`]; a journal of a step whose items
+//! are gone (reset, removed, a new plan) is removed once state.json no longer names them.
+//!
+//! A journal written whole is compacted: after its header comes an index line, one entry per
+//! item (its status, tries, and the length of its line), then each item's line in item order.
+//! The header says how long the index is and where the compacted part ends, so a reader reads
+//! the header, the index and the lines appended since, and not the records: a heartbeat on a
+//! plan of ten thousand items that are over reads a hundred kilobytes, not their results. A
+//! record is read from the file when something asks for it (see `format::item_run`). An index
+//! that does not add up to its header is no index: the journal is then read line by line, as
+//! one without an index is.
 //!
 //! A journal that is gone, empty, or not this expansion's while this process knows the
 //! expansion (a runner, turn after turn) was not changed through the lock (such changes
@@ -22,7 +31,7 @@
 //! at the next save. A link or fifo in its place is never read.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
@@ -31,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::{self, Layout};
 use super::safe::Dir;
 use super::Store;
-use crate::format::item_run::{ItemRun, Unread};
+use crate::format::item_run::{self, Head, ItemRun, Lines, Source, Unread};
 use crate::format::schema::{ItemRuns, State, StepRun, StepStatus};
 
 /// The most bytes a journal may have: far more than `MAX_ITEMS` records need.
@@ -42,6 +51,26 @@ struct Header {
     step: String,
     expanded: String,
     items: usize,
+    /// A compacted journal's index: see [`Compacted`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    compacted: Option<Compacted>,
+}
+
+/// Where the parts of a journal written whole are.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Compacted {
+    /// The index line's length, its newline included; it follows the header's.
+    index: usize,
+    /// Where the compacted part ends: appended lines follow.
+    end: u64,
+}
+
+/// The index line: `{"index":"<entry>,<entry>,..."}`, an entry per item: `-` for no record,
+/// else its status's first letter (`I` for IN_PROGRESS), its tries, `.`, and its line's length
+/// (newline included).
+#[derive(Debug, Serialize, Deserialize)]
+struct Index {
+    index: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,10 +79,10 @@ struct Line {
     run: StepRun,
 }
 
-#[derive(Serialize)]
-struct LineOut<'a> {
-    n: usize,
-    run: &'a StepRun,
+/// Lines appended after the compacted part before the journal is written whole again: a
+/// reader reads them all, so they are kept few next to the items (an eighth of them).
+fn tail_limit(count: usize) -> usize {
+    (count / 8).max(64)
 }
 
 /// What this process knows of one journal on disk.
@@ -63,7 +92,8 @@ pub(crate) struct Known {
     runs: Vec<ItemRun>,
     /// Its length as last read or written (another writer's append changes it).
     len: u64,
-    lines: usize,
+    /// The lines after its compacted part (all of them, in a journal without one).
+    tail: usize,
     /// Stale, torn, or not there: the next save writes it whole.
     rewrite: bool,
     /// The items whose start a save held back until after state.json ([`Phase::Before`]):
@@ -239,7 +269,7 @@ impl Store {
             }
             let waiting: Option<Vec<usize>> =
                 (phase == Phase::Before).then(|| (0..*count).filter(|&n| waits(n)).collect());
-            if known.rewrite || known.lines + changed.len() > 2 * count + 64 {
+            if known.rewrite || known.tail + changed.len() > tail_limit(*count) {
                 let whole: Vec<ItemRun> = (0..*count)
                     .map(|n| {
                         if waits(n) { before(n) } else { runs.get(n) }
@@ -247,12 +277,14 @@ impl Store {
                             .unwrap_or_default()
                     })
                     .collect();
-                write_whole(&dir, &name, id, stamp, &whole)?;
+                let len = write_whole(&dir, &name, id, stamp, &whole)?;
                 *known = Known {
                     expanded: stamp.clone(),
-                    lines: whole.iter().filter(|r| !r.is_empty()).count(),
+                    // As they are in the state (a runner keeps its state from turn to turn):
+                    // the next save tells them unchanged without reading them.
                     runs: whole,
-                    len: journal_len(&dir, &name),
+                    len,
+                    tail: 0,
                     rewrite: false,
                     held_back: None,
                 };
@@ -296,13 +328,7 @@ fn append(
     let none = ItemRun::default();
     for &n in changed {
         let run = runs.get(n).unwrap_or(&none).parsed();
-        serde_json::to_writer(
-            &mut text,
-            &LineOut {
-                n: n + 1,
-                run: &run,
-            },
-        )?;
+        text.extend(item_run::line(n + 1, &run)?);
         text.push(b'\n');
     }
     let mut file = dir
@@ -315,14 +341,16 @@ fn append(
         known.runs[n] = runs.get(n).cloned().unwrap_or_default();
     }
     known.len += text.len() as u64;
-    known.lines += changed.len();
+    known.tail += changed.len();
     Ok(())
 }
 
 /// Reads a journal: the last record of each item, or none if the journal is not this
-/// expansion's (missing, stale header, unreadable header). A line in the writer's own shape is
-/// kept unread but for its head (see `format::item_run`); any other is parsed now, and one
-/// that does not parse is passed over (the item's earlier record stands).
+/// expansion's (missing, stale header, unreadable header). A compacted journal is read by its
+/// index, its records left in the file; the lines after it are read, and kept unread but for
+/// their head when in the writer's own shape (see `format::item_run`). A line of any other
+/// shape is parsed now, and one that does not parse is passed over (the item's earlier record
+/// stands).
 fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Known> {
     let empty = Known {
         expanded: stamp.to_owned(),
@@ -344,39 +372,49 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
         }
         Err(e) => return Err(e.into()),
     };
-    // Sized at once: a journal of ten thousand items is megabytes, read in one go.
-    let size = file
-        .metadata()
-        .map_or(0, |m| m.len())
-        .min(MAX_JOURNAL_BYTES);
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
-    file.take(MAX_JOURNAL_BYTES).read_to_end(&mut bytes)?;
-    let bytes = Arc::new(bytes);
-    let header_end = memchr::memchr(b'\n', &bytes).unwrap_or(bytes.len());
-    let Ok(header) = serde_json::from_slice::<Header>(&bytes[..header_end]) else {
+    let len = file.metadata()?.len().min(MAX_JOURNAL_BYTES);
+    let file = Arc::new(Journal(file));
+    // The header line: short (a step id, a time), so within the first few kilobytes.
+    let first = read_at(&file, 0, len.min(64 << 10))?;
+    let Some(header_len) = memchr::memchr(b'\n', &first) else {
+        return Ok(empty);
+    };
+    let Ok(header) = serde_json::from_slice::<Header>(&first[..header_len]) else {
         return Ok(empty);
     };
     if header.expanded != stamp || header.items != count {
         return Ok(empty);
     }
     let mut known = Known {
-        len: bytes.len() as u64,
-        // A crash mid-append leaves a line without its newline: rewritten at the next save.
-        rewrite: !bytes.ends_with(b"\n"),
+        len,
+        rewrite: false,
         ..empty
     };
-    let mut start = header_end + 1;
-    while start < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |at| start + at);
+    let index_at = header_len as u64 + 1;
+    let tail_at = match header.compacted {
+        Some(compacted) if read_index(&file, index_at, compacted, len, &mut known.runs)? => {
+            compacted.end
+        }
+        // None, or not what its header says: read line by line (the index line is passed
+        // over, and the journal written whole at the next save).
+        _ => index_at,
+    };
+    let tail = Arc::new(read_at(&file, tail_at, len - tail_at)?);
+    // A crash mid-append leaves a line without its newline: rewritten at the next save.
+    known.rewrite = !tail.is_empty() && !tail.ends_with(b"\n");
+    let mut start = 0;
+    while start < tail.len() {
+        let end = memchr::memchr(b'\n', &tail[start..]).map_or(tail.len(), |at| start + at);
         let line = start..end;
         start = end + 1;
         if line.is_empty() {
             continue;
         }
-        let (n, run) = if let Some((n, body, status, tries)) = head(&bytes, line.clone()) {
-            let unread = Unread::new(Arc::clone(&bytes), body, status, tries);
-            (n, ItemRun::Unread(unread))
-        } else if let Ok(Line { n, run }) = serde_json::from_slice::<Line>(&bytes[line]) {
+        let (n, run) = if let Some(head) = Head::of(&tail[line.clone()]) {
+            let source = Source::Bytes(Arc::clone(&tail));
+            let unread = Unread::new(source, line, head.n, head.status, head.tries);
+            (head.n, ItemRun::Unread(unread))
+        } else if let Ok(Line { n, run }) = serde_json::from_slice::<Line>(&tail[line]) {
             (n, ItemRun::from(run))
         } else {
             known.rewrite = true;
@@ -384,89 +422,196 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
         };
         if (1..=count).contains(&n) {
             known.runs[n - 1] = run;
-            known.lines += 1;
+            known.tail += 1;
         }
     }
+    // Many lines since it was written whole (or it never was): a reader that saves writes it
+    // whole, so the next one reads little.
+    known.rewrite |= known.tail > tail_limit(count);
     Ok(known)
 }
 
-/// The head of a line in the journal writer's own shape,
-/// `{"n":<n>,"run":{"status":"<STATUS>","tries":<tries>...}}`: the item, where its record is,
-/// its status and its tries. Anything else is no head (the line is parsed whole).
-fn head(
-    bytes: &[u8],
-    line: std::ops::Range<usize>,
-) -> Option<(usize, std::ops::Range<usize>, StepStatus, u32)> {
-    let text = &bytes[line.clone()];
-    let rest = text.strip_prefix(br#"{"n":"#)?;
-    let (n, rest) = number(rest)?;
-    let rest = rest.strip_prefix(br#","run":"#)?;
-    let body_start = line.end - rest.len();
-    let rest = rest.strip_prefix(br#"{"status":""#)?;
-    let quote = rest.iter().position(|b| *b == b'"')?;
-    let status = match &rest[..quote] {
-        b"PENDING" => StepStatus::Pending,
-        b"IN_PROGRESS" => StepStatus::InProgress,
-        b"DONE" => StepStatus::Done,
-        b"FAILED" => StepStatus::Failed,
-        b"SKIPPED" => StepStatus::Skipped,
+/// Reads a compacted journal's index into `runs` (as records left in `file`), if it adds up:
+/// an entry per item, and lines that end where the header says.
+fn read_index(
+    file: &Arc<Journal>,
+    at: u64,
+    compacted: Compacted,
+    len: u64,
+    runs: &mut [ItemRun],
+) -> Result<bool> {
+    let index_len = compacted.index as u64;
+    if at + index_len > compacted.end || compacted.end > len {
+        return Ok(false);
+    }
+    let bytes = read_at(file, at, index_len)?;
+    let Some(Ok(Index { index })) = bytes
+        .strip_suffix(b"\n")
+        .map(serde_json::from_slice::<Index>)
+    else {
+        return Ok(false);
+    };
+    let mut offset = at + index_len;
+    let mut entries = memchr::memchr_iter(b',', index.as_bytes())
+        .chain([index.len()])
+        .scan(0, |from, comma| {
+            let entry = &index.as_bytes()[*from..comma];
+            *from = comma + 1;
+            Some(entry)
+        });
+    for (n, run) in runs.iter_mut().enumerate() {
+        let Some(entry) = entries.next() else {
+            return Ok(false);
+        };
+        if entry == b"-" {
+            *run = ItemRun::Empty;
+            continue;
+        }
+        let Some((status, tries, line_len)) = index_entry(entry) else {
+            return Ok(false);
+        };
+        // The line without its newline.
+        let end = offset.saturating_add(line_len - 1);
+        let (Ok(start), Ok(end)) = (usize::try_from(offset), usize::try_from(end)) else {
+            return Ok(false);
+        };
+        let source = Source::Elsewhere(Arc::clone(file) as Arc<dyn Lines>);
+        *run = ItemRun::Unread(Unread::new(source, start..end, n + 1, status, tries));
+        offset = offset.saturating_add(line_len);
+    }
+    Ok(entries.next().is_none() && offset == compacted.end)
+}
+
+/// One entry of an index (see [`Index`]): a status, tries, and a line's length.
+fn index_entry(entry: &[u8]) -> Option<(StepStatus, u32, u64)> {
+    let (letter, rest) = entry.split_first()?;
+    let status = match letter {
+        b'P' => StepStatus::Pending,
+        b'I' => StepStatus::InProgress,
+        b'D' => StepStatus::Done,
+        b'F' => StepStatus::Failed,
+        b'S' => StepStatus::Skipped,
         _ => return None,
     };
-    let rest = rest[quote..].strip_prefix(br#"","tries":"#)?;
-    let (tries, rest) = number(rest)?;
-    if !matches!(rest.first(), Some(b',' | b'}')) || !text.ends_with(b"}}") {
-        return None;
-    }
-    Some((
-        usize::try_from(n).ok()?,
-        body_start..line.end - 1,
+    let (tries, rest) = item_run::number(rest)?;
+    let (line_len, rest) = item_run::number(rest.strip_prefix(b".")?)?;
+    // The shortest line is longer than `{}` and its newline.
+    (rest.is_empty() && (3..=MAX_JOURNAL_BYTES).contains(&line_len)).then_some((
         status,
         u32::try_from(tries).ok()?,
+        line_len,
     ))
 }
 
-/// A JSON number of plain digits at the start of `text`, and what follows it.
-fn number(text: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 19 || (digits > 1 && text[0] == b'0') {
-        return None;
+/// The letter of a status in an index.
+fn index_letter(status: StepStatus) -> char {
+    match status {
+        StepStatus::Pending => 'P',
+        StepStatus::InProgress => 'I',
+        StepStatus::Done => 'D',
+        StepStatus::Failed => 'F',
+        StepStatus::Skipped => 'S',
     }
-    let value = std::str::from_utf8(&text[..digits]).ok()?.parse().ok()?;
-    Some((value, &text[digits..]))
 }
 
-/// Writes a journal whole: header, then one line per item that has a record.
-fn write_whole(dir: &Dir, name: &str, id: &str, stamp: &str, runs: &[ItemRun]) -> Result<()> {
-    let mut text = Vec::new();
-    serde_json::to_writer(
-        &mut text,
-        &Header {
+/// A journal file, open: its compacted part is never written again (the file is replaced
+/// whole, and this handle keeps reading the one it was), so a record is read from it when
+/// something asks.
+struct Journal(std::fs::File);
+
+impl Lines for Journal {
+    fn read(&self, range: std::ops::Range<usize>) -> Option<Vec<u8>> {
+        let len = u64::try_from(range.len()).ok()?;
+        let bytes = read_at(self, u64::try_from(range.start).ok()?, len).ok()?;
+        (bytes.len() == range.len()).then_some(bytes)
+    }
+}
+
+/// `len` bytes of `file` from `at` (fewer if it is shorter).
+fn read_at(Journal(file): &Journal, at: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match std::os::unix::fs::FileExt::read_at(file, &mut bytes[filled..], at + filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(filled);
+    Ok(bytes)
+}
+
+/// Writes a journal whole, compacted: header, index, then one line per item that has a
+/// record, in item order. Returns the journal's length.
+fn write_whole(dir: &Dir, name: &str, id: &str, stamp: &str, runs: &[ItemRun]) -> Result<u64> {
+    let mut records = Vec::new();
+    let mut index = String::with_capacity(runs.len() * 10);
+    for (n, run) in runs.iter().enumerate() {
+        if n > 0 {
+            index.push(',');
+        }
+        if run.is_empty() {
+            index.push('-');
+            continue;
+        }
+        let start = records.len();
+        match run {
+            // Copied as it was read, while its head is still this record's.
+            ItemRun::Unread(unread) => match unread.line() {
+                Some((line, _)) => records.extend_from_slice(&line),
+                None => records.extend(item_run::line(n + 1, &unread.parse())?),
+            },
+            _ => records.extend(item_run::line(n + 1, &run.parsed())?),
+        }
+        records.push(b'\n');
+        std::fmt::Write::write_fmt(
+            &mut index,
+            format_args!(
+                "{}{}.{}",
+                index_letter(run.status()),
+                run.tries(),
+                records.len() - start
+            ),
+        )?;
+    }
+    let mut index = serde_json::to_vec(&Index { index })?;
+    index.push(b'\n');
+    // The header holds where the compacted part ends, which depends on the header's own
+    // length: grown until it holds still.
+    let header = |end: usize| -> Result<Vec<u8>> {
+        let mut text = serde_json::to_vec(&Header {
             step: id.to_owned(),
             expanded: stamp.to_owned(),
             items: runs.len(),
-        },
-    )?;
-    text.push(b'\n');
-    for (n, run) in runs.iter().enumerate() {
-        if !run.is_empty() {
-            let run = run.parsed();
-            serde_json::to_writer(
-                &mut text,
-                &LineOut {
-                    n: n + 1,
-                    run: &run,
-                },
-            )?;
-            text.push(b'\n');
+            compacted: Some(Compacted {
+                index: index.len(),
+                end: end as u64,
+            }),
+        })?;
+        text.push(b'\n');
+        Ok(text)
+    };
+    let mut head = header(0)?;
+    loop {
+        let again = header(head.len() + index.len() + records.len())?;
+        let settled = again.len() == head.len();
+        head = again;
+        if settled {
+            break;
         }
     }
+    let records_at = head.len() + index.len();
     let temp = format!("{name}.new");
-    let mut file = dir.create_new(&temp, false)?;
-    file.write_all(&text)?;
+    let mut file = dir.create_new(&temp, true)?;
+    file.write_all(&head)?;
+    file.write_all(&index)?;
+    file.write_all(&records)?;
     file.sync_all()?;
     dir.rename(&temp, name)?;
     dir.sync()?;
-    Ok(())
+    Ok((records_at + records.len()) as u64)
 }
 
 #[cfg(test)]
@@ -610,30 +755,94 @@ mod tests {
         );
     }
 
+    /// The journal of `PLAN`'s step, fresh from disk: what a new process reads.
+    fn read_fresh(store: &Store, state: &State) -> Known {
+        let mut fresh = state.clone();
+        store.items_cache.borrow_mut().clear();
+        store.load_items(&mut fresh).unwrap();
+        store.items_cache.borrow()["each"].clone()
+    }
+
+    fn journal(store: &Store) -> String {
+        std::fs::read_to_string(store.layout().items().join("each.jsonl")).unwrap()
+    }
+
     #[test]
-    fn a_head_is_only_the_writers_exact_shape() {
-        fn head_of(line: &str) -> Option<(usize, &str, StepStatus, u32)> {
-            head(line.as_bytes(), 0..line.len()).map(|(n, body, s, t)| (n, &line[body], s, t))
-        }
-        assert_eq!(
-            head_of(r#"{"n":12,"run":{"status":"SKIPPED","tries":0}}"#),
-            Some((
-                12,
-                r#"{"status":"SKIPPED","tries":0}"#,
-                StepStatus::Skipped,
-                0
-            ))
+    fn a_journal_written_whole_is_read_by_its_index_and_the_lines_appended_since() {
+        let (_dir, store, mut state) = loaded();
+        let first = StepRun {
+            status: StepStatus::Done,
+            tries: 1,
+            stdout: Some("result of a".into()),
+            ..StepRun::default()
+        };
+        state.items.by_step["each"] = vec![ItemRun::from(first.clone()), ItemRun::Empty];
+        store.save_items(&state, Phase::All).unwrap();
+        let text = journal(&store);
+        assert!(
+            text.lines().next().unwrap().contains(r#""compacted""#),
+            "{text}"
         );
-        for other in [
-            r#"{"n":012,"run":{"status":"DONE","tries":1}}"#,
-            r#"{"n":1,"run":{"status":"DONE","tries":99999999999}}"#,
-            r#"{"n":1,"run":{"status":"done","tries":1}}"#,
-            r#"{"n":1,"run":{"status":"DONE","tries":1} }"#,
-            r#"{"n":1,"run":{"status":"DONE","tries":1x}}"#,
-            r#"{"n": 1,"run":{"status":"DONE","tries":1}}"#,
-            r#"{"n":-1,"run":{"status":"DONE","tries":1}}"#,
+        let known = read_fresh(&store, &state);
+        assert!(
+            matches!(&known.runs[0], ItemRun::Unread(u) if u.line().is_some()),
+            "{:?}",
+            known.runs
+        );
+        assert_eq!(known.runs[0].clone().into_parsed(), first);
+        assert_eq!((known.tail, known.rewrite), (0, false));
+
+        // Item 2 runs and ends: appended after the compacted part, read from there.
+        state.items.by_step["each"][1] = run(StepStatus::InProgress, 1);
+        store.save_items(&state, Phase::All).unwrap();
+        state.items.by_step["each"][1] = run(StepStatus::Done, 1);
+        store.save_items(&state, Phase::All).unwrap();
+        let known = read_fresh(&store, &state);
+        assert_eq!(known.tail, 2);
+        assert_eq!(known.runs[0].clone().into_parsed(), first);
+        assert_eq!(known.runs[1].status(), StepStatus::Done);
+
+        // Past the limit of appended lines, the next save writes it whole again.
+        for tries in 2..=u32::try_from(tail_limit(2)).unwrap() {
+            state.items.by_step["each"][1] = run(StepStatus::Done, tries);
+            store.save_items(&state, Phase::All).unwrap();
+        }
+        let known = read_fresh(&store, &state);
+        assert_eq!(known.tail, 0, "{}", journal(&store));
+        assert_eq!(known.runs[1].tries(), u32::try_from(tail_limit(2)).unwrap());
+        assert_eq!(known.runs[0].clone().into_parsed(), first);
+    }
+
+    #[test]
+    fn an_index_that_does_not_add_up_is_passed_over_and_the_lines_are_read_one_by_one() {
+        let (_dir, store, mut state) = loaded();
+        state.items.by_step["each"] = vec![run(StepStatus::Done, 1), run(StepStatus::Failed, 2)];
+        store.save_items(&state, Phase::All).unwrap();
+        let good = journal(&store);
+        let path = store.layout().items().join("each.jsonl");
+        let (header, rest) = good.split_once('\n').unwrap();
+        let (_, records) = rest.split_once('\n').unwrap();
+        for (what, bad) in [
+            (
+                "an entry less",
+                good.replacen("D1.", "", 1).replacen(",F", "F", 1),
+            ),
+            ("a length off", good.replacen("D1.", "D1.1", 1)),
+            (
+                "an end past the file",
+                good.replacen(r#""end":"#, r#""end":9"#, 1),
+            ),
+            ("no index line", format!("{header}\n{records}")),
+            ("a status that is none", good.replacen("D1.", "X1.", 1)),
         ] {
-            assert_eq!(head_of(other), None, "{other}");
+            std::fs::write(&path, &bad).unwrap();
+            let known = read_fresh(&store, &state);
+            let read: Vec<_> = known.runs.iter().map(|r| (r.status(), r.tries())).collect();
+            assert_eq!(
+                read,
+                [(StepStatus::Done, 1), (StepStatus::Failed, 2)],
+                "{what}:\n{bad}"
+            );
         }
     }
 }

@@ -728,3 +728,75 @@ fn a_journal_left_behind_after_its_fold_takes_nothing_back() {
     let file: serde_json::Value = serde_json::from_slice(&ws.bytes()).unwrap();
     assert_eq!(file["stepRuns"]["s8"]["status"], "DONE", "{file:#}");
 }
+
+/// A journal of many items is written whole (compacted, with an index) again and again as a
+/// runner goes (see `store::items`). A runner SIGKILLed among them loses no item's record,
+/// whether it was in the compacted part or appended after it: the resumed run tries again
+/// only the item the kill cut short, and every reader (the heartbeat, `seqctl status`, the
+/// suites' own line-by-line reading) sees every item DONE.
+#[test]
+fn a_runner_killed_among_many_items_of_a_compacted_journal_repeats_only_the_try_it_cut_short() {
+    const ITEMS: usize = 300;
+    let mut ws = Workspace::with_state(
+        &serde_json::json!({
+            "plan": {"steps": {"each": {"instruction": "item {{item}}",
+                "forEach": {"from": "file:list.txt"}}}},
+            "stepQueue": ["each"],
+        })
+        .to_string(),
+    );
+    let list = (1..=ITEMS).map(|n| format!("f{n}")).collect::<Vec<_>>().join("\n");
+    ws.write("list.txt", &list);
+    ws.agent(
+        r#"echo "$STEP_ID $STEP_ATTEMPT" >> ran.log
+if [ "$STEP_ID" = "each[250]" ] && [ "$STEP_ATTEMPT" = 1 ]; then kill -9 $PPID; fi"#,
+    );
+    let killed = ws.runner(&[]);
+    assert_eq!(
+        killed.output.status.signal(),
+        Some(libc::SIGKILL),
+        "{}",
+        killed.stderr()
+    );
+    let journal = ws.read("state.json.seq/items/each.jsonl");
+    assert!(
+        journal
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains(r#""compacted""#),
+        "written whole since the start: {}",
+        &journal[..journal.len().min(300)]
+    );
+    let state = with_item_runs(ws.path(), ws.state());
+    for n in 1..250 {
+        assert_eq!(
+            state["stepRuns"][format!("each[{n}]")]["status"],
+            "DONE",
+            "each[{n}]"
+        );
+    }
+    // A heartbeat reads it by its index (no runner holds the plan) and starts the runner.
+    ws.check(&[]).expect(0);
+    ws.wait_done(Duration::from_secs(60));
+    let state = with_item_runs(ws.path(), ws.state());
+    let status = ws.seqctl(&["status"]).expect(0).stdout();
+    assert!(
+        status.contains(&format!("DONE {ITEMS}/{ITEMS}")),
+        "{status}"
+    );
+    let runs = runs(&ws);
+    assert_eq!(runs.get("each[250] 1"), Some(&1), "{runs:?}");
+    assert_eq!(runs.get("each[250] 2"), Some(&1), "{runs:?}");
+    assert!(
+        runs.values().all(|n| *n == 1) && runs.len() == ITEMS + 1,
+        "an item ran again, or never: {runs:?}"
+    );
+    for n in 1..=ITEMS {
+        assert_eq!(
+            state["stepRuns"][format!("each[{n}]")]["status"],
+            "DONE",
+            "each[{n}]"
+        );
+    }
+}
