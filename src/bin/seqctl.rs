@@ -66,6 +66,10 @@ struct StepFields {
     /// The time limit of one attempt.
     #[arg(long, value_name = "SECONDS")]
     timeout_seconds: Option<u64>,
+    /// The steps it waits for, comma-separated (`--needs ''`: none, it may start at once);
+    /// without it, a new step waits for the step before it in the queue.
+    #[arg(long, value_name = "IDS")]
+    needs: Option<String>,
 }
 
 impl StepFields {
@@ -76,6 +80,7 @@ impl StepFields {
             outputs: self.outputs,
             max_retries: self.max_retries,
             timeout_seconds: self.timeout_seconds,
+            needs: self.needs,
         }
     }
 }

@@ -137,6 +137,8 @@ pub struct StepEdit {
     pub required_outputs: Option<Vec<String>>,
     pub max_tries: Option<u32>,
     pub timeout: Option<std::time::Duration>,
+    /// The steps it waits for (empty: none).
+    pub needs: Option<Vec<StepId>>,
 }
 
 /// Why an input cannot be applied. Nothing was changed.
@@ -827,6 +829,10 @@ fn edit_step(
     }
     if let Some(timeout) = edit.timeout {
         spec.timeout = Some(timeout);
+    }
+    if let Some(needs) = edit.needs {
+        spec.needs = Some(needs);
+        plan.reindex();
     }
     plan.reshaped.changed = true;
     Ok(vec![Event::StepEdited { step: id.clone() }])

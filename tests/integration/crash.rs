@@ -745,7 +745,10 @@ fn a_runner_killed_among_many_items_of_a_compacted_journal_repeats_only_the_try_
         })
         .to_string(),
     );
-    let list = (1..=ITEMS).map(|n| format!("f{n}")).collect::<Vec<_>>().join("\n");
+    let list = (1..=ITEMS)
+        .map(|n| format!("f{n}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     ws.write("list.txt", &list);
     ws.agent(
         r#"echo "$STEP_ID $STEP_ATTEMPT" >> ran.log

@@ -462,3 +462,45 @@ fn failed_items_of_an_optional_for_each_are_told_not_counted_as_done() {
     let json = ws.seqctl(&["status", "--json"]).expect(0).json();
     assert_eq!(json["steps"][0]["items"]["failed"], 1, "{json}");
 }
+
+/// `seqctl add-step --needs` and `edit-step --needs` change a step's dependencies under the
+/// lock; an unknown id or a cycle is refused with the problem named, and the file is left as
+/// it was; the plan then runs by the new graph.
+#[test]
+fn needs_are_set_and_changed_with_seqctl_and_a_cycle_or_unknown_id_is_refused() {
+    let mut ws = Workspace::with_state(&state_of(
+        &[
+            ("a", json!({"instruction": "do a"})),
+            ("b", json!({"instruction": "do b"})),
+        ],
+        &json!({"maxParallel": 3}),
+    ));
+    ws.seqctl(&["add-step", "c", "--instruction", "do c", "--needs", "a"])
+        .expect(0);
+    ws.seqctl(&["edit-step", "b", "--needs", ""]).expect(0);
+    let state = ws.state();
+    assert_eq!(
+        state["plan"]["steps"]["c"]["needs"],
+        json!(["a"]),
+        "{state}"
+    );
+    assert_eq!(state["plan"]["steps"]["b"]["needs"], json!([]), "{state}");
+    let before = ws.bytes();
+    ws.seqctl(&["edit-step", "a", "--needs", "c"])
+        .expect(2)
+        .stderr_has("`a` -> `c` -> `a`");
+    ws.seqctl(&["add-step", "d", "--instruction", "do d", "--needs", "a,zz"])
+        .expect(2)
+        .stderr_has("zz");
+    assert!(ws.bytes() == before, "a refused change wrote the file");
+    // b needs nothing: it runs beside a; c waits for a only.
+    agent(&mut ws, "0.3", "");
+    ws.runner(&[]).expect(0);
+    assert_eq!(ws.state()["status"], "DONE");
+    let (a, b, c) = (spans(&ws, "a")[0], spans(&ws, "b")[0], spans(&ws, "c")[0]);
+    assert!(
+        a.0 < b.1 && b.0 < a.1,
+        "a and b did not overlap: {a:?} {b:?}"
+    );
+    assert!(c.0 >= a.1, "c started before a ended: {a:?} {c:?}");
+}

@@ -21,6 +21,12 @@ pub struct Fields {
     pub outputs: Option<String>,
     pub max_retries: Option<u32>,
     pub timeout_seconds: Option<u64>,
+    /// Comma-separated step ids; empty: none.
+    pub needs: Option<String>,
+}
+
+fn needs(list: Option<&str>) -> Option<Vec<StepId>> {
+    outputs(list).map(|ids| ids.into_iter().map(StepId::from).collect())
 }
 
 fn outputs(list: Option<&str>) -> Option<Vec<String>> {
@@ -43,6 +49,7 @@ pub fn add(path: &Path, id: Option<&str>, after: Option<&str>, fields: &Fields) 
     spec.required_outputs = outputs(fields.outputs.as_deref()).unwrap_or_default();
     spec.max_tries = fields.max_retries;
     spec.timeout = fields.timeout_seconds.map(Duration::from_secs);
+    spec.needs = needs(fields.needs.as_deref());
     let done = change(
         &store,
         |plan, _| {
@@ -91,9 +98,10 @@ pub fn edit(path: &Path, step: &str, fields: &Fields) -> Result<Output> {
         required_outputs: outputs(fields.outputs.as_deref()),
         max_tries: fields.max_retries,
         timeout: fields.timeout_seconds.map(Duration::from_secs),
+        needs: needs(fields.needs.as_deref()),
     };
     if edit == StepEdit::default() {
-        bail!("nothing to change: give --title, --instruction, --outputs, --max-retries or --timeout-seconds");
+        bail!("nothing to change: give --title, --instruction, --outputs, --max-retries, --timeout-seconds or --needs");
     }
     let input = Input::EditStep {
         id: step.into(),
