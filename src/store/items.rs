@@ -51,9 +51,19 @@ struct Header {
     step: String,
     expanded: String,
     items: usize,
-    /// A compacted journal's index: see [`Compacted`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A compacted journal's index: see [`Compacted`]. Read leniently: one that does not
+    /// parse is no index (the lines are read one by one), not a journal of another expansion.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
     compacted: Option<Compacted>,
+}
+
+fn lenient<'de, D: serde::Deserializer<'de>>(from: D) -> Result<Option<Compacted>, D::Error> {
+    let value = serde_json::Value::deserialize(from)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// Where the parts of a journal written whole are.
@@ -441,7 +451,8 @@ fn read_index(
     runs: &mut [ItemRun],
 ) -> Result<bool> {
     let index_len = compacted.index as u64;
-    if at + index_len > compacted.end || compacted.end > len {
+    // Within the file (and so never a huge read), whatever the header says.
+    if at.saturating_add(index_len) > compacted.end || compacted.end > len {
         return Ok(false);
     }
     let bytes = read_at(file, at, index_len)?;
@@ -833,6 +844,14 @@ mod tests {
                 good.replacen(r#""end":"#, r#""end":9"#, 1),
             ),
             ("no index line", format!("{header}\n{records}")),
+            (
+                "an index longer than anything",
+                good.replacen(
+                    r#""compacted":{"index":"#,
+                    r#""compacted":{"index":1844674407370955161"#,
+                    1,
+                ),
+            ),
             ("a status that is none", good.replacen("D1.", "X1.", 1)),
         ] {
             std::fs::write(&path, &bad).unwrap();
