@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::schema::{StepRun, StepStatus};
 
@@ -60,6 +60,9 @@ pub struct Unread {
     n: usize,
     status: StepStatus,
     tries: u32,
+    /// The whole record once read, shared by the copies: a record the rules ask about on every
+    /// turn of a runner (a FAILED item's error and end) is read from the file once.
+    parsed: Arc<OnceLock<StepRun>>,
 }
 
 impl std::fmt::Debug for Unread {
@@ -166,6 +169,7 @@ impl Unread {
             n,
             status,
             tries,
+            parsed: Arc::default(),
         }
     }
 
@@ -196,13 +200,17 @@ impl Unread {
     /// documentation).
     #[must_use]
     pub fn parse(&self) -> StepRun {
-        let mut run: StepRun = self
-            .line()
-            .and_then(|(bytes, head)| serde_json::from_slice(&bytes[head.body]).ok())
-            .unwrap_or_default();
-        run.status = self.status;
-        run.tries = self.tries;
-        run
+        self.parsed
+            .get_or_init(|| {
+                let mut run: StepRun = self
+                    .line()
+                    .and_then(|(bytes, head)| serde_json::from_slice(&bytes[head.body]).ok())
+                    .unwrap_or_default();
+                run.status = self.status;
+                run.tries = self.tries;
+                run
+            })
+            .clone()
     }
 
     /// Whether both are the same line: the same record, without reading it.

@@ -32,6 +32,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
@@ -100,8 +101,10 @@ fn tail_limit(count: usize) -> usize {
 pub(crate) struct Known {
     expanded: String,
     runs: Vec<ItemRun>,
-    /// Its length as last read or written (another writer's append changes it).
+    /// Its length as last read or written (another writer's append changes it), and its
+    /// inode (another writer's rewrite replaces it, perhaps with as many bytes).
     len: u64,
+    ino: u64,
     /// The lines after its compacted part (all of them, in a journal without one).
     tail: usize,
     /// Stale, torn, or not there: the next save writes it whole.
@@ -169,12 +172,12 @@ impl Store {
         cache.retain(|id, _| steps.iter().any(|(s, _, _)| s == id));
         for (id, stamp, count) in steps {
             let name = Layout::journal_name(&id);
-            let len = journal_len(&dir, &name);
+            let (ino, len) = journal_id(&dir, &name);
             let known = cache
                 .get(&id)
                 .filter(|known| known.expanded == stamp && known.runs.len() == count);
             let fresh = match known {
-                Some(known) if known.len == len && len > 0 => known.clone(),
+                Some(known) if (known.ino, known.len) == (ino, len) && len > 0 => known.clone(),
                 _ => {
                     let read = read_journal(&dir, &name, &stamp, count).with_context(|| {
                         format!(
@@ -215,7 +218,7 @@ impl Store {
         expanded(state).iter().any(|(id, _, _)| {
             cache
                 .get(id)
-                .is_none_or(|k| k.len != journal_len(&dir, &Layout::journal_name(id)))
+                .is_none_or(|k| (k.ino, k.len) != journal_id(&dir, &Layout::journal_name(id)))
         })
     }
 
@@ -239,16 +242,15 @@ impl Store {
                 rewrite: true,
                 ..Known::default()
             });
-            if known.expanded != *stamp || known.runs.len() != *count {
+            // What the journal holds for these items, as far as this process knows: nothing
+            // for an expansion it did not read or write. A journal to be written whole for
+            // its shape (torn, a long tail, gone while known) still holds its records, and a
+            // try in flight keeps its own until its start is written after state.json.
+            let same = known.expanded == *stamp && known.runs.len() == *count;
+            if !same {
                 known.rewrite = true;
             }
-            let before = |n: usize| {
-                if known.rewrite {
-                    None
-                } else {
-                    known.runs.get(n)
-                }
-            };
+            let before = |n: usize| if same { known.runs.get(n) } else { None };
             // Before state.json, a try's start waits: the item keeps what the journal had.
             let waits = |n: usize| {
                 phase == Phase::Before
@@ -287,13 +289,14 @@ impl Store {
                             .unwrap_or_default()
                     })
                     .collect();
-                let len = write_whole(&dir, &name, id, stamp, &whole)?;
+                let (ino, len) = write_whole(&dir, &name, id, stamp, &whole)?;
                 *known = Known {
                     expanded: stamp.clone(),
                     // As they are in the state (a runner keeps its state from turn to turn):
                     // the next save tells them unchanged without reading them.
                     runs: whole,
                     len,
+                    ino,
                     tail: 0,
                     rewrite: false,
                     held_back: None,
@@ -320,10 +323,11 @@ impl Store {
     }
 }
 
-fn journal_len(dir: &Dir, name: &str) -> u64 {
+/// A journal's inode and length (none: 0 and 0).
+fn journal_id(dir: &Dir, name: &str) -> (u64, u64) {
     dir.read_own(name)
         .and_then(|f| f.metadata())
-        .map_or(0, |m| m.len())
+        .map_or((0, 0), |m| (m.ino(), m.len()))
 }
 
 /// Appends the records of the items `changed` to a journal, durably, and notes them known.
@@ -382,7 +386,8 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
         }
         Err(e) => return Err(e.into()),
     };
-    let len = file.metadata()?.len().min(MAX_JOURNAL_BYTES);
+    let meta = file.metadata()?;
+    let len = meta.len().min(MAX_JOURNAL_BYTES);
     let file = Arc::new(Journal(file));
     // The header line: short (a step id, a time), so within the first few kilobytes.
     let first = read_at(&file, 0, len.min(64 << 10))?;
@@ -397,6 +402,7 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
     }
     let mut known = Known {
         len,
+        ino: meta.ino(),
         rewrite: false,
         ..empty
     };
@@ -462,6 +468,8 @@ fn read_index(
     else {
         return Ok(false);
     };
+    // Filled apart, and kept only if it all adds up: a bad index leaves nothing behind.
+    let mut read = vec![ItemRun::Empty; runs.len()];
     let mut offset = at + index_len;
     let mut entries = memchr::memchr_iter(b',', index.as_bytes())
         .chain([index.len()])
@@ -470,7 +478,7 @@ fn read_index(
             *from = comma + 1;
             Some(entry)
         });
-    for (n, run) in runs.iter_mut().enumerate() {
+    for (n, run) in read.iter_mut().enumerate() {
         let Some(entry) = entries.next() else {
             return Ok(false);
         };
@@ -490,7 +498,13 @@ fn read_index(
         *run = ItemRun::Unread(Unread::new(source, start..end, n + 1, status, tries));
         offset = offset.saturating_add(line_len);
     }
-    Ok(entries.next().is_none() && offset == compacted.end)
+    let adds_up = entries.next().is_none() && offset == compacted.end;
+    if adds_up {
+        for (run, read) in runs.iter_mut().zip(read) {
+            *run = read;
+        }
+    }
+    Ok(adds_up)
 }
 
 /// One entry of an index (see [`Index`]): a status, tries, and a line's length.
@@ -555,8 +569,14 @@ fn read_at(Journal(file): &Journal, at: u64, len: u64) -> std::io::Result<Vec<u8
 }
 
 /// Writes a journal whole, compacted: header, index, then one line per item that has a
-/// record, in item order. Returns the journal's length.
-fn write_whole(dir: &Dir, name: &str, id: &str, stamp: &str, runs: &[ItemRun]) -> Result<u64> {
+/// record, in item order. Returns its inode and length.
+fn write_whole(
+    dir: &Dir,
+    name: &str,
+    id: &str,
+    stamp: &str,
+    runs: &[ItemRun],
+) -> Result<(u64, u64)> {
     let mut records = Vec::new();
     let mut index = String::with_capacity(runs.len() * 10);
     for (n, run) in runs.iter().enumerate() {
@@ -622,7 +642,7 @@ fn write_whole(dir: &Dir, name: &str, id: &str, stamp: &str, runs: &[ItemRun]) -
     file.sync_all()?;
     dir.rename(&temp, name)?;
     dir.sync()?;
-    Ok((records_at + records.len()) as u64)
+    Ok((file.metadata()?.ino(), (records_at + records.len()) as u64))
 }
 
 #[cfg(test)]
@@ -863,5 +883,56 @@ mod tests {
                 "{what}:\n{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_journal_written_whole_for_its_shape_keeps_the_try_in_flight_until_state_json() {
+        // A journal of another shape (no index) with more lines than the tail limit: the next
+        // save writes it whole. Item 2's try started in an earlier turn; if this save's
+        // state.json write then fails (or the process is killed), the journal must still
+        // show it, or the try would run again beside its agent.
+        let (_dir, store, mut state) = loaded();
+        let mut text = String::from(
+            "{\"step\":\"each\",\"expanded\":\"2026-01-01T00:00:00.000Z\",\"items\":2}\n",
+        );
+        for tries in 1..=69 {
+            let line = format!(r#"{{"n":1,"run":{{"status":"DONE","tries":{tries}}}}}"#);
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text += "{\"n\":2,\"run\":{\"status\":\"IN_PROGRESS\",\"tries\":3}}\n";
+        let path = store.layout().items().join("each.jsonl");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        store.items_cache.borrow_mut().clear();
+        store.load_items(&mut state).unwrap();
+        store.save_items(&state, Phase::Before).unwrap();
+        assert!(journal(&store).contains(r#""compacted""#), "written whole");
+        assert_eq!(
+            on_disk(&store, &state),
+            [(StepStatus::Done, 69), (StepStatus::InProgress, 3)]
+        );
+    }
+
+    #[test]
+    fn an_index_that_does_not_add_up_leaves_none_of_its_entries_behind() {
+        let (_dir, store, mut state) = loaded();
+        state.items.by_step["each"] = vec![run(StepStatus::Done, 1), ItemRun::Empty];
+        store.save_items(&state, Phase::All).unwrap();
+        let good = journal(&store);
+        assert!(good.contains(r#"{"index":"D1.42,-"}"#), "{good}");
+        // Item 2 has no record; the damaged index says it has one (and so does not add up).
+        let bad = good
+            .replacen(r#"{"index":"D1.42,-"}"#, r#"{"index":"D1.42,D1.3"}"#, 1)
+            .replacen(
+                r#""compacted":{"index":20,"#,
+                r#""compacted":{"index":23,"#,
+                1,
+            );
+        assert!(bad.contains(r#""index":23,"#), "the header's too: {bad}");
+        std::fs::write(store.layout().items().join("each.jsonl"), bad).unwrap();
+        let known = read_fresh(&store, &state);
+        let read: Vec<_> = known.runs.iter().map(|r| (r.status(), r.tries())).collect();
+        assert_eq!(read, [(StepStatus::Done, 1), (StepStatus::Pending, 0)]);
     }
 }
