@@ -742,6 +742,20 @@ impl Run {
                 times: Memo::default(),
                 touched: Touched(false),
             },
+            ItemRun::Kept(kept) => {
+                let (unread, mut record) = *kept;
+                Self {
+                    on_file: true,
+                    status: unread.status(),
+                    tries: unread.tries(),
+                    rest: Rest {
+                        fields: std::cell::OnceCell::from(Box::new(Fields::take(&mut record))),
+                        unread: Some(unread),
+                    },
+                    times: Memo::default(),
+                    touched: Touched(false),
+                }
+            }
         }
     }
 
@@ -760,13 +774,30 @@ impl Run {
     }
 
     /// The item's record for its journal: the line it was read from while nothing changed it
-    /// (so a save sees it unchanged without reading it).
-    fn into_item(self) -> ItemRun {
-        match &self.rest.unread {
-            Some(unread) if unread.status() == self.status && unread.tries() == self.tries => {
-                ItemRun::Unread(unread.clone())
-            }
-            _ => {
+    /// (so a save sees it unchanged without reading it), with the record read from it if it
+    /// was (so it is not read again).
+    fn into_item(mut self) -> ItemRun {
+        let unchanged = self
+            .rest
+            .unread
+            .as_ref()
+            .is_some_and(|u| u.status() == self.status && u.tries() == self.tries);
+        match self.rest.unread.take() {
+            Some(unread) if unchanged => match self.rest.fields.take() {
+                None => ItemRun::Unread(unread),
+                Some(fields) => {
+                    let mut record = StepRun {
+                        status: self.status,
+                        tries: self.tries,
+                        ..StepRun::default()
+                    };
+                    fields.into_file(&mut record);
+                    ItemRun::Kept(Box::new((unread, record)))
+                }
+            },
+            unread => {
+                // Changed: the whole record, read from its line if it was not yet.
+                self.rest.unread = unread;
                 let mut record = StepRun::default();
                 self.into_file(&mut record);
                 ItemRun::from(record)
@@ -1605,16 +1636,31 @@ mod tests {
     fn an_item_over_is_judged_without_reading_its_record_and_goes_back_as_it_came() {
         let line = r#"{"n":1,"run":{"status":"DONE","tries":1,"stdout":"ok","finishedIso":"2026-03-01T10:00:00Z"}}"#;
         let bytes = crate::format::item_run::Source::Bytes(Arc::new(line.as_bytes().to_vec()));
-        let came = ItemRun::Unread(Unread::new(bytes, 0..line.len(), 1, StepStatus::Done, 1));
+        let came =
+            ItemRun::Unread(Unread::new(bytes, 0..line.len(), 1, StepStatus::Done, 1).unwrap());
         let run = Run::from_item(came.clone());
         assert!(matches!(run.state(), TryState::Done { attempt: 1 }));
         assert!(run.finished());
         assert!(run.rest.fields.get().is_none(), "judged without reading it");
-        // Read when asked, and still the record it came as.
-        assert_eq!(run.stdout(), Some("ok"));
+        // Unread and unchanged, it goes back as it came.
         let back = run.clone().into_item();
         assert!(matches!(back, ItemRun::Unread(_)), "{back:?}");
+        // Changed without being read (skipped): the whole record goes back, result and all.
+        let mut skipped = run.clone();
+        skipped.skip();
+        let back = skipped.into_item().into_parsed();
+        assert_eq!(
+            (back.status, back.stdout.as_deref()),
+            (StepStatus::Skipped, Some("ok"))
+        );
+        // Read when asked, and still the record it came as, kept read.
+        assert_eq!(run.stdout(), Some("ok"));
+        let back = run.clone().into_item();
+        assert!(matches!(back, ItemRun::Kept(_)), "{back:?}");
         assert_eq!(back, came);
+        let again = Run::from_item(back);
+        assert!(again.rest.fields.get().is_some(), "not read again");
+        assert_eq!(again.stdout(), Some("ok"));
         // Changed: the whole record goes back.
         let mut again = run;
         again.reset(None);

@@ -13,12 +13,12 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::schema::{StepRun, StepStatus};
 
-/// An item's run record: none yet, read whole, or not read yet. Small (the whole record is
-/// boxed), since a plan holds one per item, twice.
+/// An item's run record: none yet, read whole, not read yet, or read from its line and kept.
+/// Small (a whole record is boxed), since a plan holds one per item, twice.
 #[derive(Debug, Clone, Default)]
 pub enum ItemRun {
     /// No record: the item was never tried (or was reset).
@@ -26,6 +26,10 @@ pub enum ItemRun {
     Empty,
     Parsed(Box<StepRun>),
     Unread(Unread),
+    /// Its line, and the record read from it: still that line (so a save tells it unchanged
+    /// without reading it), and not read again. A runner keeps its state from turn to turn,
+    /// and the rules ask for a FAILED item's error and end on every one.
+    Kept(Box<(Unread, StepRun)>),
 }
 
 impl From<StepRun> for ItemRun {
@@ -55,14 +59,13 @@ pub trait Lines: Send + Sync {
 pub struct Unread {
     source: Source,
     /// The line, without its newline: in the bytes, or in the file.
-    line: Range<usize>,
+    /// (u32: a journal is at most 256 MiB, and a plan's items at most 100,000; a plan holds a
+    /// record per item, so they are kept small.)
+    line: Range<u32>,
     /// The item it is of, from 1: a line read later must say so.
-    n: usize,
+    n: u32,
     status: StepStatus,
     tries: u32,
-    /// The whole record once read, shared by the copies: a record the rules ask about on every
-    /// turn of a runner (a FAILED item's error and end) is read from the file once.
-    parsed: Arc<OnceLock<StepRun>>,
 }
 
 impl std::fmt::Debug for Unread {
@@ -155,6 +158,7 @@ pub fn line(n: usize, run: &StepRun) -> serde_json::Result<Vec<u8>> {
 impl Unread {
     /// The record of item `n` whose line is `line` in `source`, its head saying `status` and
     /// `tries`.
+    /// `None` if the line is past 4 GiB or the item past 2^32 (neither is ever so).
     #[must_use]
     pub fn new(
         source: Source,
@@ -162,15 +166,14 @@ impl Unread {
         n: usize,
         status: StepStatus,
         tries: u32,
-    ) -> Self {
-        Self {
+    ) -> Option<Self> {
+        Some(Self {
             source,
-            line,
-            n,
+            line: u32::try_from(line.start).ok()?..u32::try_from(line.end).ok()?,
+            n: u32::try_from(n).ok()?,
             status,
             tries,
-            parsed: Arc::default(),
-        }
+        })
     }
 
     #[must_use]
@@ -187,12 +190,14 @@ impl Unread {
     /// head says are the ones it was kept with).
     #[must_use]
     pub fn line(&self) -> Option<(Cow<'_, [u8]>, Head)> {
+        let line = self.line.start as usize..self.line.end as usize;
         let bytes: Cow<'_, [u8]> = match &self.source {
-            Source::Bytes(bytes) => Cow::Borrowed(bytes.get(self.line.clone())?),
-            Source::Elsewhere(lines) => Cow::Owned(lines.read(self.line.clone())?),
+            Source::Bytes(bytes) => Cow::Borrowed(bytes.get(line)?),
+            Source::Elsewhere(lines) => Cow::Owned(lines.read(line)?),
         };
-        let head = Head::of(&bytes)
-            .filter(|h| h.n == self.n && h.status == self.status && h.tries == self.tries)?;
+        let head = Head::of(&bytes).filter(|h| {
+            h.n == self.n as usize && h.status == self.status && h.tries == self.tries
+        })?;
         Some((bytes, head))
     }
 
@@ -200,17 +205,13 @@ impl Unread {
     /// documentation).
     #[must_use]
     pub fn parse(&self) -> StepRun {
-        self.parsed
-            .get_or_init(|| {
-                let mut run: StepRun = self
-                    .line()
-                    .and_then(|(bytes, head)| serde_json::from_slice(&bytes[head.body]).ok())
-                    .unwrap_or_default();
-                run.status = self.status;
-                run.tries = self.tries;
-                run
-            })
-            .clone()
+        let mut run: StepRun = self
+            .line()
+            .and_then(|(bytes, head)| serde_json::from_slice(&bytes[head.body]).ok())
+            .unwrap_or_default();
+        run.status = self.status;
+        run.tries = self.tries;
+        run
     }
 
     /// Whether both are the same line: the same record, without reading it.
@@ -233,6 +234,7 @@ impl ItemRun {
             Self::Empty => StepStatus::default(),
             Self::Parsed(run) => run.status,
             Self::Unread(unread) => unread.status,
+            Self::Kept(kept) => kept.1.status,
         }
     }
 
@@ -242,6 +244,17 @@ impl ItemRun {
             Self::Empty => 0,
             Self::Parsed(run) => run.tries,
             Self::Unread(unread) => unread.tries,
+            Self::Kept(kept) => kept.1.tries,
+        }
+    }
+
+    /// The line it is, if it is one.
+    #[must_use]
+    pub fn line_of(&self) -> Option<&Unread> {
+        match self {
+            Self::Unread(unread) => Some(unread),
+            Self::Kept(kept) => Some(&kept.0),
+            Self::Empty | Self::Parsed(_) => None,
         }
     }
 
@@ -252,6 +265,7 @@ impl ItemRun {
             Self::Empty => StepRun::default(),
             Self::Parsed(run) => *run,
             Self::Unread(unread) => unread.parse(),
+            Self::Kept(kept) => kept.1,
         }
     }
 
@@ -262,6 +276,7 @@ impl ItemRun {
             Self::Empty => Cow::Owned(StepRun::default()),
             Self::Parsed(run) => Cow::Borrowed(run),
             Self::Unread(unread) => Cow::Owned(unread.parse()),
+            Self::Kept(kept) => Cow::Borrowed(&kept.1),
         }
     }
 
@@ -271,7 +286,7 @@ impl ItemRun {
         match self {
             Self::Empty => true,
             Self::Parsed(run) => **run == StepRun::default(),
-            Self::Unread(_) => false,
+            Self::Unread(_) | Self::Kept(_) => false,
         }
     }
 }
@@ -279,10 +294,12 @@ impl ItemRun {
 impl PartialEq for ItemRun {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Self::Unread(a), Self::Unread(b)) if a.same(b) => true,
             (Self::Empty, Self::Empty) => true,
             (Self::Parsed(a), Self::Parsed(b)) => a == b,
-            _ => self.parsed() == other.parsed(),
+            _ => match (self.line_of(), other.line_of()) {
+                (Some(a), Some(b)) if a.same(b) => true,
+                _ => self.parsed() == other.parsed(),
+            },
         }
     }
 }
@@ -301,6 +318,7 @@ mod tests {
             head.status,
             head.tries,
         )
+        .unwrap()
     }
 
     #[test]
@@ -339,7 +357,8 @@ mod tests {
             1,
             StepStatus::Done,
             1,
-        );
+        )
+        .unwrap();
         assert!(lazy.line().is_none());
         let run = lazy.parse();
         assert_eq!(

@@ -407,13 +407,19 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
         ..empty
     };
     let index_at = header_len as u64 + 1;
+    let indexed = match header.compacted {
+        Some(compacted) => read_index(&file, index_at, compacted, len, &mut known.runs)?,
+        None => false,
+    };
     let tail_at = match header.compacted {
-        Some(compacted) if read_index(&file, index_at, compacted, len, &mut known.runs)? => {
-            compacted.end
-        }
+        Some(compacted) if indexed => compacted.end,
         // None, or not what its header says: read line by line (the index line is passed
-        // over, and the journal written whole at the next save).
-        _ => index_at,
+        // over, and the journal written whole at the next save), with nothing of the index
+        // left behind.
+        _ => {
+            known.runs.fill(ItemRun::Empty);
+            index_at
+        }
     };
     let tail = Arc::new(read_at(&file, tail_at, len - tail_at)?);
     // A crash mid-append leaves a line without its newline: rewritten at the next save.
@@ -426,10 +432,15 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
         if line.is_empty() {
             continue;
         }
-        let (n, run) = if let Some(head) = Head::of(&tail[line.clone()]) {
+        let head = Head::of(&tail[line.clone()]).and_then(|head| {
             let source = Source::Bytes(Arc::clone(&tail));
-            let unread = Unread::new(source, line, head.n, head.status, head.tries);
-            (head.n, ItemRun::Unread(unread))
+            Some((
+                head.n,
+                Unread::new(source, line.clone(), head.n, head.status, head.tries)?,
+            ))
+        });
+        let (n, run) = if let Some((n, unread)) = head {
+            (n, ItemRun::Unread(unread))
         } else if let Ok(Line { n, run }) = serde_json::from_slice::<Line>(&tail[line]) {
             (n, ItemRun::from(run))
         } else {
@@ -447,8 +458,9 @@ fn read_journal(dir: &Dir, name: &str, stamp: &str, count: usize) -> Result<Know
     Ok(known)
 }
 
-/// Reads a compacted journal's index into `runs` (as records left in `file`), if it adds up:
-/// an entry per item, and lines that end where the header says.
+/// Reads a compacted journal's index into `runs` (as records left in `file`): whether it adds
+/// up, an entry per item and lines that end where the header says (if not, `runs` holds part
+/// of it).
 fn read_index(
     file: &Arc<Journal>,
     at: u64,
@@ -468,8 +480,6 @@ fn read_index(
     else {
         return Ok(false);
     };
-    // Filled apart, and kept only if it all adds up: a bad index leaves nothing behind.
-    let mut read = vec![ItemRun::Empty; runs.len()];
     let mut offset = at + index_len;
     let mut entries = memchr::memchr_iter(b',', index.as_bytes())
         .chain([index.len()])
@@ -478,7 +488,7 @@ fn read_index(
             *from = comma + 1;
             Some(entry)
         });
-    for (n, run) in read.iter_mut().enumerate() {
+    for (n, run) in runs.iter_mut().enumerate() {
         let Some(entry) = entries.next() else {
             return Ok(false);
         };
@@ -495,16 +505,13 @@ fn read_index(
             return Ok(false);
         };
         let source = Source::Elsewhere(Arc::clone(file) as Arc<dyn Lines>);
-        *run = ItemRun::Unread(Unread::new(source, start..end, n + 1, status, tries));
+        let Some(unread) = Unread::new(source, start..end, n + 1, status, tries) else {
+            return Ok(false);
+        };
+        *run = ItemRun::Unread(unread);
         offset = offset.saturating_add(line_len);
     }
-    let adds_up = entries.next().is_none() && offset == compacted.end;
-    if adds_up {
-        for (run, read) in runs.iter_mut().zip(read) {
-            *run = read;
-        }
-    }
-    Ok(adds_up)
+    Ok(entries.next().is_none() && offset == compacted.end)
 }
 
 /// One entry of an index (see [`Index`]): a status, tries, and a line's length.
@@ -588,13 +595,10 @@ fn write_whole(
             continue;
         }
         let start = records.len();
-        match run {
-            // Copied as it was read, while its head is still this record's.
-            ItemRun::Unread(unread) => match unread.line() {
-                Some((line, _)) => records.extend_from_slice(&line),
-                None => records.extend(item_run::line(n + 1, &unread.parse())?),
-            },
-            _ => records.extend(item_run::line(n + 1, &run.parsed())?),
+        // Copied as it was read, while its head is still this record's.
+        match run.line_of().and_then(Unread::line) {
+            Some((line, _)) => records.extend_from_slice(&line),
+            None => records.extend(item_run::line(n + 1, &run.parsed())?),
         }
         records.push(b'\n');
         std::fmt::Write::write_fmt(
