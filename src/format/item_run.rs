@@ -117,7 +117,7 @@ impl Head {
 
 /// A status as the file spells it.
 #[must_use]
-pub fn status_of(word: &[u8]) -> Option<StepStatus> {
+fn status_of(word: &[u8]) -> Option<StepStatus> {
     Some(match word {
         b"PENDING" => StepStatus::Pending,
         b"IN_PROGRESS" => StepStatus::InProgress,

@@ -548,8 +548,19 @@ fn stragglers_of_a_killed_parallel_runner_keep_their_steps_and_places() {
 fn burst_agent(kill_at: &str) -> String {
     format!(
         r#"echo "$STEP_ID $STEP_ATTEMPT" >> ran.log
-if [ "$STEP_ID" = {kill_at} ] && [ "$STEP_ATTEMPT" = 1 ]; then kill -9 $PPID; fi"#
+if [ "$STEP_ID" = "{kill_at}" ] && [ "$STEP_ATTEMPT" = 1 ]; then kill -9 $PPID; fi"#
     )
+}
+
+/// Asserts that `run` (a runner) was SIGKILLed, as `burst_agent` does to it.
+#[track_caller]
+fn assert_killed(run: &crate::common::Run) {
+    assert_eq!(
+        run.output.status.signal(),
+        Some(libc::SIGKILL),
+        "{}",
+        run.stderr()
+    );
 }
 
 /// How many times each try ran, from `ran.log`, as "step attempt" lines counted.
@@ -579,13 +590,7 @@ fn assert_each_ran_once(ws: &Workspace, steps: usize, ctx: &str) {
 fn a_runner_killed_in_a_burst_of_fast_steps_loses_nothing_its_journal_held() {
     let mut ws = Workspace::with_state(&plan(12, ""));
     ws.agent(&burst_agent("s8"));
-    let killed = ws.runner(&[]);
-    assert_eq!(
-        killed.output.status.signal(),
-        Some(libc::SIGKILL),
-        "{}",
-        killed.stderr()
-    );
+    assert_killed(&ws.runner(&[]));
     let journal = ws.sidecar().join("journal.jsonl");
     let journaled = journal.exists();
     let state = ws.state(); // the file and the journal, as the tools read them
@@ -750,17 +755,8 @@ fn a_runner_killed_among_many_items_of_a_compacted_journal_repeats_only_the_try_
         .collect::<Vec<_>>()
         .join("\n");
     ws.write("list.txt", &list);
-    ws.agent(
-        r#"echo "$STEP_ID $STEP_ATTEMPT" >> ran.log
-if [ "$STEP_ID" = "each[250]" ] && [ "$STEP_ATTEMPT" = 1 ]; then kill -9 $PPID; fi"#,
-    );
-    let killed = ws.runner(&[]);
-    assert_eq!(
-        killed.output.status.signal(),
-        Some(libc::SIGKILL),
-        "{}",
-        killed.stderr()
-    );
+    ws.agent(&burst_agent("each[250]"));
+    assert_killed(&ws.runner(&[]));
     let journal = ws.read("state.json.seq/items/each.jsonl");
     assert!(
         journal
